@@ -1,0 +1,34 @@
+"""One error tree for the job system."""
+
+
+class JobSystemError(Exception):
+    """Base of every error the job system raises on purpose."""
+
+
+class ConfigurationError(JobSystemError):
+    """A setting is missing or malformed; the message names it."""
+
+
+class InvalidRequest(JobSystemError):
+    """A request a user made is wrong; ``field`` names what to change."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+class JobFailed(JobSystemError):
+    """A job cannot succeed; retrying will not help (bad input, missing data)."""
+
+
+class TransientJobError(JobSystemError):
+    """A job hit a passing problem (a timeout, a busy service); retry later."""
+
+
+class JobCancelled(JobSystemError):
+    """The job's owner cancelled it while it ran."""
+
+
+class QueueMissing(ConfigurationError):
+    """A queue the system needs does not exist yet."""

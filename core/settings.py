@@ -1,0 +1,146 @@
+"""Settings read once from the environment into one immutable object.
+
+Every setting is listed, with its default, in the README's configuration table.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Mapping
+
+from core.errors import ConfigurationError
+
+WORKLOADS = ("default", "pdf", "imports", "exports")
+
+DEFAULT_VISIBILITY = {"default": 60, "pdf": 120, "imports": 120, "exports": 120}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the web app, the workers and the tools need to know."""
+
+    database_url: str | None = None
+    aws_region: str = "us-east-1"
+    aws_endpoint_url: str | None = None
+    queue_prefix: str = "jobsys-"
+    visibility_timeouts: Mapping[str, int] = field(
+        default_factory=lambda: dict(DEFAULT_VISIBILITY))
+    max_receive_count: int = 5
+    bucket: str = "jobsys-files"
+    sqs_wait_time_seconds: int = 10
+    sqs_polling_interval: float = 0.1
+    task_max_retries: int = 5
+    retry_backoff_base: float = 2.0
+    retry_backoff_max: float = 300.0
+    worker_concurrency: int = 2
+    worker_queues: tuple[str, ...] = WORKLOADS
+    dlq_sweep_interval: float = 30.0
+    worker_extra_imports: tuple[str, ...] = ()
+    max_params_bytes: int = 65536
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
+        """Build settings from an environment mapping (``os.environ`` by default)."""
+        env = os.environ if environ is None else environ
+        reader = _Reader(env)
+        visibility = {
+            w: reader.integer(f"QUEUE_VISIBILITY_{w.upper()}", DEFAULT_VISIBILITY[w],
+                              low=5, high=43200)
+            for w in WORKLOADS
+        }
+        queues = reader.names("WORKER_QUEUES", WORKLOADS)
+        unknown = sorted(set(queues) - set(WORKLOADS))
+        if unknown:
+            raise ConfigurationError(
+                f"WORKER_QUEUES names unknown queue(s) {', '.join(unknown)}; "
+                f"choose from {', '.join(WORKLOADS)}")
+        return cls(
+            database_url=normalise_database_url(env.get("DATABASE_URL") or None),
+            aws_region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
+            aws_endpoint_url=env.get("AWS_ENDPOINT_URL") or None,
+            queue_prefix=env.get("QUEUE_PREFIX", "jobsys-"),
+            visibility_timeouts=visibility,
+            max_receive_count=reader.integer("MAX_RECEIVE_COUNT", 5, low=1, high=1000),
+            bucket=env.get("BUCKET", "jobsys-files"),
+            sqs_wait_time_seconds=reader.integer("SQS_WAIT_TIME_SECONDS", 10, low=0, high=20),
+            sqs_polling_interval=reader.number("SQS_POLLING_INTERVAL", 0.1, low=0),
+            task_max_retries=reader.integer("TASK_MAX_RETRIES", 5, low=0, high=100),
+            retry_backoff_base=reader.number("RETRY_BACKOFF_BASE", 2.0, low=0.1),
+            retry_backoff_max=reader.number("RETRY_BACKOFF_MAX", 300.0, low=1, high=900),
+            worker_concurrency=reader.integer("WORKER_CONCURRENCY", 2, low=1, high=256),
+            worker_queues=queues,
+            dlq_sweep_interval=reader.number("DLQ_SWEEP_INTERVAL", 30.0, low=0.2),
+            worker_extra_imports=reader.names("WORKER_EXTRA_IMPORTS", ()),
+            max_params_bytes=reader.integer("MAX_PARAMS_BYTES", 65536, low=1024),
+        )
+
+    def queue_name(self, workload: str) -> str:
+        """The SQS name of a workload's queue, prefix included."""
+        return f"{self.queue_prefix}{workload}"
+
+    def dead_letter_name(self, workload: str) -> str:
+        """The SQS name of a workload's dead-letter queue."""
+        return f"{self.queue_prefix}{workload}-dlq"
+
+    def require_database(self) -> str:
+        """The database URL, or a clear error when none is configured."""
+        if not self.database_url:
+            raise ConfigurationError(
+                "DATABASE_URL is not set; set it to a PostgreSQL URL such as "
+                "postgresql://postgres@127.0.0.1:5432/jobsys (`make run` starts one for you)")
+        return self.database_url
+
+
+def normalise_database_url(url: str | None) -> str | None:
+    """Make a plain ``postgresql://`` URL use the psycopg 3 driver."""
+    if url is None:
+        return None
+    for plain in ("postgresql://", "postgres://"):
+        if url.startswith(plain):
+            return "postgresql+psycopg://" + url[len(plain):]
+    return url
+
+
+class _Reader:
+    """Typed reads of environment variables with errors that name the variable."""
+
+    def __init__(self, env: Mapping[str, str]):
+        self.env = env
+
+    def _raw(self, name):
+        value = self.env.get(name)
+        return None if value is None or value.strip() == "" else value.strip()
+
+    def integer(self, name, default, low=None, high=None):
+        raw = self._raw(name)
+        if raw is None:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ConfigurationError(f"{name}={raw!r} is not a whole number") from None
+        return self._in_range(name, value, low, high)
+
+    def number(self, name, default, low=None, high=None):
+        raw = self._raw(name)
+        if raw is None:
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ConfigurationError(f"{name}={raw!r} is not a number") from None
+        return self._in_range(name, value, low, high)
+
+    def names(self, name, default):
+        raw = self._raw(name)
+        if raw is None:
+            return tuple(default)
+        return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+    @staticmethod
+    def _in_range(name, value, low, high):
+        if low is not None and value < low:
+            raise ConfigurationError(f"{name}={value} is below the minimum of {low}")
+        if high is not None and value > high:
+            raise ConfigurationError(f"{name}={value} is above the maximum of {high}")
+        return value

@@ -1,0 +1,1 @@
+"""Celery tasks. Each takes a job id; the job row holds everything else."""

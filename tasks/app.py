@@ -1,0 +1,85 @@
+"""The Celery application on Amazon SQS, configured from settings.
+
+Imported by the web app to send tasks by name, so it imports no task code.
+"""
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from celery import Celery, Task
+from kombu import Queue
+
+from core.settings import WORKLOADS, Settings
+
+TASK_MODULES = ("tasks.canary",)
+
+
+def broker_url(settings: Settings) -> str:
+    """kombu's SQS URL: the emulator's host and port locally, plain ``sqs://`` in AWS.
+
+    In AWS kombu takes credentials from boto3's usual chain (the task role);
+    the emulator accepts any, and kombu wants some in the URL.
+    """
+    if not settings.aws_endpoint_url:
+        return "sqs://"
+    parts = urlsplit(settings.aws_endpoint_url)
+    port = f":{parts.port}" if parts.port else ""
+    return f"sqs://emulator:emulator@{parts.hostname}{port}"
+
+
+def celery_config(settings: Settings, queue_urls: dict[str, str]) -> dict:
+    """Celery settings for SQS; ``queue_urls`` maps each SQS queue name to its URL."""
+    secure = (urlsplit(settings.aws_endpoint_url).scheme == "https"
+              if settings.aws_endpoint_url else True)
+    return {
+        "broker_url": broker_url(settings),
+        "broker_transport_options": {
+            "region": settings.aws_region,
+            "queue_name_prefix": settings.queue_prefix,
+            "predefined_queues": {name: {"url": url} for name, url in queue_urls.items()},
+            "wait_time_seconds": settings.sqs_wait_time_seconds,
+            "polling_interval": settings.sqs_polling_interval,
+            "is_secure": secure,
+        },
+        "broker_connection_retry_on_startup": True,
+        "task_queues": [Queue(w, routing_key=w) for w in WORKLOADS],
+        "task_default_queue": "default",
+        "task_create_missing_queues": False,
+        # The job row is the truth: no result backend, no Celery-side state.
+        "task_ignore_result": True,
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "task_acks_on_failure_or_timeout": True,
+        "worker_prefetch_multiplier": 1,
+        # SQS has no broadcast: remote control and events need fanout, which
+        # plain kombu SQS does not give Celery.
+        "worker_enable_remote_control": False,
+        "worker_send_task_events": False,
+        "task_send_sent_event": False,
+        "worker_hijack_root_logger": False,
+        "task_serializer": "json",
+        "accept_content": ["json"],
+        "max_retries": settings.task_max_retries,
+    }
+
+
+def create_celery(settings: Settings, queue_urls: dict[str, str], *,
+                  flask_app=None, include=TASK_MODULES) -> Celery:
+    """A Celery app configured for the given settings and queue URLs.
+
+    With ``flask_app``, every task runs inside its application context (the
+    pattern of Flask's own Celery example), so tasks use its database session.
+    """
+    class FlaskTask(Task):
+        def __call__(self, *args, **kwargs):
+            if flask_app is None:
+                return self.run(*args, **kwargs)
+            with flask_app.app_context():
+                return self.run(*args, **kwargs)
+
+    app = Celery("jobsys", task_cls=FlaskTask,
+                 include=list(include) + list(settings.worker_extra_imports))
+    app.conf.update(celery_config(settings, queue_urls))
+    if flask_app is not None:
+        flask_app.extensions["celery"] = app
+    return app

@@ -1,0 +1,56 @@
+"""Fails the jobs whose messages reached a dead-letter queue.
+
+SQS moves a message to its queue's dead-letter queue after maxReceiveCount
+receives: its task kept killing the process that ran it. The job row must say
+so rather than stay "running" forever. The messages stay in the dead-letter
+queue for operators to inspect or send back.
+"""
+from __future__ import annotations
+
+import logging
+
+from core import envelope
+from core.settings import Settings
+from webapp import jobstore
+
+log = logging.getLogger(__name__)
+
+BATCHES_PER_SWEEP = 10
+SWEEP_VISIBILITY = 60
+
+
+def reason(settings: Settings, workload: str) -> str:
+    """What the job's error says when its message was dead-lettered."""
+    return (f"The worker running this job stopped before finishing it "
+            f"{settings.max_receive_count} times (a crash, or the process was killed or ran out "
+            f"of memory), so its message was moved to the dead-letter queue "
+            f"{settings.dead_letter_name(workload)}.")
+
+
+def sweep(settings: Settings, sqs, session, dead_letter_urls: dict[str, str]) -> list[str]:
+    """Fail the jobs of messages now in the dead-letter queues; returns their ids."""
+    failed = []
+    for workload, url in dead_letter_urls.items():
+        stale = settings.visibility_timeouts[workload] * 2 / 3
+        for message in _messages(sqs, url):
+            job_id = jobstore.as_uuid(envelope.parse(message["Body"]).job_id)
+            if job_id is None:
+                continue
+            if jobstore.fail_dead_lettered(session, job_id, reason(settings, workload), stale):
+                log.error("job %s failed: its message is in %s", job_id,
+                          settings.dead_letter_name(workload))
+                failed.append(str(job_id))
+    return failed
+
+
+def _messages(sqs, url: str):
+    seen = set()
+    for _ in range(BATCHES_PER_SWEEP):
+        batch = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0,
+                                    VisibilityTimeout=SWEEP_VISIBILITY).get("Messages", [])
+        fresh = [m for m in batch if m["MessageId"] not in seen]
+        if not fresh:
+            return
+        for message in fresh:
+            seen.add(message["MessageId"])
+            yield message

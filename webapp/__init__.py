@@ -1,0 +1,43 @@
+"""The Flask web app: a JSON API that records jobs and queues them in milliseconds."""
+from __future__ import annotations
+
+import logging
+
+from flask import Flask
+
+from core.settings import Settings
+from webapp.extensions import db, migrate
+
+
+def create_app(test_config: dict | None = None, *, settings: Settings | None = None,
+               enqueuer=None) -> Flask:
+    """Build the app from settings (read from the environment unless given)."""
+    settings = settings or Settings.from_env()
+    app = Flask(__name__)
+    app.config.update(
+        SQLALCHEMY_DATABASE_URI=settings.require_database(),
+        SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
+        JSON_SORT_KEYS=False,
+        MAX_CONTENT_LENGTH=max(settings.max_params_bytes * 2, 1 << 20),
+    )
+    if test_config:
+        app.config.update(test_config)
+    app.extensions["jobsys.settings"] = settings
+    db.init_app(app)
+    migrate.init_app(app, db, directory=_migrations_dir())
+
+    from webapp.enqueue import CeleryEnqueuer
+    app.extensions["jobsys.enqueuer"] = enqueuer or CeleryEnqueuer(settings, app)
+
+    from webapp import api, errors, health
+    app.register_blueprint(api.bp)
+    app.register_blueprint(health.bp)
+    errors.init_app(app)
+    if not app.debug and not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    return app
+
+
+def _migrations_dir() -> str:
+    import os
+    return os.path.join(os.path.dirname(__file__), "migrations")

@@ -1,0 +1,202 @@
+"""The JSON API for jobs: create, read, list, cancel."""
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import uuid
+from datetime import datetime
+
+from flask import Blueprint, current_app, jsonify, request, url_for
+from sqlalchemy import and_, or_, select
+
+from core import kinds, lifecycle
+from core.errors import InvalidRequest
+from webapp import jobstore
+from webapp.errors import ApiError
+from webapp.extensions import db
+from webapp.models import Job
+from webapp.owner import current_owner
+
+log = logging.getLogger(__name__)
+bp = Blueprint("api", __name__, url_prefix="/api")
+
+MAX_PAGE = 200
+_KEY_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:")
+
+
+def job_json(job: Job) -> dict:
+    """The API's view of a job."""
+    return {
+        "id": str(job.id),
+        "kind": job.kind,
+        "owner": job.owner,
+        "status": job.status,
+        "params": job.params,
+        "progress": {"total": job.total, "done": job.done, "failed": job.failed},
+        "result": job.result,
+        "error": job.error,
+        "attempts": job.attempts,
+        "worker": job.worker,
+        "idempotency_key": job.idempotency_key,
+        "cancel_requested": job.cancel_requested_at is not None,
+        "created_at": _iso(job.created_at),
+        "started_at": _iso(job.started_at),
+        "finished_at": _iso(job.finished_at),
+        "links": {"self": url_for("api.get_job", job_id=job.id),
+                  "cancel": url_for("api.cancel_job", job_id=job.id)},
+    }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+@bp.post("/jobs")
+def create_job():
+    """Record a job and queue it; 202 with its id and Location."""
+    owner = current_owner()
+    body = _json_object()
+    kind = kinds.lookup(body.get("kind"))
+    params = body.get("params", {})
+    if not isinstance(params, dict):
+        raise InvalidRequest("params", "must be a JSON object")
+    params = kind.validate(params)
+    unknown = sorted(set(body) - {"kind", "params"})
+    if unknown:
+        raise InvalidRequest(unknown[0], "is not a field of a job request (use kind and params)")
+    job, created = jobstore.create(db.session, kind=kind.name, owner=owner, params=params,
+                                   idempotency_key=_idempotency_key())
+    if not created:
+        return _replay(job, kind.name, params)
+    try:
+        current_app.extensions["jobsys.enqueuer"].send(kind, str(job.id))
+    except Exception as exc:
+        log.exception("could not queue job %s", job.id)
+        jobstore.fail_unsent(db.session, job.id, f"could not be queued: {exc}")
+        raise ApiError(503, "the job could not be queued; the queue service is unreachable. "
+                            "Try again shortly.", job_id=str(job.id)) from None
+    return _accepted(job)
+
+
+def _accepted(job: Job, replayed: bool = False):
+    response = jsonify(job_json(job))
+    response.status_code = 202
+    response.headers["Location"] = url_for("api.get_job", job_id=job.id)
+    if replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return response
+
+
+def _replay(job: Job, kind: str, params: dict):
+    if job.kind != kind or job.params != params:
+        raise ApiError(422, f"this key was already used for a different request (job {job.id}); "
+                            "use a new key for a new job", field="Idempotency-Key")
+    return _accepted(job, replayed=True)
+
+
+def _json_object() -> dict:
+    body = request.get_json(silent=True)
+    if body is None:
+        raise ApiError(415 if not request.is_json else 400,
+                       "the request body must be a JSON object such as "
+                       '{"kind": "canary", "params": {}} sent with Content-Type: application/json')
+    if not isinstance(body, dict):
+        raise ApiError(400, "the request body must be a JSON object, not a "
+                            f"{type(body).__name__}")
+    return body
+
+
+def _idempotency_key() -> str | None:
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return None
+    if not 1 <= len(key) <= 200 or not set(key) <= _KEY_CHARS:
+        raise ApiError(400, "must be 1-200 characters of letters, digits and - _ . :",
+                       field="Idempotency-Key")
+    return key
+
+
+def _owned_job(job_id: str) -> Job:
+    try:
+        key = uuid.UUID(job_id)
+    except ValueError:
+        raise ApiError(404, f"no job {job_id!r}", field="job_id") from None
+    job = db.session.get(Job, key)
+    if job is None or job.owner != current_owner():
+        raise ApiError(404, f"no job {job_id!r}", field="job_id")
+    return job
+
+
+@bp.get("/jobs/<job_id>")
+def get_job(job_id: str):
+    """One job, as it is now."""
+    return jsonify(job_json(_owned_job(job_id)))
+
+
+@bp.post("/jobs/<job_id>/cancel")
+def cancel_job(job_id: str):
+    """Cancel a queued job at once; ask a running one to stop at its next check."""
+    job = _owned_job(job_id)
+    if job.status in lifecycle.FINISHED:
+        raise ApiError(409, f"the job is already {job.status}", field="status")
+    job = jobstore.cancel(db.session, job.id)
+    response = jsonify(job_json(job))
+    response.status_code = 202
+    return response
+
+
+@bp.get("/jobs")
+def list_jobs():
+    """The owner's jobs, newest first, filtered by status and kind, a page at a time."""
+    owner = current_owner()
+    limit = _limit()
+    query = select(Job).where(Job.owner == owner)
+    status = request.args.get("status")
+    if status:
+        if status not in lifecycle.STATUSES:
+            raise ApiError(400, f"{status!r} is not a status; one of: "
+                                f"{', '.join(lifecycle.STATUSES)}", field="status")
+        query = query.where(Job.status == status)
+    kind = request.args.get("kind")
+    if kind:
+        query = query.where(Job.kind == kind)
+    cursor = request.args.get("cursor")
+    if cursor:
+        created, last_id = _decode_cursor(cursor)
+        query = query.where(or_(Job.created_at < created,
+                                and_(Job.created_at == created, Job.id < last_id)))
+    rows = db.session.execute(
+        query.order_by(Job.created_at.desc(), Job.id.desc()).limit(limit + 1)).scalars().all()
+    page, more = rows[:limit], len(rows) > limit
+    body = {"jobs": [job_json(j) for j in page], "next": None}
+    if more:
+        args = {k: v for k, v in request.args.items() if k != "cursor"}
+        body["next"] = url_for("api.list_jobs", cursor=_encode_cursor(page[-1]), **args)
+    return jsonify(body)
+
+
+def _limit() -> int:
+    raw = request.args.get("limit", "50")
+    try:
+        limit = int(raw)
+    except ValueError:
+        raise ApiError(400, f"{raw!r} is not a whole number", field="limit") from None
+    if not 1 <= limit <= MAX_PAGE:
+        raise ApiError(400, f"must be between 1 and {MAX_PAGE}", field="limit")
+    return limit
+
+
+def _encode_cursor(job: Job) -> str:
+    raw = json.dumps([job.created_at.isoformat(), str(job.id)]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str):
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        created, last_id = json.loads(base64.urlsafe_b64decode(padded))
+        return datetime.fromisoformat(created), uuid.UUID(last_id)
+    except (ValueError, TypeError):
+        raise ApiError(400, "is not a cursor this API gave out; use the `next` link "
+                            "of the previous page", field="cursor") from None

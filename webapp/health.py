@@ -1,0 +1,66 @@
+"""Health checks: ``/healthz`` (the app and its database) and a canary that
+proves the whole pipeline (API → SQS → worker → database) works."""
+from __future__ import annotations
+
+import time
+
+from flask import Blueprint, current_app, jsonify, request
+from sqlalchemy import text
+
+from core import kinds, lifecycle
+from webapp import jobstore
+from webapp.api import job_json
+from webapp.errors import ApiError
+from webapp.extensions import db
+from webapp.models import Job
+
+bp = Blueprint("health", __name__)
+
+CANARY_OWNER = "health-check"
+
+
+@bp.get("/healthz")
+def healthz():
+    """200 when the app answers and its database does."""
+    try:
+        db.session.execute(text("SELECT 1"))
+    except Exception as exc:
+        return jsonify({"status": "unhealthy", "database": str(exc).splitlines()[0]}), 503
+    return jsonify({"status": "ok", "database": "ok"})
+
+
+@bp.get("/healthz/pipeline")
+def pipeline():
+    """Run a canary job and wait for it: 200 with its queue wait, 503 if it does not finish."""
+    timeout = _timeout()
+    kind = kinds.lookup("canary")
+    job, _ = jobstore.create(db.session, kind=kind.name, owner=CANARY_OWNER, params={})
+    try:
+        current_app.extensions["jobsys.enqueuer"].send(kind, str(job.id))
+    except Exception as exc:
+        jobstore.fail_unsent(db.session, job.id, f"could not be queued: {exc}")
+        return jsonify({"status": "unhealthy", "reason": f"queue unreachable: {exc}"}), 503
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        db.session.expire_all()
+        job = db.session.get(Job, job.id)
+        if job.status in lifecycle.FINISHED:
+            break
+        time.sleep(0.1)
+    ok = job.status == lifecycle.SUCCEEDED
+    body = {"status": "ok" if ok else "unhealthy", "job": job_json(job)}
+    if not ok:
+        body["reason"] = (f"the canary is still {job.status} after {timeout:g}s; are workers running?"
+                          if job.status not in lifecycle.FINISHED else f"the canary {job.status}")
+    return jsonify(body), 200 if ok else 503
+
+
+def _timeout() -> float:
+    raw = request.args.get("timeout", "10")
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ApiError(400, f"{raw!r} is not a number of seconds", field="timeout") from None
+    if not 0 < value <= 60:
+        raise ApiError(400, "must be more than 0 and at most 60 seconds", field="timeout")
+    return value

@@ -1,0 +1,179 @@
+"""Every change to a job's state, each one conditional SQL statement.
+
+A change applies only from the state it expects (and, for a running job, only
+for the attempt that holds it), so a redelivered message, a duplicate worker or
+a worker that outlived its claim cannot overwrite a newer truth.
+"""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Iterable
+
+from sqlalchemy import and_, case, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from core import lifecycle
+from webapp.models import Job
+
+
+@dataclass(frozen=True)
+class Claim:
+    """The outcome of trying to start a job: the row, and whether we hold it."""
+
+    job: Job | None
+    claimed: bool
+
+    @property
+    def reason(self) -> str:
+        if self.job is None:
+            return "no such job"
+        if self.claimed:
+            return "claimed"
+        if self.job.status in lifecycle.FINISHED:
+            return f"already {self.job.status}"
+        return f"{self.job.status} on {self.job.worker or 'another worker'}"
+
+
+def as_uuid(job_id) -> uuid.UUID | None:
+    """A job id as a UUID, or None when it is not one."""
+    if isinstance(job_id, uuid.UUID):
+        return job_id
+    try:
+        return uuid.UUID(str(job_id))
+    except ValueError:
+        return None
+
+
+def _stale(stale_after: float):
+    cutoff = func.now() - func.make_interval(0, 0, 0, 0, 0, 0, stale_after)
+    return or_(Job.heartbeat_at.is_(None), Job.heartbeat_at < cutoff)
+
+
+def create(session: Session, *, kind: str, owner: str, params: dict,
+           idempotency_key: str | None = None, total: int = 0) -> tuple[Job, bool]:
+    """Insert a queued job; with an idempotency key already used, return that job.
+
+    Returns (job, created).
+    """
+    stmt = (insert(Job)
+            .values(id=uuid.uuid4(), kind=kind, owner=owner, params=params,
+                    idempotency_key=idempotency_key, total=total)
+            .on_conflict_do_nothing(constraint="jobs_owner_idempotency_key")
+            .returning(Job.id))
+    new_id = session.execute(stmt).scalar()
+    session.commit()
+    if new_id is not None:
+        return session.get(Job, new_id), True
+    existing = session.execute(
+        select(Job).where(Job.owner == owner, Job.idempotency_key == idempotency_key)
+    ).scalar_one()
+    return existing, False
+
+
+def claim(session: Session, job_id, worker: str, stale_after: float) -> Claim:
+    """Move a queued job (or one whose worker has gone) to running, for us."""
+    stmt = (update(Job)
+            .where(Job.id == job_id, Job.cancel_requested_at.is_(None),
+                   or_(Job.status == lifecycle.QUEUED,
+                       and_(Job.status == lifecycle.RUNNING, _stale(stale_after))))
+            .values(status=lifecycle.RUNNING, attempts=Job.attempts + 1, worker=worker,
+                    started_at=func.coalesce(Job.started_at, func.now()),
+                    heartbeat_at=func.now())
+            .returning(Job.id))
+    claimed = session.execute(stmt).scalar() is not None
+    session.commit()
+    job = session.get(Job, job_id, populate_existing=True)
+    return Claim(job, claimed)
+
+
+def _held(job_id, attempt: int):
+    return and_(Job.id == job_id, Job.status == lifecycle.RUNNING, Job.attempts == attempt)
+
+
+def _apply(session: Session, where, **values) -> bool:
+    changed = session.execute(update(Job).where(where).values(**values)
+                              .returning(Job.id)).scalar() is not None
+    session.commit()
+    return changed
+
+
+def finish(session: Session, job_id, attempt: int, status: str,
+           result: dict | None = None, error: str | None = None) -> bool:
+    """Record the end of the attempt that holds the job."""
+    return _apply(session, _held(job_id, attempt), status=status, result=result,
+                  error=error, finished_at=func.now(), heartbeat_at=None)
+
+
+def progress(session: Session, job_id, attempt: int, *, total: int | None = None,
+             done: int | None = None, failed: int | None = None) -> bool:
+    """Update the counts of the attempt that holds the job."""
+    values = {k: v for k, v in (("total", total), ("done", done), ("failed", failed))
+              if v is not None}
+    return _apply(session, _held(job_id, attempt), **values) if values else True
+
+
+def back_to_queue(session: Session, job_id, attempt: int, error: str) -> bool:
+    """Hand a running job back to the queue (a retry is on its way)."""
+    return _apply(session, _held(job_id, attempt), status=lifecycle.QUEUED,
+                  error=error, heartbeat_at=None)
+
+
+def fail_unsent(session: Session, job_id, error: str) -> bool:
+    """Fail a queued job whose message could not be sent."""
+    return _apply(session, and_(Job.id == job_id, Job.status == lifecycle.QUEUED),
+                  status=lifecycle.FAILED, error=error, finished_at=func.now())
+
+
+def touch(session: Session, job_ids: Iterable) -> int:
+    """Renew the claim of running jobs (their worker is alive)."""
+    ids = [i for i in map(as_uuid, job_ids) if i is not None]
+    if not ids:
+        return 0
+    count = session.execute(
+        update(Job).where(Job.id.in_(ids), Job.status == lifecycle.RUNNING)
+        .values(heartbeat_at=func.now()).returning(Job.id)).all()
+    session.commit()
+    return len(count)
+
+
+def release(session: Session, job_id, error: str) -> bool:
+    """Give up a running job's claim at once (its process died); the message brings it back."""
+    return _apply(session, and_(Job.id == job_id, Job.status == lifecycle.RUNNING),
+                  heartbeat_at=None, error=error)
+
+
+def fail_dead_lettered(session: Session, job_id, reason: str, stale_after: float) -> bool:
+    """Fail a job whose message went to the dead-letter queue, unless a live worker runs it."""
+    alive = and_(Job.status == lifecycle.RUNNING, ~_stale(stale_after))
+    waiting = Job.status.in_((lifecycle.QUEUED, lifecycle.RUNNING))
+    message = func.concat(reason, case((Job.error.isnot(None), " Last error: " + Job.error),
+                                       else_=""))
+    return _apply(session, and_(Job.id == job_id, waiting, ~alive),
+                  status=lifecycle.FAILED, error=message, finished_at=func.now(),
+                  heartbeat_at=None)
+
+
+def cancel_abandoned(session: Session, job_id, stale_after: float) -> bool:
+    """Finish as cancelled a job asked to stop whose worker is gone."""
+    return _apply(session, and_(Job.id == job_id, Job.cancel_requested_at.isnot(None),
+                                Job.status.in_((lifecycle.QUEUED, lifecycle.RUNNING)),
+                                _stale(stale_after)),
+                  status=lifecycle.CANCELLED, finished_at=func.now(), heartbeat_at=None)
+
+
+def cancel(session: Session, job_id) -> Job | None:
+    """Cancel a queued job at once; ask a running one to stop. Returns the job."""
+    _apply(session, and_(Job.id == job_id, Job.status == lifecycle.QUEUED),
+           status=lifecycle.CANCELLED, finished_at=func.now())
+    _apply(session, and_(Job.id == job_id, Job.status == lifecycle.RUNNING,
+                         Job.cancel_requested_at.is_(None)),
+           cancel_requested_at=func.now())
+    return session.get(Job, job_id, populate_existing=True)
+
+
+def cancel_requested(session: Session, job_id) -> bool:
+    """Whether someone asked the job to stop."""
+    return session.execute(select(Job.cancel_requested_at).where(Job.id == job_id)
+                           ).scalar() is not None

@@ -1,0 +1,49 @@
+"""The job record: the truth about every job lives in this table."""
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import (CheckConstraint, DateTime, Index, Integer, String, Text,
+                        UniqueConstraint, Uuid, func, text)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from core import lifecycle
+from webapp.extensions import db
+
+_STATUS_LIST = ", ".join(f"'{s}'" for s in lifecycle.STATUSES)
+
+
+class Job(db.Model):
+    """One job: what was asked, by whom, how far it got and what came of it."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        CheckConstraint(f"status IN ({_STATUS_LIST})", name="jobs_status_valid"),
+        CheckConstraint("total >= 0 AND done >= 0 AND failed >= 0", name="jobs_counts_positive"),
+        UniqueConstraint("owner", "idempotency_key", name="jobs_owner_idempotency_key"),
+        Index("jobs_status_created", "status", "created_at"),
+        Index("jobs_kind_created", "kind", "created_at"),
+        Index("jobs_owner_created", "owner", "created_at"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    kind: Mapped[str] = mapped_column(String(64))
+    owner: Mapped[str] = mapped_column(String(200))
+    params: Mapped[dict] = mapped_column(JSONB, default=dict, server_default=text("'{}'::jsonb"))
+    status: Mapped[str] = mapped_column(String(20), default=lifecycle.QUEUED,
+                                        server_default=lifecycle.QUEUED)
+    total: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    done: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    failed: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    result: Mapped[dict | None] = mapped_column(JSONB)
+    error: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    worker: Mapped[str | None] = mapped_column(String(200))
+    idempotency_key: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    cancel_requested_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

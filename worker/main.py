@@ -1,0 +1,113 @@
+"""Start a Celery worker wired for SQS: the keeper, the dead-letter sweep, warm pool."""
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+
+from celery import signals
+
+from core import aws, queues
+from core.errors import ConfigurationError
+from core.settings import Settings
+from tasks import deadletter
+from tasks.app import create_celery
+from webapp import create_app, jobstore
+from webapp.extensions import db
+from worker.keeper import VisibilityKeeper
+from worker.request import KeptRequest
+
+log = logging.getLogger("worker")
+
+
+def build(settings: Settings):
+    """The Flask app, the Celery app and the keeper, wired together."""
+    flask_app = create_app(settings=settings)
+    sqs = aws.client(settings, "sqs")
+    urls = queues.resolve_urls(settings, sqs)
+    celery = create_celery(settings, urls, flask_app=flask_app)
+
+    def in_app(fn, *args):
+        with flask_app.app_context():
+            return fn(db.session, *args)
+
+    keeper = VisibilityKeeper(
+        sqs, renew_jobs=lambda ids: in_app(jobstore.touch, ids),
+        interval=min(settings.visibility_timeouts[w] for w in settings.worker_queues) / 3)
+    KeptRequest.keeper = keeper
+    KeptRequest.timeouts = dict(settings.visibility_timeouts)
+    KeptRequest.on_worker_lost = staticmethod(
+        lambda job_id, reason: jobstore.as_uuid(job_id) and in_app(
+            jobstore.release, jobstore.as_uuid(job_id), reason))
+    celery.loader.import_default_modules()
+    for task in celery.tasks.values():
+        task.Request = KeptRequest
+
+    dlq_urls = queues.dead_letter_urls(settings, sqs, settings.worker_queues)
+    sweeper = _Periodic(settings.dlq_sweep_interval,
+                        lambda: in_app(lambda s: deadletter.sweep(settings, sqs, s, dlq_urls)))
+
+    @signals.worker_ready.connect(weak=False)
+    def _start(**_):
+        keeper.start()
+        sweeper.start()
+
+    @signals.worker_process_init.connect(weak=False)
+    def _fresh_connections(**_):
+        # A pool child must not share the parent's database connections.
+        with flask_app.app_context():
+            db.engine.dispose(close=False)
+
+    @signals.worker_shutting_down.connect(weak=False)
+    def _stop(**_):
+        sweeper.stop()
+
+    return flask_app, celery, keeper
+
+
+class _Periodic:
+    """Calls ``fn`` every ``interval`` seconds on a daemon thread."""
+
+    def __init__(self, interval: float, fn):
+        self.interval, self.fn = interval, fn
+        self._stop = threading.Event()
+
+    def start(self):
+        threading.Thread(target=self._run, name="dead-letter-sweep", daemon=True).start()
+
+    def stop(self):
+        self._stop.set()
+
+    def _run(self):
+        while not self._stop.wait(self.interval):
+            try:
+                self.fn()
+            except Exception:
+                log.exception("dead-letter sweep failed")
+
+
+def argv(settings: Settings, name: str | None = None) -> list[str]:
+    """The ``celery worker`` arguments for these settings."""
+    node = name or os.environ.get("WORKER_NAME") or f"worker-{os.getpid()}"
+    return [
+        "worker",
+        "--queues", ",".join(settings.worker_queues),
+        "--concurrency", str(settings.worker_concurrency),
+        "--hostname", f"{node}@{socket.gethostname()}",
+        "--loglevel", os.environ.get("LOG_LEVEL", "INFO"),
+        # Gossip, mingle and heartbeats need broadcast, which SQS lacks.
+        "--without-gossip", "--without-mingle", "--without-heartbeat",
+    ]
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        settings = Settings.from_env()
+        _, celery, _ = build(settings)
+    except ConfigurationError as exc:
+        log.error("%s", exc)
+        return 2
+    celery.worker_main(argv(settings))
+    return 0

@@ -1,0 +1,65 @@
+"""A Celery request that tells the keeper which message its task holds."""
+from __future__ import annotations
+
+import logging
+
+from billiard.exceptions import WorkerLostError
+from celery.worker.request import Request
+
+from worker.keeper import Held, VisibilityKeeper
+
+log = logging.getLogger(__name__)
+
+
+class KeptRequest(Request):
+    """Registers the task's SQS message with the keeper while the task runs.
+
+    Runs in the worker's main process, which owns the message; the pool's
+    child only runs the task body.
+    """
+
+    keeper: VisibilityKeeper | None = None
+    timeouts: dict[str, int] = {}
+    on_worker_lost = staticmethod(lambda job_id, reason: None)
+
+    def job_id(self) -> str | None:
+        if self.kwargs.get("job_id"):
+            return self.kwargs["job_id"]
+        return self.args[0] if self.args else None
+
+    def execute_using_pool(self, pool, **kwargs):
+        info = self._message.delivery_info or {}
+        sqs_message = info.get("sqs_message") or {}
+        if self.keeper is not None and sqs_message.get("ReceiptHandle"):
+            self.keeper.hold(self.id, Held(
+                queue_url=info["sqs_queue"], receipt_handle=sqs_message["ReceiptHandle"],
+                job_id=self.job_id(),
+                visibility_timeout=self.timeouts.get(info.get("routing_key"), 60)))
+        return super().execute_using_pool(pool, **kwargs)
+
+    def _release(self):
+        if self.keeper is not None:
+            self.keeper.drop(self.id)
+
+    def on_success(self, *args, **kwargs):
+        try:
+            return super().on_success(*args, **kwargs)
+        finally:
+            self._release()
+
+    def on_failure(self, exc_info, *args, **kwargs):
+        try:
+            exc = getattr(exc_info.exception, "exc", exc_info.exception)
+            if isinstance(exc, (WorkerLostError, SystemExit, KeyboardInterrupt)):
+                reason = f"the process running it died ({exc})"
+                log.error("job %s: %s", self.job_id(), reason)
+                type(self).on_worker_lost(self.job_id(), reason)
+            return super().on_failure(exc_info, *args, **kwargs)
+        finally:
+            self._release()
+
+    def on_timeout(self, *args, **kwargs):
+        try:
+            return super().on_timeout(*args, **kwargs)
+        finally:
+            self._release()
