@@ -27,7 +27,10 @@ class KeptRequest(Request):
             return self.kwargs["job_id"]
         return self.args[0] if self.args else None
 
-    def execute_using_pool(self, pool, **kwargs):
+    # Celery's per-task subclass replaces execute_using_pool and on_success
+    # without calling up, so hold the message when a pool child accepts the
+    # task and let go when the message is acknowledged or rejected.
+    def on_accepted(self, pid, time_accepted):
         info = self._message.delivery_info or {}
         sqs_message = info.get("sqs_message") or {}
         if self.keeper is not None and sqs_message.get("ReceiptHandle"):
@@ -35,31 +38,24 @@ class KeptRequest(Request):
                 queue_url=info["sqs_queue"], receipt_handle=sqs_message["ReceiptHandle"],
                 job_id=self.job_id(),
                 visibility_timeout=self.timeouts.get(info.get("routing_key"), 60)))
-        return super().execute_using_pool(pool, **kwargs)
+        return super().on_accepted(pid, time_accepted)
 
     def _release(self):
         if self.keeper is not None:
             self.keeper.drop(self.id)
 
-    def on_success(self, *args, **kwargs):
-        try:
-            return super().on_success(*args, **kwargs)
-        finally:
-            self._release()
+    def acknowledge(self):
+        self._release()
+        return super().acknowledge()
+
+    def reject(self, requeue=False):
+        self._release()
+        return super().reject(requeue=requeue)
 
     def on_failure(self, exc_info, *args, **kwargs):
-        try:
-            exc = getattr(exc_info.exception, "exc", exc_info.exception)
-            if isinstance(exc, (WorkerLostError, SystemExit, KeyboardInterrupt)):
-                reason = f"the process running it died ({exc})"
-                log.error("job %s: %s", self.job_id(), reason)
-                type(self).on_worker_lost(self.job_id(), reason)
-            return super().on_failure(exc_info, *args, **kwargs)
-        finally:
-            self._release()
-
-    def on_timeout(self, *args, **kwargs):
-        try:
-            return super().on_timeout(*args, **kwargs)
-        finally:
-            self._release()
+        exc = getattr(exc_info.exception, "exc", exc_info.exception)
+        if isinstance(exc, (WorkerLostError, SystemExit, KeyboardInterrupt)):
+            reason = f"the process running it died ({exc})"
+            log.error("job %s: %s", self.job_id(), reason)
+            type(self).on_worker_lost(self.job_id(), reason)
+        return super().on_failure(exc_info, *args, **kwargs)

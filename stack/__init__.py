@@ -1,0 +1,1 @@
+"""The local stack: ``python -m stack`` runs the whole system on this machine."""

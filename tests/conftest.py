@@ -1,0 +1,174 @@
+"""Fixtures: a real PostgreSQL, a real moto server over HTTP, real worker processes.
+
+PostgreSQL: TEST_DATABASE_URL or DATABASE_URL names a server to use (a scratch
+database is created on it and dropped afterwards); without either, an embedded
+PostgreSQL is started for the session.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import uuid
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from core import aws
+from core.provision import apply as provision
+from core.settings import Settings, WORKLOADS
+from stack import services
+from webapp import create_app
+from webapp.enqueue import MemoryEnqueuer
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def pg_admin_url(tmp_path_factory):
+    url = os.environ.get("TEST_DATABASE_URL") or os.environ.get("DATABASE_URL")
+    if url:
+        yield url
+        return
+    server = services.EmbeddedPostgres(tmp_path_factory.mktemp("pgdata"))
+    yield server.start()
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def database_url(pg_admin_url):
+    name, url = services.scratch_database(pg_admin_url)
+    services.migrate(url)
+    engine = create_engine(_psycopg(url))
+    with engine.begin() as conn:
+        from tests.support.tasks import EXECUTIONS_DDL
+        conn.execute(text(EXECUTIONS_DDL))
+    engine.dispose()
+    yield _psycopg(url)
+    services.drop_database(pg_admin_url, name)
+
+
+def _psycopg(url: str) -> str:
+    from core.settings import normalise_database_url
+    return normalise_database_url(url)
+
+
+@pytest.fixture(scope="session")
+def engine(database_url):
+    eng = create_engine(database_url)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def clean_db(engine):
+    with engine.begin() as conn:
+        conn.execute(text("TRUNCATE jobs, test_executions"))
+    return engine
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint(tmp_path_factory):
+    child, endpoint = services.start_moto(services.free_port(),
+                                          tmp_path_factory.mktemp("moto-log"))
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "emulator")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "emulator")
+    yield endpoint
+    child.stop()
+
+
+@pytest.fixture
+def settings(request, database_url, moto_endpoint, clean_db):
+    """Settings for one test: its own queues (a fresh prefix), short timings.
+
+    ``@pytest.mark.settings(visibility=6, max_receive_count=2, ...)`` changes
+    them for one test (``visibility`` sets every queue's visibility timeout).
+    """
+    marker = request.node.get_closest_marker("settings")
+    changes = dict(marker.kwargs) if marker else {}
+    if "visibility" in changes:
+        seconds = changes.pop("visibility")
+        changes["visibility_timeouts"] = {w: seconds for w in WORKLOADS}
+    base = Settings(
+        database_url=database_url,
+        aws_endpoint_url=moto_endpoint,
+        queue_prefix=f"t{uuid.uuid4().hex[:8]}-",
+        bucket=f"t{uuid.uuid4().hex[:8]}-files",
+        sqs_wait_time_seconds=1,
+        sqs_polling_interval=0.05,
+        dlq_sweep_interval=0.5,
+        worker_concurrency=1,
+    )
+    return replace(base, **changes)
+
+
+@pytest.fixture
+def sqs(settings):
+    return aws.client(settings, "sqs")
+
+
+@pytest.fixture
+def queue_urls(settings, sqs):
+    return provision(settings, sqs, aws.client(settings, "s3"))
+
+
+@pytest.fixture
+def app(settings):
+    return create_app({"TESTING": True}, settings=settings, enqueuer=MemoryEnqueuer())
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+def settings_env(settings: Settings, **extra) -> dict:
+    """Environment variables that reproduce ``settings`` in a child process."""
+    env = {
+        "DATABASE_URL": settings.database_url,
+        "AWS_ENDPOINT_URL": settings.aws_endpoint_url,
+        "AWS_REGION": settings.aws_region,
+        "QUEUE_PREFIX": settings.queue_prefix,
+        "BUCKET": settings.bucket,
+        "MAX_RECEIVE_COUNT": settings.max_receive_count,
+        "SQS_WAIT_TIME_SECONDS": settings.sqs_wait_time_seconds,
+        "SQS_POLLING_INTERVAL": settings.sqs_polling_interval,
+        "TASK_MAX_RETRIES": settings.task_max_retries,
+        "RETRY_BACKOFF_BASE": settings.retry_backoff_base,
+        "RETRY_BACKOFF_MAX": settings.retry_backoff_max,
+        "WORKER_CONCURRENCY": settings.worker_concurrency,
+        "WORKER_QUEUES": ",".join(settings.worker_queues),
+        "DLQ_SWEEP_INTERVAL": settings.dlq_sweep_interval,
+        "WORKER_EXTRA_IMPORTS": "tests.support.tasks",
+    }
+    for w in WORKLOADS:
+        env[f"QUEUE_VISIBILITY_{w.upper()}"] = settings.visibility_timeouts[w]
+    env.update(extra)
+    return services.python_env(**env)
+
+
+@pytest.fixture
+def start_worker(settings, queue_urls, tmp_path):
+    """Start ``python -m worker`` processes; all are stopped after the test."""
+    started = []
+
+    def start(name: str | None = None):
+        name = name or f"w{len(started) + 1}"
+        env = settings_env(settings, WORKER_NAME=name)
+        child = services.spawn(name, [sys.executable, "-m", "worker"], env=env,
+                               log_dir=tmp_path / "logs", cwd=str(ROOT))
+        started.append(child)
+        services.wait_for(lambda: _ready(child), 60, f"worker {name} to be ready")
+        return child
+
+    yield start
+    for child in started:
+        child.stop(timeout=15)
+
+
+def _ready(child):
+    if not child.alive():
+        raise services.ChildExited(f"worker {child.name} exited:\n{child.tail()}")
+    return " ready." in (child.log_path.read_text(errors="replace") if child.log_path else "")
+
