@@ -1,0 +1,193 @@
+"""Run the whole system on this machine and show it working.
+
+Starts the SQS/SNS/S3 emulator, PostgreSQL (DATABASE_URL, else one of its own),
+applies migrations, creates the queues and bucket, then starts the web app,
+the workers and Flower, submits canary jobs through the API and shows them
+finish. Ctrl-C stops every process it started.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import secrets
+import signal
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+from core import aws, provision
+from core.settings import Settings
+from stack import services
+
+ROOT = Path(__file__).resolve().parent.parent
+STATE = Path(os.environ.get("RUN_DIR", ROOT / ".run"))
+log = logging.getLogger("stack")
+
+
+def _port(name: str, default: int) -> int:
+    port = int(os.environ.get(name, default))
+    if not _port_free(port):
+        raise SystemExit(f"port {port} on 127.0.0.1 is in use; stop what uses it or set {name}")
+    return port
+
+
+def _port_free(port: int) -> bool:
+    import socket
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+class Stack:
+    """The processes of a local run, stopped in reverse order of starting."""
+
+    def __init__(self):
+        self.children: list[services.Child] = []
+        self.postgres: services.EmbeddedPostgres | None = None
+        self.logs = STATE / "logs"
+
+    def spawn(self, name: str, argv: list[str], env: dict) -> services.Child:
+        child = services.spawn(name, argv, env=env, log_dir=self.logs, cwd=str(ROOT))
+        self.children.append(child)
+        return child
+
+    def database(self) -> str:
+        url = os.environ.get("DATABASE_URL")
+        if url:
+            print(f"  database     {url} (DATABASE_URL)")
+            return url
+        self.postgres = services.EmbeddedPostgres(STATE / "pgdata")
+        url = services.ensure_database(self.postgres.start(), "jobsys")
+        print(f"  database     embedded PostgreSQL, data in {STATE / 'pgdata'}")
+        return url
+
+    def stop(self) -> None:
+        for child in reversed(self.children):
+            child.stop(timeout=30)
+        self.children.clear()
+        if self.postgres is not None:
+            self.postgres.stop()
+            self.postgres = None
+
+
+def start(stack: Stack, args) -> dict:
+    """Start everything; returns the URLs and credentials to print."""
+    web_port, flower_port = _port("WEB_PORT", 8000), _port("FLOWER_PORT", 5555)
+    emulator_port = _port("EMULATOR_PORT", 4566)
+    # The emulator accepts any credentials; boto3 insists on having some.
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "emulator")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "emulator")
+    print(f"Starting the local stack (logs in {stack.logs}):")
+    emulator, endpoint = services.start_moto(emulator_port, stack.logs)
+    stack.children.append(emulator)
+    print(f"  emulator     {endpoint} (SQS, SNS, S3)")
+    database_url = stack.database()
+    services.migrate(database_url)
+    env = services.python_env(DATABASE_URL=database_url, AWS_ENDPOINT_URL=endpoint)
+    settings = Settings.from_env(env)
+    provision.apply(settings, aws.client(settings, "sqs"), aws.client(settings, "s3"))
+    print(f"  queues       {', '.join(settings.queue_name(w) for w in settings.worker_queues)}"
+          " (+ dead-letter queues)")
+    stack.spawn("web", [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{web_port}",
+                        "--workers", "2", "--threads", "4", "--access-logfile", "-",
+                        "webapp:create_app()"], env)
+    for n in range(args.workers):
+        stack.spawn(f"worker-{n + 1}", [sys.executable, "-m", "worker"],
+                    dict(env, WORKER_NAME=f"worker-{n + 1}"))
+    flower_auth = os.environ.get("FLOWER_BASIC_AUTH") or f"admin:{secrets.token_urlsafe(9)}"
+    stack.spawn("flower", [sys.executable, "-m", "celery", "--app", "worker.flower:app", "flower",
+                           "--address=127.0.0.1", f"--port={flower_port}",
+                           f"--basic-auth={flower_auth}"], env)
+    web = f"http://127.0.0.1:{web_port}"
+    _wait_up(stack, web)
+    return {"web": web, "flower": f"http://127.0.0.1:{flower_port}", "flower_auth": flower_auth}
+
+
+def _wait_up(stack: Stack, web: str) -> None:
+    def ready():
+        for child in stack.children:
+            if not child.alive():
+                raise services.ChildExited(f"{child.name} exited; its log says:\n{child.tail()}")
+        workers = [c for c in stack.children if c.name.startswith("worker-")]
+        return (requests.get(f"{web}/healthz", timeout=1).ok
+                and all(" ready." in c.log_path.read_text(errors="replace") for c in workers))
+
+    services.wait_for(ready, 90, "the web app and the workers", interval=0.2)
+
+
+def demo(web: str, count: int) -> None:
+    """Submit canary jobs through the API and show them travel to done."""
+    print(f"\nSubmitting {count} canary jobs (POST {web}/api/jobs):")
+    ids = []
+    for _ in range(count):
+        began = time.perf_counter()
+        response = requests.post(f"{web}/api/jobs", json={"kind": "canary", "params": {}},
+                                 timeout=10)
+        response.raise_for_status()
+        ids.append(response.json()["id"])
+        print(f"  {response.status_code} {response.headers['Location']} "
+              f"in {(time.perf_counter() - began) * 1000:.0f} ms")
+    for job_id in ids:
+        job = services.wait_for(lambda: _finished(web, job_id), 60, f"canary {job_id}")
+        result = job.get("result") or {}
+        print(f"  {job_id} {job['status']}: queue wait {result.get('queue_wait_ms')} ms, "
+              f"ran on {result.get('worker')}")
+
+
+def _finished(web: str, job_id: str):
+    job = requests.get(f"{web}/api/jobs/{job_id}", timeout=5).json()
+    return job if job["status"] not in ("queued", "running") else None
+
+
+def banner(urls: dict) -> None:
+    print(f"""
+The system is up.
+  web app   {urls['web']}          (API: {urls['web']}/api/jobs)
+  health    {urls['web']}/healthz/pipeline   (runs a canary end to end)
+  Flower    {urls['flower']}          (user:password {urls['flower_auth']})
+Try:
+  curl -s -X POST {urls['web']}/api/jobs -H 'Content-Type: application/json' \\
+       -d '{{"kind": "canary", "params": {{"sleep_seconds": 2}}}}'
+Press Ctrl-C to stop everything.""")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description="Run the job system locally.")
+    parser.add_argument("--workers", type=int, default=int(os.environ.get("RUN_WORKERS", 1)))
+    parser.add_argument("--demo-jobs", type=int, default=3, help="canaries to submit (0: none)")
+    parser.add_argument("--exit-after-demo", action="store_true",
+                        help="stop everything once the demo jobs finish")
+    args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    stack = Stack()
+    try:
+        urls = start(stack, args)
+        demo(urls["web"], args.demo_jobs)
+        banner(urls)
+        while not args.exit_after_demo:
+            _watch(stack)
+            time.sleep(1)
+    except KeyboardInterrupt:
+        print("\nStopping…")
+    except services.ChildExited as exc:
+        print(f"\n{exc}", file=sys.stderr)
+        return 1
+    finally:
+        stack.stop()
+        print("Stopped every process this run started.")
+    return 0
+
+
+def _watch(stack: Stack) -> None:
+    for child in stack.children:
+        if not child.alive():
+            raise services.ChildExited(
+                f"{child.name} stopped unexpectedly (exit {child.popen.returncode}); "
+                f"its log says:\n{child.tail()}")

@@ -1,0 +1,78 @@
+"""The whole path: API → SQS (moto over HTTP) → worker → PostgreSQL."""
+from __future__ import annotations
+
+import json
+
+from core import lifecycle
+from tests.support.jobs import Sender, create, queue_depth, wait_status
+from webapp import create_app
+
+
+def test_a_canary_travels_api_to_worker_and_records_its_queue_wait(
+        settings, queue_urls, start_worker, engine):
+    start_worker("canary-worker")
+    app = create_app({"TESTING": True}, settings=settings)
+    client = app.test_client()
+
+    response = client.post("/api/jobs", json={"kind": "canary"})
+    assert response.status_code == 202
+
+    done = wait_status(engine, response.get_json()["id"], lifecycle.SUCCEEDED, timeout=30)
+    assert done["result"]["worker"].startswith("canary-worker@")
+    assert done["result"]["queue_wait_ms"] > 0
+    assert (done["total"], done["done"], done["failed"]) == (1, 1, 0)
+
+
+def test_the_pipeline_health_check_runs_a_canary(settings, queue_urls, start_worker):
+    start_worker()
+    client = create_app({"TESTING": True}, settings=settings).test_client()
+
+    response = client.get("/healthz/pipeline?timeout=20")
+
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json()["job"]["status"] == "succeeded"
+
+
+def test_the_pipeline_health_check_fails_clearly_without_workers(settings, queue_urls):
+    client = create_app({"TESTING": True}, settings=settings).test_client()
+
+    response = client.get("/healthz/pipeline?timeout=1")
+
+    assert response.status_code == 503
+    assert "are workers running?" in response.get_json()["reason"]
+
+
+def test_each_workload_has_its_own_queue(app, settings, queue_urls, sqs):
+    sender = Sender(settings, queue_urls)
+    for workload in ("pdf", "imports", "exports", "default"):
+        sender.send("test.sleep", create(app, "test.sleep"), queue=workload)
+
+    for workload in ("pdf", "imports", "exports", "default"):
+        assert queue_depth(sqs, queue_urls[settings.queue_name(workload)])[0] == 1
+
+
+def test_a_missing_queue_is_reported_with_the_command_that_creates_it(settings):
+    client = create_app({"TESTING": True}, settings=settings).test_client()
+
+    response = client.post("/api/jobs", json={"kind": "canary"})
+
+    assert response.status_code == 503
+    job = client.get(f"/api/jobs/{response.get_json()['error']['job_id']}").get_json()
+    assert "python -m core.provision" in job["error"]
+
+
+def test_provisioning_is_idempotent_and_wires_each_dead_letter_queue(settings, sqs):
+    from core import aws
+    from core.provision import apply
+    first = apply(settings, sqs, aws.client(settings, "s3"))
+    second = apply(settings, sqs, aws.client(settings, "s3"))
+    assert first == second
+
+    for workload in ("default", "pdf", "imports", "exports"):
+        attrs = sqs.get_queue_attributes(QueueUrl=first[settings.queue_name(workload)],
+                                         AttributeNames=["All"])["Attributes"]
+        policy = json.loads(attrs["RedrivePolicy"])
+        assert policy["deadLetterTargetArn"].endswith(settings.dead_letter_name(workload))
+        assert int(policy["maxReceiveCount"]) == settings.max_receive_count
+        assert int(attrs["VisibilityTimeout"]) == settings.visibility_timeouts[workload]
+    aws.client(settings, "s3").head_bucket(Bucket=settings.bucket)

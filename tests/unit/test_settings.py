@@ -1,0 +1,41 @@
+import pytest
+
+from core.errors import ConfigurationError
+from core.settings import Settings
+
+
+def test_defaults_need_no_environment():
+    s = Settings.from_env({})
+    assert s.queue_name("pdf") == "jobsys-pdf"
+    assert s.dead_letter_name("pdf") == "jobsys-pdf-dlq"
+    assert s.visibility_timeouts["default"] == 60
+    assert s.max_receive_count == 5
+    assert s.aws_endpoint_url is None
+
+
+def test_environment_overrides_and_a_plain_postgres_url_gets_the_psycopg_driver():
+    s = Settings.from_env({"DATABASE_URL": "postgresql://u@h/db", "QUEUE_PREFIX": "prod-",
+                           "QUEUE_VISIBILITY_PDF": "900", "WORKER_QUEUES": "pdf, imports",
+                           "AWS_DEFAULT_REGION": "ap-northeast-1"})
+    assert s.database_url == "postgresql+psycopg://u@h/db"
+    assert s.queue_name("default") == "prod-default"
+    assert s.visibility_timeouts["pdf"] == 900
+    assert s.worker_queues == ("pdf", "imports")
+    assert s.aws_region == "ap-northeast-1"
+
+
+@pytest.mark.parametrize("env, words", [
+    ({"MAX_RECEIVE_COUNT": "many"}, "MAX_RECEIVE_COUNT='many' is not a whole number"),
+    ({"SQS_WAIT_TIME_SECONDS": "30"}, "SQS_WAIT_TIME_SECONDS=30 is above the maximum of 20"),
+    ({"QUEUE_VISIBILITY_DEFAULT": "1"}, "below the minimum of 5"),
+    ({"WORKER_QUEUES": "pdf,videos"}, "unknown queue(s) videos"),
+])
+def test_bad_settings_name_the_variable(env, words):
+    with pytest.raises(ConfigurationError) as error:
+        Settings.from_env(env)
+    assert words in str(error.value)
+
+
+def test_a_missing_database_url_says_how_to_get_one():
+    with pytest.raises(ConfigurationError, match="DATABASE_URL is not set"):
+        Settings.from_env({}).require_database()
