@@ -61,11 +61,11 @@ def create(session: Session, *, kind: str, owner: str, params: dict,
             .values(id=uuid.uuid4(), kind=kind, owner=owner, params=params,
                     idempotency_key=idempotency_key, total=total)
             .on_conflict_do_nothing(constraint="jobs_owner_idempotency_key")
-            .returning(Job.id))
-    new_id = session.execute(stmt).scalar()
+            .returning(Job))
+    job = session.scalars(stmt).one_or_none()
     session.commit()
-    if new_id is not None:
-        return session.get(Job, new_id), True
+    if job is not None:
+        return job, True
     existing = session.execute(
         select(Job).where(Job.owner == owner, Job.idempotency_key == idempotency_key)
     ).scalar_one()
