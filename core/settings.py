@@ -36,7 +36,7 @@ class Settings:
     worker_queues: tuple[str, ...] = WORKLOADS
     dlq_sweep_interval: float = 30.0
     worker_extra_imports: tuple[str, ...] = ()
-    max_params_bytes: int = 65536
+    max_request_bytes: int = 1 << 20
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
@@ -71,7 +71,7 @@ class Settings:
             worker_queues=queues,
             dlq_sweep_interval=reader.number("DLQ_SWEEP_INTERVAL", 30.0, low=0.2),
             worker_extra_imports=reader.names("WORKER_EXTRA_IMPORTS", ()),
-            max_params_bytes=reader.integer("MAX_PARAMS_BYTES", 65536, low=1024),
+            max_request_bytes=reader.integer("MAX_REQUEST_BYTES", 1 << 20, low=1024),
         )
 
     def queue_name(self, workload: str) -> str:

@@ -18,7 +18,7 @@ def create_app(test_config: dict | None = None, *, settings: Settings | None = N
         SQLALCHEMY_DATABASE_URI=settings.require_database(),
         SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
         JSON_SORT_KEYS=False,
-        MAX_CONTENT_LENGTH=max(settings.max_params_bytes * 2, 1 << 20),
+        MAX_CONTENT_LENGTH=settings.max_request_bytes,
     )
     if test_config:
         app.config.update(test_config)
