@@ -165,7 +165,10 @@ def main(argv=None) -> int:
     parser.add_argument("--exit-after-demo", action="store_true",
                         help="stop everything once the demo jobs finish")
     args = parser.parse_args(argv)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    # Ctrl-C must work even when a shell started us with SIGINT ignored.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, lambda *_: sys.exit(0))
     stack = Stack()
     try:
         urls = start(stack, args)
