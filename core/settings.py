@@ -74,6 +74,29 @@ class Settings:
             max_request_bytes=reader.integer("MAX_REQUEST_BYTES", 1 << 20, low=1024),
         )
 
+    def to_env(self) -> dict[str, str]:
+        """Environment variables that rebuild these settings in another process."""
+        env = {
+            "DATABASE_URL": self.database_url,
+            "AWS_REGION": self.aws_region,
+            "AWS_ENDPOINT_URL": self.aws_endpoint_url,
+            "QUEUE_PREFIX": self.queue_prefix,
+            "MAX_RECEIVE_COUNT": self.max_receive_count,
+            "BUCKET": self.bucket,
+            "SQS_WAIT_TIME_SECONDS": self.sqs_wait_time_seconds,
+            "SQS_POLLING_INTERVAL": self.sqs_polling_interval,
+            "TASK_MAX_RETRIES": self.task_max_retries,
+            "RETRY_BACKOFF_BASE": self.retry_backoff_base,
+            "RETRY_BACKOFF_MAX": self.retry_backoff_max,
+            "WORKER_CONCURRENCY": self.worker_concurrency,
+            "WORKER_QUEUES": ",".join(self.worker_queues),
+            "DLQ_SWEEP_INTERVAL": self.dlq_sweep_interval,
+            "WORKER_EXTRA_IMPORTS": ",".join(self.worker_extra_imports),
+            "MAX_REQUEST_BYTES": self.max_request_bytes,
+        }
+        env.update({f"QUEUE_VISIBILITY_{w.upper()}": t for w, t in self.visibility_timeouts.items()})
+        return {k: str(v) for k, v in env.items() if v is not None}
+
     def queue_name(self, workload: str) -> str:
         """The SQS name of a workload's queue, prefix included."""
         return f"{self.queue_prefix}{workload}"

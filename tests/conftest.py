@@ -17,7 +17,7 @@ from sqlalchemy import create_engine, text
 
 from core import aws
 from core.provision import apply as provision
-from core.settings import Settings, WORKLOADS
+from core.settings import WORKLOADS, Settings
 from stack import services
 from webapp import create_app
 from webapp.enqueue import MemoryEnqueuer
@@ -99,6 +99,7 @@ def settings(request, database_url, moto_endpoint, clean_db):
         sqs_polling_interval=0.05,
         dlq_sweep_interval=0.5,
         worker_concurrency=1,
+        worker_extra_imports=("tests.support.tasks",),
     )
     return replace(base, **changes)
 
@@ -123,31 +124,6 @@ def client(app):
     return app.test_client()
 
 
-def settings_env(settings: Settings, **extra) -> dict:
-    """Environment variables that reproduce ``settings`` in a child process."""
-    env = {
-        "DATABASE_URL": settings.database_url,
-        "AWS_ENDPOINT_URL": settings.aws_endpoint_url,
-        "AWS_REGION": settings.aws_region,
-        "QUEUE_PREFIX": settings.queue_prefix,
-        "BUCKET": settings.bucket,
-        "MAX_RECEIVE_COUNT": settings.max_receive_count,
-        "SQS_WAIT_TIME_SECONDS": settings.sqs_wait_time_seconds,
-        "SQS_POLLING_INTERVAL": settings.sqs_polling_interval,
-        "TASK_MAX_RETRIES": settings.task_max_retries,
-        "RETRY_BACKOFF_BASE": settings.retry_backoff_base,
-        "RETRY_BACKOFF_MAX": settings.retry_backoff_max,
-        "WORKER_CONCURRENCY": settings.worker_concurrency,
-        "WORKER_QUEUES": ",".join(settings.worker_queues),
-        "DLQ_SWEEP_INTERVAL": settings.dlq_sweep_interval,
-        "WORKER_EXTRA_IMPORTS": "tests.support.tasks",
-    }
-    for w in WORKLOADS:
-        env[f"QUEUE_VISIBILITY_{w.upper()}"] = settings.visibility_timeouts[w]
-    env.update(extra)
-    return services.python_env(**env)
-
-
 @pytest.fixture
 def start_worker(settings, queue_urls, tmp_path):
     """Start ``python -m worker`` processes; all are stopped after the test."""
@@ -155,7 +131,7 @@ def start_worker(settings, queue_urls, tmp_path):
 
     def start(name: str | None = None):
         name = name or f"w{len(started) + 1}"
-        env = settings_env(settings, WORKER_NAME=name)
+        env = services.python_env(**settings.to_env(), WORKER_NAME=name)
         child = services.spawn(name, [sys.executable, "-m", "worker"], env=env,
                                log_dir=tmp_path / "logs", cwd=str(ROOT))
         started.append(child)

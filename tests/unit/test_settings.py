@@ -39,3 +39,10 @@ def test_bad_settings_name_the_variable(env, words):
 def test_a_missing_database_url_says_how_to_get_one():
     with pytest.raises(ConfigurationError, match="DATABASE_URL is not set"):
         Settings.from_env({}).require_database()
+
+
+def test_settings_survive_the_trip_through_the_environment():
+    s = Settings.from_env({"DATABASE_URL": "postgresql://u@h/db", "QUEUE_VISIBILITY_PDF": "600",
+                           "WORKER_QUEUES": "pdf", "WORKER_EXTRA_IMPORTS": "a.b,c.d",
+                           "AWS_ENDPOINT_URL": "http://127.0.0.1:4566", "RETRY_BACKOFF_BASE": "0.5"})
+    assert Settings.from_env(s.to_env()) == s
