@@ -35,6 +35,9 @@ class Settings:
     worker_concurrency: int = 2
     worker_queues: tuple[str, ...] = WORKLOADS
     dlq_sweep_interval: float = 30.0
+    worker_idle_exit_seconds: float = 0.0
+    worker_protection_minutes: int = 60
+    worker_health_file: str = "/tmp/jobsys-worker.health"
     worker_extra_imports: tuple[str, ...] = ()
     max_request_bytes: int = 1 << 20
 
@@ -70,6 +73,10 @@ class Settings:
             worker_concurrency=reader.integer("WORKER_CONCURRENCY", 2, low=1, high=256),
             worker_queues=queues,
             dlq_sweep_interval=reader.number("DLQ_SWEEP_INTERVAL", 30.0, low=0.2),
+            worker_idle_exit_seconds=reader.number("WORKER_IDLE_EXIT_SECONDS", 0.0, low=0),
+            worker_protection_minutes=reader.integer("WORKER_PROTECTION_MINUTES", 60,
+                                                     low=1, high=2880),
+            worker_health_file=env.get("WORKER_HEALTH_FILE") or "/tmp/jobsys-worker.health",
             worker_extra_imports=reader.names("WORKER_EXTRA_IMPORTS", ()),
             max_request_bytes=reader.integer("MAX_REQUEST_BYTES", 1 << 20, low=1024),
         )
@@ -91,6 +98,9 @@ class Settings:
             "WORKER_CONCURRENCY": self.worker_concurrency,
             "WORKER_QUEUES": ",".join(self.worker_queues),
             "DLQ_SWEEP_INTERVAL": self.dlq_sweep_interval,
+            "WORKER_IDLE_EXIT_SECONDS": self.worker_idle_exit_seconds,
+            "WORKER_PROTECTION_MINUTES": self.worker_protection_minutes,
+            "WORKER_HEALTH_FILE": self.worker_health_file,
             "WORKER_EXTRA_IMPORTS": ",".join(self.worker_extra_imports),
             "MAX_REQUEST_BYTES": self.max_request_bytes,
         }

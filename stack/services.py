@@ -73,9 +73,10 @@ class Child:
             pass
 
     def stop(self, timeout: float = 20.0) -> int | None:
-        """SIGTERM, wait up to ``timeout``, then SIGKILL. Returns the exit code."""
+        """SIGTERM to the leader (as ECS and docker do), wait up to ``timeout``, then
+        SIGKILL the whole group. Returns the exit code."""
         if self.alive():
-            self.signal(signal.SIGTERM)
+            self.popen.send_signal(signal.SIGTERM)
             try:
                 self.popen.wait(timeout)
             except subprocess.TimeoutExpired:

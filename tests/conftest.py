@@ -129,13 +129,16 @@ def start_worker(settings, queue_urls, tmp_path):
     """Start ``python -m worker`` processes; all are stopped after the test."""
     started = []
 
-    def start(name: str | None = None):
+    def start(name: str | None = None, wait: bool = True, **env_overrides):
         name = name or f"w{len(started) + 1}"
-        env = services.python_env(**settings.to_env(), WORKER_NAME=name)
+        env = services.python_env(**{**settings.to_env(), "WORKER_NAME": name,
+                                     "WORKER_HEALTH_FILE": str(tmp_path / f"{name}.health"),
+                                     **env_overrides})
         child = services.spawn(name, [sys.executable, "-m", "worker"], env=env,
                                log_dir=tmp_path / "logs", cwd=str(ROOT))
         started.append(child)
-        services.wait_for(lambda: _ready(child), 60, f"worker {name} to be ready")
+        if wait:
+            services.wait_for(lambda: _ready(child), 60, f"worker {name} to be ready")
         return child
 
     yield start

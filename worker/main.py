@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import socket
 import threading
 
@@ -15,6 +16,7 @@ from tasks import deadletter
 from tasks.app import create_celery
 from webapp import create_app, jobstore
 from webapp.extensions import db
+from worker import protection
 from worker.keeper import VisibilityKeeper
 from worker.request import KeptRequest
 
@@ -34,7 +36,10 @@ def build(settings: Settings):
 
     keeper = VisibilityKeeper(
         sqs, renew_jobs=lambda ids: in_app(jobstore.touch, ids),
-        interval=min(settings.visibility_timeouts[w] for w in settings.worker_queues) / 3)
+        interval=min(settings.visibility_timeouts[w] for w in settings.worker_queues) / 3,
+        protection=protection.for_environment(os.environ.get("ECS_AGENT_URI"),
+                                              settings.worker_protection_minutes),
+        health_file=settings.worker_health_file)
     KeptRequest.keeper = keeper
     KeptRequest.timeouts = dict(settings.visibility_timeouts)
     KeptRequest.on_worker_lost = staticmethod(
@@ -47,11 +52,14 @@ def build(settings: Settings):
     dlq_urls = queues.dead_letter_urls(settings, sqs, settings.worker_queues)
     sweeper = _Periodic(settings.dlq_sweep_interval,
                         lambda: in_app(lambda s: deadletter.sweep(settings, sqs, s, dlq_urls)))
+    idle_exit = _idle_exit(settings, keeper)
 
     @signals.worker_ready.connect(weak=False)
     def _start(**_):
         keeper.start()
         sweeper.start()
+        if idle_exit:
+            idle_exit.start()
 
     @signals.worker_process_init.connect(weak=False)
     def _fresh_connections(**_):
@@ -62,19 +70,35 @@ def build(settings: Settings):
     @signals.worker_shutting_down.connect(weak=False)
     def _stop(**_):
         sweeper.stop()
+        if idle_exit:
+            idle_exit.stop()
 
     return flask_app, celery, keeper
+
+
+def _idle_exit(settings: Settings, keeper: VisibilityKeeper):
+    """In RunTask mode a worker leaves once idle for WORKER_IDLE_EXIT_SECONDS."""
+    limit = settings.worker_idle_exit_seconds
+    if not limit:
+        return None
+
+    def check():
+        if keeper.idle_for() >= limit:
+            log.info("idle for %.0fs: shutting down", keeper.idle_for())
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return _Periodic(min(5.0, limit / 4), check, name="idle-exit")
 
 
 class _Periodic:
     """Calls ``fn`` every ``interval`` seconds on a daemon thread."""
 
-    def __init__(self, interval: float, fn):
-        self.interval, self.fn = interval, fn
+    def __init__(self, interval: float, fn, name: str = "dead-letter-sweep"):
+        self.interval, self.fn, self.name = interval, fn, name
         self._stop = threading.Event()
 
     def start(self):
-        threading.Thread(target=self._run, name="dead-letter-sweep", daemon=True).start()
+        threading.Thread(target=self._run, name=self.name, daemon=True).start()
 
     def stop(self):
         self._stop.set()
@@ -84,7 +108,7 @@ class _Periodic:
             try:
                 self.fn()
             except Exception:
-                log.exception("dead-letter sweep failed")
+                log.exception("%s failed", self.name)
 
 
 def argv(settings: Settings, name: str | None = None) -> list[str]:
