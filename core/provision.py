@@ -13,7 +13,7 @@ import sys
 
 from botocore.exceptions import ClientError
 
-from core import aws, queues
+from core import aws, queues, wake
 from core.settings import Settings
 
 
@@ -24,6 +24,8 @@ def describe(settings: Settings) -> list[str]:
         lines.append(f"queue {item.dead_letter} (dead-letter, retention 14 days)")
         lines.append(f"queue {item.name} (visibility {item.visibility_timeout}s, "
                      f"to {item.dead_letter} after {item.max_receive_count} receives)")
+    lines.append(f"queue {wake.wake_queue_name(settings.queue_prefix)} (FIFO, wake signals "
+                 "for the autoscaler)")
     lines.append(f"bucket {settings.bucket} (region {settings.aws_region})")
     return lines
 
@@ -38,6 +40,9 @@ def apply(settings: Settings, sqs, s3) -> dict[str, str]:
             QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         urls[item.dead_letter] = dlq_url
         urls[item.name] = _ensure_queue(sqs, item.name, queues.queue_attributes(item, dlq_arn))
+    wake_name = wake.wake_queue_name(settings.queue_prefix)
+    urls[wake_name] = _ensure_queue(sqs, wake_name, {
+        "FifoQueue": "true", "MessageRetentionPeriod": "300", "VisibilityTimeout": "30"})
     _ensure_bucket(s3, settings)
     return urls
 
@@ -50,7 +55,8 @@ def _ensure_queue(sqs, name: str, attributes: dict[str, str]) -> str:
                                                  "QueueNameExists"):
             raise
     url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
-    sqs.set_queue_attributes(QueueUrl=url, Attributes=attributes)
+    changeable = {k: v for k, v in attributes.items() if k != "FifoQueue"}
+    sqs.set_queue_attributes(QueueUrl=url, Attributes=changeable)
     return url
 
 

@@ -76,3 +76,15 @@ def test_provisioning_is_idempotent_and_wires_each_dead_letter_queue(settings, s
         assert int(policy["maxReceiveCount"]) == settings.max_receive_count
         assert int(attrs["VisibilityTimeout"]) == settings.visibility_timeouts[workload]
     aws.client(settings, "s3").head_bucket(Bucket=settings.bucket)
+
+
+def test_queueing_a_job_drops_one_wake_signal_for_its_workload(settings, queue_urls, sqs):
+    from core.wake import wake_queue_name
+    client = create_app({"TESTING": True}, settings=settings).test_client()
+    for _ in range(3):
+        assert client.post("/api/jobs", json={"kind": "canary"}).status_code == 202
+
+    wake_url = queue_urls[wake_queue_name(settings.queue_prefix)]
+    messages = sqs.receive_message(QueueUrl=wake_url, MaxNumberOfMessages=10,
+                                   WaitTimeSeconds=1).get("Messages", [])
+    assert [json.loads(m["Body"]) for m in messages] == [{"wake": "default"}]

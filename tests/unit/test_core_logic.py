@@ -71,3 +71,25 @@ def test_a_task_message_reveals_its_job(body, job_id):
 
 def test_a_foreign_message_reveals_nothing():
     assert envelope.parse("hello") == envelope.TaskMessage(None, None, None)
+
+
+def test_wake_signals_are_sent_once_per_workload_per_slot():
+    from core.wake import SqsWaker
+
+    class Recorder:
+        def __init__(self):
+            self.sent = []
+
+        def send_message(self, **kwargs):
+            self.sent.append((kwargs["MessageGroupId"], kwargs["MessageDeduplicationId"]))
+
+    now = [1000.0]
+    sqs = Recorder()
+    waker = SqsWaker(sqs, "url", clock=lambda: now[0], slot=10)
+    for _ in range(5):
+        waker.wake("pdf")
+    waker.wake("imports")
+    now[0] += 10
+    waker.wake("pdf")
+
+    assert sqs.sent == [("pdf", "pdf-100"), ("imports", "imports-100"), ("pdf", "pdf-101")]
