@@ -87,4 +87,6 @@ def test_queueing_a_job_drops_one_wake_signal_for_its_workload(settings, queue_u
     wake_url = queue_urls[wake_queue_name(settings.queue_prefix)]
     messages = sqs.receive_message(QueueUrl=wake_url, MaxNumberOfMessages=10,
                                    WaitTimeSeconds=1).get("Messages", [])
-    assert [json.loads(m["Body"]) for m in messages] == [{"wake": "default"}]
+    bodies = [json.loads(m["Body"]) for m in messages]
+    # One per 10-second slot: two only if the three requests straddled a slot boundary.
+    assert bodies in ([{"wake": "default"}], [{"wake": "default"}] * 2)
