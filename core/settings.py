@@ -28,7 +28,7 @@ class Settings:
     max_receive_count: int = 5
     bucket: str = "jobsys-files"
     sqs_wait_time_seconds: int = 10
-    sqs_polling_interval: float = 0.1
+    sqs_polling_interval: float = 0.01
     task_max_retries: int = 5
     retry_backoff_base: float = 2.0
     retry_backoff_max: float = 300.0
@@ -66,7 +66,7 @@ class Settings:
             max_receive_count=reader.integer("MAX_RECEIVE_COUNT", 5, low=1, high=1000),
             bucket=env.get("BUCKET", "jobsys-files"),
             sqs_wait_time_seconds=reader.integer("SQS_WAIT_TIME_SECONDS", 10, low=0, high=20),
-            sqs_polling_interval=reader.number("SQS_POLLING_INTERVAL", 0.1, low=0),
+            sqs_polling_interval=reader.number("SQS_POLLING_INTERVAL", 0.01, low=0.001),
             task_max_retries=reader.integer("TASK_MAX_RETRIES", 5, low=0, high=100),
             retry_backoff_base=reader.number("RETRY_BACKOFF_BASE", 2.0, low=0.1),
             retry_backoff_max=reader.number("RETRY_BACKOFF_MAX", 300.0, low=1, high=900),
