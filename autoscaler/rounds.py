@@ -1,0 +1,87 @@
+"""One autoscaling round: read every pool's numbers, decide, apply, log one line each.
+
+The Lambda handler and the local loop both run this; only how they are
+triggered differs.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import Callable
+
+from autoscaler.decide import Decision, Depths, Policy, PoolState, decide
+from autoscaler.queues import QueueDepth
+from autoscaler.scalers import WorkerScaler
+from autoscaler.state import StateStore
+
+log = logging.getLogger("autoscaler")
+
+
+def log_line(line: str) -> None:
+    """The default sink of decision lines: the ``autoscaler`` logger at INFO."""
+    log.info("%s", line)
+
+
+@dataclass(frozen=True)
+class Pool:
+    """A pool as a round sees it: its policy, its SQS queue names, its scaler."""
+
+    name: str
+    policy: Policy
+    queues: tuple[str, ...]
+    scaler: WorkerScaler
+
+
+@dataclass(frozen=True)
+class Autoscaler:
+    """Everything a round needs, wired once (see ``autoscaler.bootstrap``)."""
+
+    pools: tuple[Pool, ...]
+    depth: QueueDepth
+    store: StateStore
+    dry_run: bool = False
+    emit: Callable[[str], None] = field(default=log_line)
+
+
+def run_round(autoscaler: Autoscaler, now: float) -> list[dict]:
+    """Decide for every pool at ``now`` and apply unless dry-run; returns the log records."""
+    states = autoscaler.store.load()
+    records = []
+    for pool in autoscaler.pools:
+        state = states.get(pool.name, PoolState())
+        try:
+            decision, depths = _decide_pool(pool, autoscaler.depth, state, now)
+            applied = _apply(pool, decision, autoscaler.dry_run)
+            states[pool.name] = decision.state
+            record = decision_record(pool.name, depths, decision, autoscaler.dry_run, applied)
+        except Exception as exc:  # one broken pool must not stop the others
+            log.debug("pool %s failed", pool.name, exc_info=True)
+            record = {"pool": pool.name, "error": f"{type(exc).__name__}: {exc}",
+                      "dry_run": autoscaler.dry_run}
+        autoscaler.emit(json.dumps(record))
+        records.append(record)
+    autoscaler.store.save(states)
+    return records
+
+
+def _decide_pool(pool: Pool, depth: QueueDepth, state: PoolState,
+                 now: float) -> tuple[Decision, Depths]:
+    depths = sum((depth.depths(queue) for queue in pool.queues), Depths())
+    return decide(depths, pool.scaler.current(), pool.policy, now, state), depths
+
+
+def _apply(pool: Pool, decision: Decision, dry_run: bool) -> bool:
+    if dry_run or not decision.changes:
+        return False
+    pool.scaler.set_desired(decision.desired)
+    return True
+
+
+def decision_record(pool: str, depths: Depths, decision: Decision, dry_run: bool,
+                    applied: bool) -> dict:
+    """The structured log record of one decision."""
+    return {"pool": pool, "visible": depths.visible, "in_flight": depths.in_flight,
+            "delayed": depths.delayed, "current": decision.current,
+            "desired": decision.desired, "reason": decision.reason, "dry_run": dry_run,
+            "applied": applied}

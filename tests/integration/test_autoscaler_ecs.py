@@ -1,0 +1,174 @@
+"""The autoscaler's AWS adapters against a real moto server over HTTP."""
+import json
+import uuid
+
+import boto3
+import pytest
+
+from autoscaler import lambda_handler
+from autoscaler.decide import Depths, PoolState
+from autoscaler.errors import TargetMissing
+from autoscaler.queues import SqsQueueDepth
+from autoscaler.scalers import EcsServiceScaler, EcsTaskScaler
+from autoscaler.state import S3StateStore
+from autoscaler.wake import SqsWakeListener
+
+REGION = "us-east-1"
+
+
+@pytest.fixture
+def aws(moto_endpoint):
+    def client(service):
+        return boto3.session.Session().client(service, region_name=REGION,
+                                              endpoint_url=moto_endpoint)
+    return client
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def cluster(aws):
+    name = unique("c-")
+    aws("ecs").create_cluster(clusterName=name)
+    return name
+
+
+def network(aws) -> dict:
+    ec2 = aws("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
+    group = ec2.create_security_group(GroupName=unique("sg-"), Description="workers",
+                                      VpcId=vpc)["GroupId"]
+    return {"awsvpcConfiguration": {"subnets": [subnet], "securityGroups": [group]}}
+
+
+def task_family(aws, launch: str) -> str:
+    family = unique("worker-")
+    aws("ecs").register_task_definition(
+        family=family, requiresCompatibilities=[launch], cpu="256", memory="512",
+        networkMode="awsvpc" if launch == "FARGATE" else "bridge",
+        containerDefinitions=[{"name": "worker", "image": "jobsys:latest", "cpu": 256,
+                               "memory": 512, "command": ["python", "-m", "worker"]}])
+    return family
+
+
+@pytest.fixture
+def service(aws, cluster):
+    name = unique("svc-")
+    aws("ecs").create_service(cluster=cluster, serviceName=name,
+                              taskDefinition=task_family(aws, "FARGATE"), desiredCount=0,
+                              launchType="FARGATE", networkConfiguration=network(aws))
+    return name
+
+
+def test_queue_depth_reads_visible_in_flight_and_delayed_messages(aws):
+    sqs = aws("sqs")
+    name = unique("q-")
+    url = sqs.create_queue(QueueName=name)["QueueUrl"]
+    for n in range(3):
+        sqs.send_message(QueueUrl=url, MessageBody=str(n))
+    sqs.send_message(QueueUrl=url, MessageBody="later", DelaySeconds=600)
+    sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1, VisibilityTimeout=600)
+    assert SqsQueueDepth(sqs).depths(name) == Depths(visible=2, in_flight=1, delayed=1)
+
+
+def test_moto_counts_a_delayed_message_once_as_sqs_does(aws):
+    # DESIGN.md reports moto counting delayed messages as not visible too; moto 5.2.5
+    # does not. If this starts failing, in-flight is overstated: safe, but look again.
+    sqs = aws("sqs")
+    name = unique("q-")
+    url = sqs.create_queue(QueueName=name)["QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody="later", DelaySeconds=600)
+    assert SqsQueueDepth(sqs).depths(name) == Depths(visible=0, in_flight=0, delayed=1)
+
+
+def test_queue_depth_names_a_missing_queue(aws):
+    with pytest.raises(TargetMissing, match="SQS queue 'nope-.*' does not exist"):
+        SqsQueueDepth(aws("sqs")).depths(unique("nope-"))
+
+
+def test_service_scaler_sets_the_services_desired_count(aws, cluster, service):
+    scaler = EcsServiceScaler(aws("ecs"), cluster, service)
+    assert scaler.current() == 0
+    scaler.set_desired(3)
+    assert scaler.current() == 3
+    [described] = aws("ecs").describe_services(cluster=cluster, services=[service])["services"]
+    assert described["desiredCount"] == 3
+
+
+def test_service_scaler_names_a_missing_service(aws, cluster):
+    with pytest.raises(TargetMissing, match="ECS service 'ghost' was not found in cluster"):
+        EcsServiceScaler(aws("ecs"), cluster, "ghost").current()
+
+
+def test_task_scaler_starts_standalone_tasks_up_to_the_desired_count(aws, cluster):
+    ec2, ecs = aws("ec2"), aws("ecs")
+    image = ec2.describe_images()["Images"][0]["ImageId"]
+    instance = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1,
+                                 InstanceType="m5.xlarge")["Instances"][0]["InstanceId"]
+    ecs.register_container_instance(
+        cluster=cluster, instanceIdentityDocument=json.dumps({"instanceId": instance}))
+    family = task_family(aws, "EC2")
+    scaler = EcsTaskScaler(ecs, cluster, family, launch_type="EC2")
+    scaler.set_desired(3)
+    assert scaler.current() == 3
+    scaler.set_desired(1)
+    assert scaler.current() == 3, "RunTask workers leave on their own; none is stopped"
+    other = EcsTaskScaler(ecs, cluster, task_family(aws, "EC2"), launch_type="EC2")
+    assert other.current() == 0, "only the pool's own task family counts"
+
+
+def test_state_store_round_trips_the_pools_state_in_a_bucket(aws):
+    s3, bucket = aws("s3"), unique("state-")
+    s3.create_bucket(Bucket=bucket)
+    store = S3StateStore(s3, bucket, "autoscaler/state.json")
+    assert store.load() == {}
+    states = {"pdf": PoolState(last_busy=10.0, last_scale_out=5.0), "imports": PoolState()}
+    store.save(states)
+    assert store.load() == states
+    assert json.loads(s3.get_object(Bucket=bucket, Key="autoscaler/state.json")["Body"].read())[
+        "pools"]["pdf"] == {"last_busy": 10.0, "last_scale_out": 5.0}
+
+
+def test_state_store_names_a_missing_bucket(aws):
+    with pytest.raises(TargetMissing, match="AUTOSCALER_STATE_BUCKET"):
+        S3StateStore(aws("s3"), unique("ghost-"), "state.json").load()
+
+
+def test_wake_listener_hands_over_workloads_and_deletes_their_messages(aws):
+    sqs = aws("sqs")
+    url = sqs.create_queue(QueueName=unique("w-") + "wake.fifo",
+                           Attributes={"FifoQueue": "true"})["QueueUrl"]
+    for workload in ("pdf", "imports", "pdf"):
+        sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"wake": workload}),
+                         MessageGroupId=workload, MessageDeduplicationId=unique(workload))
+    woken = []
+    listener = SqsWakeListener(sqs, url, woken.append, wait_seconds=0)
+    got = listener.poll() + listener.poll()
+    assert sorted(set(got)) == ["imports", "pdf"] and woken
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    assert (attributes["ApproximateNumberOfMessages"],
+            attributes["ApproximateNumberOfMessagesNotVisible"]) == ("0", "0")
+
+
+def test_lambda_handler_scales_a_service_and_keeps_its_state_in_s3(
+        aws, moto_endpoint, cluster, service, monkeypatch, capsys):
+    prefix, bucket = unique("t") + "-", unique("state-")
+    aws("s3").create_bucket(Bucket=bucket)
+    url = aws("sqs").create_queue(QueueName=f"{prefix}pdf")["QueueUrl"]
+    for n in range(5):
+        aws("sqs").send_message(QueueUrl=url, MessageBody=str(n))
+    for name, value in {"AUTOSCALER_MODE": "ecs-service", "AUTOSCALER_POOLS": "pdf",
+                        "POOL_PDF_SERVICE": service, "POOL_PDF_MAX": "10",
+                        "AUTOSCALER_CLUSTER": cluster, "AUTOSCALER_STATE_BUCKET": bucket,
+                        "QUEUE_PREFIX": prefix, "AWS_ENDPOINT_URL": moto_endpoint,
+                        "AWS_REGION": REGION}.items():
+        monkeypatch.setenv(name, value)
+    [record] = lambda_handler.handler({"source": "aws.events"}, None)
+    assert (record["visible"], record["current"], record["desired"]) == (5, 0, 3)
+    assert EcsServiceScaler(aws("ecs"), cluster, service).current() == 3
+    assert json.loads(capsys.readouterr().out.strip()) == record
+    saved = S3StateStore(aws("s3"), bucket, "autoscaler/state.json").load()
+    assert saved["pdf"].last_scale_out is not None
