@@ -20,27 +20,23 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import math
 import os
 import platform
 import signal
 import sys
-import tempfile
 import time
-import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 import requests
 
+from bench.harness import RESULTS, start_base, start_web, start_workers, summary
 from core import aws, lifecycle
-from core.provision import apply as provision
-from core.settings import Settings, normalise_database_url
+from core.settings import Settings
 from stack import services
 
-ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_OUT = ROOT / "bench" / "results" / "queue.json"
+DEFAULT_OUT = RESULTS / "queue.json"
 WAIT_TIME_SECONDS = 10
 POLLING_INTERVAL = Settings().sqs_polling_interval
 CONCURRENCY = 1
@@ -61,90 +57,13 @@ class Stack:
     database: str
 
 
-def percentile(values: list[float], pct: float) -> float:
-    """Nearest-rank percentile."""
-    ordered = sorted(values)
-    rank = max(1, math.ceil(pct / 100 * len(ordered)))
-    return round(ordered[rank - 1], 1)
-
-
-def summary(values: list[float], *pcts: int) -> dict:
-    out = {f"p{p}": percentile(values, p) for p in pcts}
-    out["max"] = round(max(values), 1)
-    return out
-
-
-def child_env(settings: Settings, **extra) -> dict:
-    """Environment that reproduces ``settings`` in a child process."""
-    return services.python_env(**settings.to_env(), **extra)
-
-
-def start_database(stack: contextlib.ExitStack, scratch: Path) -> tuple[str, str]:
-    """A scratch database; returns (URL for the app, where it lives)."""
-    admin_url = os.environ.get("DATABASE_URL")
-    where = "DATABASE_URL"
-    if not admin_url:
-        server = services.EmbeddedPostgres(scratch / "pgdata")
-        admin_url = server.start()
-        stack.callback(server.stop)
-        where = "embedded PostgreSQL"
-    name, url = services.scratch_database(admin_url, prefix="jobsys_bench")
-    stack.callback(services.drop_database, admin_url, name)
-    url = normalise_database_url(url)
-    services.migrate(url)
-    return url, where
-
-
-def start_child(stack: contextlib.ExitStack, name: str, argv: list[str], env: dict,
-                logs: Path) -> services.Child:
-    child = services.spawn(name, argv, env=env, log_dir=logs, cwd=str(ROOT))
-    stack.callback(child.stop)
-    return child
-
-
-def worker_ready(child: services.Child) -> bool:
-    if not child.alive():
-        raise services.ChildExited(f"the worker exited:\n{child.tail()}")
-    return " ready." in child.log_path.read_text(errors="replace")
-
-
-def web_ready(child: services.Child, web: str) -> bool:
-    if not child.alive():
-        raise services.ChildExited(f"the web app exited:\n{child.tail()}")
-    return requests.get(f"{web}/healthz", timeout=2).status_code == 200
-
-
-def start_processes(stack: contextlib.ExitStack, settings: Settings, logs: Path):
-    """One warm worker and the web app under gunicorn; returns (worker, web URL)."""
-    env = child_env(settings, WORKER_NAME="bench")
-    worker = start_child(stack, "worker", [sys.executable, "-m", "worker"], env, logs)
-    services.wait_for(lambda: worker_ready(worker), 60, "the worker to be ready")
-    port = services.free_port()
-    web = f"http://127.0.0.1:{port}"
-    gunicorn = start_child(stack, "web", [
-        sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}",
-        "--workers", "2", "--threads", "4", "webapp:create_app()"], env, logs)
-    services.wait_for(lambda: web_ready(gunicorn, web), 60, f"the web app on {web}")
-    return worker, web
-
-
 def start_stack(stack: contextlib.ExitStack) -> Stack:
     """Start everything; each piece is stopped when ``stack`` closes."""
-    os.environ.setdefault("AWS_ACCESS_KEY_ID", "emulator")
-    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "emulator")
-    scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-queue-")))
-    logs = scratch / "logs"
-    moto, endpoint = services.start_moto(services.free_port(), logs)
-    stack.callback(moto.stop)
-    database_url, where = start_database(stack, scratch)
-    tag = uuid.uuid4().hex[:8]
-    settings = Settings(
-        database_url=database_url, aws_endpoint_url=endpoint,
-        queue_prefix=f"bench{tag}-", bucket=f"bench{tag}-files",
-        sqs_wait_time_seconds=WAIT_TIME_SECONDS, sqs_polling_interval=POLLING_INTERVAL,
-        worker_concurrency=CONCURRENCY)
-    provision(settings, aws.client(settings, "sqs"), aws.client(settings, "s3"))
-    worker, web = start_processes(stack, settings, logs)
+    settings, logs, where = start_base(
+        stack, "queue", sqs_wait_time_seconds=WAIT_TIME_SECONDS,
+        sqs_polling_interval=POLLING_INTERVAL, worker_concurrency=CONCURRENCY)
+    worker, = start_workers(stack, settings, logs, deadline=60)
+    web = start_web(stack, settings, logs)
     return Stack(settings, web, worker, where)
 
 

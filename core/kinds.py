@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
+from core import pdfbatch
 from core.errors import InvalidRequest
 
 Validator = Callable[[Mapping[str, Any]], dict]
@@ -55,6 +56,16 @@ register(JobKind(
     validate=_canary_params,
     description="Travels the whole path (API, queue, worker, database) and records "
                 "its queue wait and the worker that ran it.",
+))
+
+
+register(JobKind(
+    name=pdfbatch.KIND,
+    task_name="pdf.plan_batch",
+    workload="pdf",
+    validate=pdfbatch.validate,
+    description="Renders one PDF per recipient (inline rows, a CSV in the bucket or a "
+                "table) from a bundled template, and a ZIP of them all.",
 ))
 
 

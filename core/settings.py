@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Mapping
 
 from core.errors import ConfigurationError
+from core.ratelimit import parse_limits
 
 WORKLOADS = ("default", "pdf", "imports", "exports")
 
@@ -40,6 +41,15 @@ class Settings:
     worker_health_file: str = "/tmp/jobsys-worker.health"
     worker_extra_imports: tuple[str, ...] = ()
     max_request_bytes: int = 1 << 20
+    worker_events: bool = True
+    worker_heartbeat_interval: int = 15
+    worker_remote_control: bool = True
+    monitoring_lease_seconds: int = 900
+    pdf_chunk_size: int = 20
+    pdf_link_seconds: int = 3600
+    pdf_source_tables: tuple[str, ...] = ()
+    worker_rate_limits: Mapping[str, str] = field(default_factory=dict)
+    cluster_rate_limits: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
@@ -79,6 +89,19 @@ class Settings:
             worker_health_file=env.get("WORKER_HEALTH_FILE") or "/tmp/jobsys-worker.health",
             worker_extra_imports=reader.names("WORKER_EXTRA_IMPORTS", ()),
             max_request_bytes=reader.integer("MAX_REQUEST_BYTES", 1 << 20, low=1024),
+            worker_events=reader.flag("WORKER_EVENTS", True),
+            worker_heartbeat_interval=reader.integer("WORKER_HEARTBEAT_INTERVAL", 15,
+                                                     low=0, high=3600),
+            worker_remote_control=reader.flag("WORKER_REMOTE_CONTROL", True),
+            monitoring_lease_seconds=reader.integer("MONITORING_LEASE_SECONDS", 900,
+                                                    low=3, high=86400),
+            pdf_chunk_size=reader.integer("PDF_CHUNK_SIZE", 20, low=1, high=1000),
+            pdf_link_seconds=reader.integer("PDF_LINK_SECONDS", 3600, low=1, high=604800),
+            pdf_source_tables=reader.names("PDF_SOURCE_TABLES", ()),
+            worker_rate_limits=parse_limits(reader.names("WORKER_RATE_LIMITS", ()),
+                                            "WORKER_RATE_LIMITS"),
+            cluster_rate_limits=parse_limits(reader.names("CLUSTER_RATE_LIMITS", ()),
+                                             "CLUSTER_RATE_LIMITS"),
         )
 
     def to_env(self) -> dict[str, str]:
@@ -103,6 +126,15 @@ class Settings:
             "WORKER_HEALTH_FILE": self.worker_health_file,
             "WORKER_EXTRA_IMPORTS": ",".join(self.worker_extra_imports),
             "MAX_REQUEST_BYTES": self.max_request_bytes,
+            "WORKER_EVENTS": "on" if self.worker_events else "off",
+            "WORKER_HEARTBEAT_INTERVAL": self.worker_heartbeat_interval,
+            "WORKER_REMOTE_CONTROL": "on" if self.worker_remote_control else "off",
+            "MONITORING_LEASE_SECONDS": self.monitoring_lease_seconds,
+            "PDF_CHUNK_SIZE": self.pdf_chunk_size,
+            "PDF_LINK_SECONDS": self.pdf_link_seconds,
+            "PDF_SOURCE_TABLES": ",".join(self.pdf_source_tables),
+            "WORKER_RATE_LIMITS": ",".join(f"{k}={v}" for k, v in self.worker_rate_limits.items()),
+            "CLUSTER_RATE_LIMITS": ",".join(f"{k}={v}" for k, v in self.cluster_rate_limits.items()),
         }
         env.update({f"QUEUE_VISIBILITY_{w.upper()}": t for w, t in self.visibility_timeouts.items()})
         return {k: str(v) for k, v in env.items() if v is not None}
@@ -163,6 +195,16 @@ class _Reader:
         except ValueError:
             raise ConfigurationError(f"{name}={raw!r} is not a number") from None
         return self._in_range(name, value, low, high)
+
+    def flag(self, name, default):
+        raw = self._raw(name)
+        if raw is None:
+            return default
+        if raw.lower() in ("on", "true", "yes", "1"):
+            return True
+        if raw.lower() in ("off", "false", "no", "0"):
+            return False
+        raise ConfigurationError(f"{name}={raw!r} is not on or off")
 
     def names(self, name, default):
         raw = self._raw(name)

@@ -8,8 +8,9 @@ cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
 PYTHON=${PYTHON:-python3}
 # WeasyPrint's libraries, harfbuzz's subsetter (without it CJK PDFs are ~30x
-# slower), Japanese fonts, and the PostgreSQL client for the benchmarks.
-SYSTEM_PACKAGES="libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b libharfbuzz-subset0 fonts-noto-cjk postgresql-client"
+# slower), Japanese fonts, the PostgreSQL client for the benchmarks and
+# poppler's pdftotext/pdffonts, which the tests read PDFs with.
+SYSTEM_PACKAGES="libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b libharfbuzz-subset0 fonts-noto-cjk postgresql-client poppler-utils"
 
 missing=""
 if command -v dpkg-query >/dev/null 2>&1; then

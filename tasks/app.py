@@ -10,8 +10,9 @@ from celery import Celery, Task
 from kombu import Queue
 
 from core.settings import WORKLOADS, Settings
+from tasks import outcome
 
-TASK_MODULES = ("tasks.canary",)
+TASK_MODULES = ("tasks.canary", "tasks.pdf.batch")
 
 
 def broker_url(settings: Settings) -> str:
@@ -33,6 +34,9 @@ def celery_config(settings: Settings, queue_urls: dict[str, str]) -> dict:
               if settings.aws_endpoint_url else True)
     return {
         "broker_url": broker_url(settings),
+        # kombu's SQS transport plus SNS fanout for events and remote control
+        # (tasks/sqs_fanout.py; docs/flower.md).
+        "broker_transport": "tasks.sqs_fanout:Transport",
         "broker_transport_options": {
             "region": settings.aws_region,
             "queue_name_prefix": settings.queue_prefix,
@@ -40,6 +44,7 @@ def celery_config(settings: Settings, queue_urls: dict[str, str]) -> dict:
             "wait_time_seconds": settings.sqs_wait_time_seconds,
             "polling_interval": settings.sqs_polling_interval,
             "is_secure": secure,
+            "monitoring_lease_seconds": settings.monitoring_lease_seconds,
         },
         "broker_connection_retry_on_startup": True,
         "task_queues": [Queue(w, routing_key=w) for w in WORKLOADS],
@@ -51,10 +56,11 @@ def celery_config(settings: Settings, queue_urls: dict[str, str]) -> dict:
         "task_reject_on_worker_lost": True,
         "task_acks_on_failure_or_timeout": True,
         "worker_prefetch_multiplier": 1,
-        # SQS has no broadcast: remote control and events need fanout, which
-        # plain kombu SQS does not give Celery.
-        "worker_enable_remote_control": False,
-        "worker_send_task_events": False,
+        # Events and remote control travel SNS -> SQS; each can be turned off
+        # per deployment (WORKER_EVENTS, WORKER_REMOTE_CONTROL). Producers send
+        # no task-sent events: one SNS publish per enqueue for little news.
+        "worker_enable_remote_control": settings.worker_remote_control,
+        "worker_send_task_events": settings.worker_events,
         "task_send_sent_event": False,
         "worker_hijack_root_logger": False,
         "task_serializer": "json",
@@ -71,11 +77,15 @@ def create_celery(settings: Settings, queue_urls: dict[str, str], *,
     pattern of Flask's own Celery example), so tasks use its database session.
     """
     class FlaskTask(Task):
+        # A failed job is a FAILURE in Celery's (and Flower's) view, logged
+        # without a traceback: the job row holds the error.
+        throws = (outcome.JobEndedFailed,)
+
         def __call__(self, *args, **kwargs):
             if flask_app is None:
                 return self.run(*args, **kwargs)
             with flask_app.app_context():
-                return self.run(*args, **kwargs)
+                return outcome.run(self, args, kwargs)
 
     app = Celery("jobsys", task_cls=FlaskTask,
                  include=list(include) + list(settings.worker_extra_imports))

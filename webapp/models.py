@@ -4,7 +4,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import (CheckConstraint, DateTime, Index, Integer, String, Text,
+from sqlalchemy import (CheckConstraint, DateTime, Double, Index, Integer, String, Text,
                         UniqueConstraint, Uuid, func, text)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
@@ -47,3 +47,43 @@ class Job(db.Model):
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     cancel_requested_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+DOCUMENT_STATUSES = ("pending", "done", "failed")
+
+
+class PdfDocument(db.Model):
+    """One recipient's document in a pdf_batch job: its data, its outcome, its file.
+
+    No foreign key to ``jobs``: a job's documents go with it by job id, and the
+    test suite's ``TRUNCATE jobs`` must not need to know this table.
+    """
+
+    __tablename__ = "pdf_documents"
+    __table_args__ = (
+        CheckConstraint("status IN ('pending', 'done', 'failed')",
+                        name="pdf_documents_status_valid"),
+        Index("pdf_documents_job_status", "job_id", "status"),
+    )
+
+    job_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    recipient: Mapped[str] = mapped_column(String(200))
+    data: Mapped[dict] = mapped_column(JSONB)
+    status: Mapped[str] = mapped_column(String(10), default="pending", server_default="pending")
+    error: Mapped[str | None] = mapped_column(Text)
+    key: Mapped[str | None] = mapped_column(String(300))
+    size: Mapped[int | None] = mapped_column(Integer)
+    worker: Mapped[str | None] = mapped_column(String(200))
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class RateBucket(db.Model):
+    """A cluster-wide token bucket: every worker takes its tokens from this row."""
+
+    __tablename__ = "rate_buckets"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    tokens: Mapped[float] = mapped_column(Double)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -14,6 +14,7 @@ from core.errors import ConfigurationError
 from core.settings import Settings
 from tasks import deadletter
 from tasks.app import create_celery
+from tasks.pdf.preflight import check_worker as pdf_preflight
 from webapp import create_app, jobstore
 from webapp.extensions import db
 from worker import protection
@@ -114,14 +115,18 @@ class _Periodic:
 def argv(settings: Settings, name: str | None = None) -> list[str]:
     """The ``celery worker`` arguments for these settings."""
     node = name or os.environ.get("WORKER_NAME") or f"worker-{os.getpid()}"
+    beat = settings.worker_heartbeat_interval
     return [
         "worker",
         "--queues", ",".join(settings.worker_queues),
         "--concurrency", str(settings.worker_concurrency),
         "--hostname", f"{node}@{socket.gethostname()}",
         "--loglevel", os.environ.get("LOG_LEVEL", "INFO"),
-        # Gossip, mingle and heartbeats need broadcast, which SQS lacks.
-        "--without-gossip", "--without-mingle", "--without-heartbeat",
+        # Gossip and mingle make every worker broadcast and answer at start,
+        # which SNS would bill for nothing here; task events follow WORKER_EVENTS.
+        "--without-gossip", "--without-mingle",
+        # Heartbeats tell Flower the worker is alive (offline after 2 missed).
+        *(["--heartbeat-interval", str(beat)] if beat else ["--without-heartbeat"]),
     ]
 
 
@@ -129,6 +134,7 @@ def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
         settings = Settings.from_env()
+        pdf_preflight(settings.worker_queues)
         _, celery, _ = build(settings)
     except ConfigurationError as exc:
         log.error("%s", exc)

@@ -1,0 +1,56 @@
+"""The end of a batch: once no document is pending, one worker builds the ZIP and
+finishes the job (succeeded, partially_failed or failed by its counts)."""
+from __future__ import annotations
+
+import logging
+
+from core import lifecycle, pdfbatch
+from core.settings import Settings
+from tasks.pdf import archive, process
+from webapp import batchstore
+from webapp.extensions import db
+from webapp.models import Job
+
+log = logging.getLogger(__name__)
+
+
+def after_chunk(job_id, settings: Settings) -> None:
+    """Finish the job if this caller settled its last document (else do nothing)."""
+    stale = settings.visibility_timeouts["pdf"] * 2 / 3
+    if not batchstore.claim_archive(db.session, job_id, stale):
+        return
+    job = db.session.get(Job, job_id, populate_existing=True)
+    try:
+        figures = _archive(job, settings) if job.done else None
+    except BaseException:
+        batchstore.release_archive(db.session, job_id)
+        raise
+    status = lifecycle.outcome(job.total, job.done, job.failed)
+    batchstore.finish(db.session, job_id, status, result=_result(job, figures),
+                      error=_error(job))
+    log.info("job %s %s: %d done, %d failed", job_id, status, job.done, job.failed)
+
+
+def _archive(job: Job, settings: Settings) -> dict:
+    key = pdfbatch.archive_key(str(job.id))
+    members = ((pdfbatch.file_name(seq, recipient), source)
+               for seq, recipient, source in batchstore.done_documents(db.session, job.id))
+    figures = archive.build(process.client(settings, "s3"), settings.bucket, key, members)
+    db.session.commit()  # ends the streaming read
+    return {"key": key, **figures}
+
+
+def _result(job: Job, archive_figures: dict | None) -> dict:
+    result = {"template": job.params.get("template"), "documents": job.done,
+              "failed": job.failed}
+    if archive_figures:
+        result["archive"] = archive_figures
+    return result
+
+
+def _error(job: Job) -> str | None:
+    if not job.failed:
+        return None
+    return (f"{job.failed} of {job.total} documents failed; GET /api/jobs/{job.id}/documents"
+            "?status=failed lists each recipient's error, and POST "
+            f"/api/jobs/{job.id}/retry-failed renders them again")
