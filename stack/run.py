@@ -2,12 +2,15 @@
 
 Starts the SQS/SNS/S3 emulator, PostgreSQL (DATABASE_URL, else one of its own),
 applies migrations, creates the queues and bucket, then starts the web app,
-the workers and Flower, submits canary jobs through the API and shows them
-finish. Ctrl-C stops every process it started.
+the autoscaler (which starts and stops worker processes as work arrives and
+leaves; every pool begins at zero) and Flower, submits canary jobs through the
+API and shows them wake a worker and finish. Ctrl-C stops every process it
+started.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import secrets
@@ -70,7 +73,8 @@ class Stack:
 
     def stop(self) -> None:
         for child in reversed(self.children):
-            child.stop(timeout=30)
+            # The autoscaler stops its workers first (each may finish a task).
+            child.stop(timeout=75 if child.name == "autoscaler" else 30)
         self.children.clear()
         if self.postgres is not None:
             self.postgres.stop()
@@ -98,16 +102,17 @@ def start(stack: Stack, args) -> dict:
     stack.spawn("web", [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{web_port}",
                         "--workers", "2", "--threads", "4", "--access-logfile", "-",
                         "webapp:create_app()"], env)
-    for n in range(args.workers):
-        stack.spawn(f"worker-{n + 1}", [sys.executable, "-m", "worker"],
-                    dict(env, WORKER_NAME=f"worker-{n + 1}"))
+    stack.spawn("autoscaler", [sys.executable, "-m", "autoscaler",
+                               "--log-dir", str(stack.logs / "workers")],
+                dict(env, AUTOSCALER_MODE="local"))
     flower_auth = os.environ.get("FLOWER_BASIC_AUTH") or f"admin:{secrets.token_urlsafe(9)}"
     stack.spawn("flower", [sys.executable, "-m", "celery", "--app", "worker.flower:app", "flower",
                            "--address=127.0.0.1", f"--port={flower_port}",
                            f"--basic-auth={flower_auth}"], env)
     web = f"http://127.0.0.1:{web_port}"
     _wait_up(stack, web)
-    return {"web": web, "flower": f"http://127.0.0.1:{flower_port}", "flower_auth": flower_auth}
+    return {"web": web, "flower": f"http://127.0.0.1:{flower_port}", "flower_auth": flower_auth,
+            "autoscaler_log": stack.logs / "autoscaler.log"}
 
 
 def _wait_up(stack: Stack, web: str) -> None:
@@ -115,16 +120,32 @@ def _wait_up(stack: Stack, web: str) -> None:
         for child in stack.children:
             if not child.alive():
                 raise services.ChildExited(f"{child.name} exited; its log says:\n{child.tail()}")
-        workers = [c for c in stack.children if c.name.startswith("worker-")]
-        return (requests.get(f"{web}/healthz", timeout=1).ok
-                and all(" ready." in c.log_path.read_text(errors="replace") for c in workers))
+        return requests.get(f"{web}/healthz", timeout=1).ok and decisions(stack)
 
-    services.wait_for(ready, 90, "the web app and the workers", interval=0.2)
+    services.wait_for(ready, 90, "the web app and the autoscaler", interval=0.2)
 
 
-def demo(web: str, count: int) -> None:
-    """Submit canary jobs through the API and show them travel to done."""
-    print(f"\nSubmitting {count} canary jobs (POST {web}/api/jobs):")
+def decisions(stack: Stack) -> list[dict]:
+    """The autoscaler's decision lines so far (one JSON object per pool and round)."""
+    log_path = next(c.log_path for c in stack.children if c.name == "autoscaler")
+    found = []
+    for line in log_path.read_text(errors="replace").splitlines():
+        start = line.find('{"pool"')
+        if start >= 0:
+            try:
+                found.append(json.loads(line[start:]))
+            except ValueError:
+                continue
+    return found
+
+
+def demo(stack: Stack, web: str, count: int) -> None:
+    """Submit canary jobs through the API and show them wake a worker and finish."""
+    if count <= 0:
+        return
+    seen = len(decisions(stack))
+    print(f"\nSubmitting {count} canary jobs (POST {web}/api/jobs); the workers are at zero:")
+    began_all = time.perf_counter()
     ids = []
     for _ in range(count):
         began = time.perf_counter()
@@ -134,6 +155,11 @@ def demo(web: str, count: int) -> None:
         ids.append(response.json()["id"])
         print(f"  {response.status_code} {response.headers['Location']} "
               f"in {(time.perf_counter() - began) * 1000:.0f} ms")
+    woke = services.wait_for(
+        lambda: next((d for d in decisions(stack)[seen:] if d.get("applied")), None),
+        60, "the autoscaler to start a worker")
+    print(f"  autoscaler, {time.perf_counter() - began_all:.1f} s after the first job: "
+          f"pool {woke['pool']} {woke['current']} -> {woke['desired']} ({woke['reason']})")
     for job_id in ids:
         job = services.wait_for(lambda: _finished(web, job_id), 60, f"canary {job_id}")
         result = job.get("result") or {}
@@ -152,6 +178,7 @@ The system is up.
   web app   {urls['web']}          (API: {urls['web']}/api/jobs)
   health    {urls['web']}/healthz/pipeline   (runs a canary end to end)
   Flower    {urls['flower']}          (user:password {urls['flower_auth']})
+  workers   started and stopped by the autoscaler; its decisions: {urls['autoscaler_log']}
 Try:
   curl -s -X POST {urls['web']}/api/jobs -H 'Content-Type: application/json' \\
        -d '{{"kind": "canary", "params": {{"sleep_seconds": 2}}}}'
@@ -160,7 +187,6 @@ Press Ctrl-C to stop everything.""")
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="Run the job system locally.")
-    parser.add_argument("--workers", type=int, default=int(os.environ.get("RUN_WORKERS", 1)))
     parser.add_argument("--demo-jobs", type=int, default=3, help="canaries to submit (0: none)")
     parser.add_argument("--exit-after-demo", action="store_true",
                         help="stop everything once the demo jobs finish")
@@ -172,7 +198,7 @@ def main(argv=None) -> int:
     stack = Stack()
     try:
         urls = start(stack, args)
-        demo(urls["web"], args.demo_jobs)
+        demo(stack, urls["web"], args.demo_jobs)
         banner(urls)
         while not args.exit_after_demo:
             _watch(stack)
