@@ -90,3 +90,22 @@ def test_queueing_a_job_drops_one_wake_signal_for_its_workload(settings, queue_u
     bodies = [json.loads(m["Body"]) for m in messages]
     # One per 10-second slot: two only if the three requests straddled a slot boundary.
     assert bodies in ([{"wake": "default"}], [{"wake": "default"}] * 2)
+
+
+def test_the_queue_depths_come_from_sqs(app, settings, queue_urls, sqs):
+    sqs.send_message(QueueUrl=queue_urls[settings.queue_name("pdf")], MessageBody="{}")
+    sqs.send_message(QueueUrl=queue_urls[settings.dead_letter_name("imports")], MessageBody="{}")
+
+    depths = {q["workload"]: q for q in app.test_client().get("/api/queues").get_json()["queues"]}
+
+    assert set(depths) == {"default", "pdf", "imports", "exports"}
+    assert (depths["pdf"]["visible"], depths["pdf"]["in_flight"]) == (1, 0)
+    assert depths["imports"]["dead_letter"]["messages"] == 1
+    assert depths["default"]["visible"] + depths["default"]["dead_letter"]["messages"] == 0
+
+
+def test_queue_depths_name_a_missing_queue(app):
+    response = app.test_client().get("/api/queues")
+
+    assert response.status_code == 503
+    assert "python -m core.provision" in response.get_json()["error"]["message"]
