@@ -172,3 +172,27 @@ def test_lambda_handler_scales_a_service_and_keeps_its_state_in_s3(
     assert json.loads(capsys.readouterr().out.strip()) == record
     saved = S3StateStore(aws("s3"), bucket, "autoscaler/state.json").load()
     assert saved["pdf"].last_scale_out is not None
+
+
+def test_a_wake_event_from_the_sqs_trigger_runs_a_round_and_leaves_the_task_messages_alone(
+        aws, moto_endpoint, cluster, service, monkeypatch):
+    prefix, bucket = unique("t") + "-", unique("state-")
+    aws("s3").create_bucket(Bucket=bucket)
+    url = aws("sqs").create_queue(QueueName=f"{prefix}pdf")["QueueUrl"]
+    aws("sqs").send_message(QueueUrl=url, MessageBody="the task")
+    for name, value in {"AUTOSCALER_MODE": "ecs-service", "AUTOSCALER_POOLS": "pdf",
+                        "POOL_PDF_SERVICE": service, "AUTOSCALER_CLUSTER": cluster,
+                        "AUTOSCALER_STATE_BUCKET": bucket, "QUEUE_PREFIX": prefix,
+                        "AWS_ENDPOINT_URL": moto_endpoint, "AWS_REGION": REGION}.items():
+        monkeypatch.setenv(name, value)
+    event = {"Records": [{"eventSource": "aws:sqs", "messageId": "1",
+                          "body": json.dumps({"wake": "pdf"}),
+                          "eventSourceARN": f"arn:aws:sqs:{REGION}:123456789012:{prefix}wake.fifo"}]}
+
+    [record] = lambda_handler.handler(event, None)
+
+    assert (record["pool"], record["current"], record["desired"]) == ("pdf", 0, 1)
+    assert EcsServiceScaler(aws("ecs"), cluster, service).current() == 1
+    attributes = aws("sqs").get_queue_attributes(
+        QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]
+    assert attributes["ApproximateNumberOfMessages"] == "1", "the task is still there for a worker"
