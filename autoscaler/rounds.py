@@ -23,6 +23,23 @@ def log_line(line: str) -> None:
     log.info("%s", line)
 
 
+def decisions_in(lines) -> list[tuple[str, dict]]:
+    """The decision records in log lines, each with the text before it (the log
+    prefix, which holds its time), in order; a pool's error record is left out."""
+    found = []
+    for line in lines:
+        start = line.find('{"pool"')
+        if start < 0:
+            continue
+        try:
+            record = json.loads(line[start:])
+        except ValueError:
+            continue
+        if "desired" in record:
+            found.append((line[:start], record))
+    return found
+
+
 @dataclass(frozen=True)
 class Pool:
     """A pool as a round sees it: its policy, its SQS queue names, its scaler."""

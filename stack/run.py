@@ -10,7 +10,6 @@ started.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import secrets
@@ -21,6 +20,7 @@ from pathlib import Path
 
 import requests
 
+from autoscaler.rounds import decisions_in
 from core import aws, provision
 from core.settings import Settings
 from stack import services
@@ -128,15 +128,8 @@ def _wait_up(stack: Stack, web: str) -> None:
 def decisions(stack: Stack) -> list[dict]:
     """The autoscaler's decision lines so far (one JSON object per pool and round)."""
     log_path = next(c.log_path for c in stack.children if c.name == "autoscaler")
-    found = []
-    for line in log_path.read_text(errors="replace").splitlines():
-        start = line.find('{"pool"')
-        if start >= 0:
-            try:
-                found.append(json.loads(line[start:]))
-            except ValueError:
-                continue
-    return found
+    return [record for _, record in
+            decisions_in(log_path.read_text(errors="replace").splitlines())]
 
 
 def demo(stack: Stack, web: str, count: int) -> None:

@@ -2,12 +2,12 @@
 started and stopped by `python -m autoscaler` in local mode."""
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
 from sqlalchemy import text
 
+from autoscaler.rounds import decisions_in
 from core import lifecycle
 from stack import services
 from stack.services import wait_for
@@ -19,14 +19,8 @@ COOLDOWN = 4
 
 def decisions(log: Path) -> list[dict]:
     """The autoscaler's decision lines for the default pool, in order."""
-    found = []
-    for line in log.read_text(errors="replace").splitlines():
-        start = line.find('{"pool"')
-        if start >= 0:
-            record = json.loads(line[start:])
-            if record.get("pool") == "default" and "desired" in record:
-                found.append(record)
-    return found
+    return [record for _, record in decisions_in(log.read_text(errors="replace").splitlines())
+            if record["pool"] == "default"]
 
 
 def jobs(engine, ids: list[str]) -> list[dict]:

@@ -4,6 +4,7 @@ import threading
 
 import pytest
 
+from autoscaler.rounds import decisions_in
 from autoscaler.decide import Depths, Policy, PoolState
 from autoscaler.loop import LocalLoop, run_forever, run_once
 from autoscaler.queues import MemoryQueueDepth
@@ -159,3 +160,13 @@ def test_a_failing_round_does_not_end_the_loop(looping):
                         emit=lambda line: None)
     loop, _ = looping(scaler, interval=0.01)
     wait_for(lambda: pdf.count == 1, 10, "a round after the failed one")
+
+
+def test_decision_lines_are_read_back_from_a_log_with_their_prefix():
+    lines = ['2026-11-23 10:04:02,490 autoscaler {"pool": "pdf", "current": 0, "desired": 1}',
+             "2026-11-23 10:04:02,491 botocore something else",
+             '2026-11-23 10:04:02,492 autoscaler {"pool": "pdf", "error": "TargetMissing: …"}',
+             '2026-11-23 10:04:02,493 autoscaler {"pool": "cut off']
+
+    assert decisions_in(lines) == [("2026-11-23 10:04:02,490 autoscaler ",
+                                     {"pool": "pdf", "current": 0, "desired": 1})]
