@@ -26,11 +26,11 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 
 
-def percentile(values: list[float], pct: float) -> float:
-    """Nearest-rank percentile."""
+def percentile(values: list[float], pct: float, digits: int = 1) -> float:
+    """Nearest-rank percentile, rounded to ``digits``."""
     ordered = sorted(values)
     rank = max(1, math.ceil(pct / 100 * len(ordered)))
-    return round(ordered[rank - 1], 1)
+    return round(ordered[rank - 1], digits)
 
 
 def summary(values: list[float], *pcts: int) -> dict:

@@ -1,0 +1,252 @@
+"""Autoscaling from zero and back: how fast a pool at zero gets a worker, how fast a
+burst drains, how soon the workers leave — measured with the local autoscaler.
+
+Starts moto, PostgreSQL, the web app and ``python -m autoscaler`` in local mode
+(every pool at zero; it starts ``python -m worker`` processes), then:
+
+* **wake** (``--rounds`` times): with every pool at zero, one canary through the
+  API. From the job's ``created_at``: the autoscaler's decision to start a worker
+  (``worker_requested``), that worker's ``ready.`` line (``worker_ready``) and the
+  job's ``started_at`` (``job_started``). Each round waits for the pool to be at
+  zero again first.
+* **burst**: 200 canaries and a 100-document PDF batch at once, from zero: time to
+  drain (first POST to last job finished), time back to zero (last job finished
+  to every pool at zero), peak workers per pool, and a check that every job ran
+  exactly once. The cooldown runs from the last round that saw a message, so
+  back-to-zero lies between the cooldown minus one interval and the cooldown
+  plus one interval.
+* **simulation** of ``autoscaler/traces/example.json``: worker-seconds used
+  against the ideal and against always-on workers, as deployed by default and
+  with fast start-ups and 10 s rounds.
+
+Run from the repository root::
+
+    .venv/bin/python -m bench.autoscale [--rounds 10] [--out bench/results/autoscale.json]
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import requests
+from sqlalchemy import create_engine, text
+
+from autoscaler import trace as traces
+from autoscaler.config import load
+from autoscaler.rounds import decisions_in
+from autoscaler.sim import simulate
+from bench.harness import RESULTS, ROOT, child_env, percentile, start_base, start_child, \
+    start_web
+from core import lifecycle
+from stack import services
+from tasks.pdf import samples
+
+DEFAULT_OUT = RESULTS / "autoscale.json"
+COOLDOWN = 20
+INTERVAL = 5
+POOL_MAX = 2  # two cores: more workers per pool only compete for them
+OWNER = {"X-Owner": "bench"}
+EXAMPLE_TRACE = ROOT / "autoscaler" / "traces" / "example.json"
+
+
+class Autoscaled:
+    """The stack under test, with the autoscaler's log and the workers' logs."""
+
+    def __init__(self, stack: contextlib.ExitStack):
+        self.settings, logs, self.where = start_base(stack, "autoscale")
+        self.web = start_web(stack, self.settings, logs)
+        self.worker_logs = logs / "workers"
+        env = child_env(self.settings, AUTOSCALER_MODE="local",
+                        AUTOSCALER_INTERVAL=str(INTERVAL),
+                        **{f"POOL_{p}_{k}": str(v) for p in ("DEFAULT", "PDF", "IMPORTS", "EXPORTS")
+                           for k, v in (("COOLDOWN", COOLDOWN), ("MAX", POOL_MAX))})
+        self.autoscaler = start_child(stack, "autoscaler", [
+            sys.executable, "-m", "autoscaler", "--log-dir", str(self.worker_logs)], env, logs)
+        stack.callback(self.autoscaler.stop, 75)
+        self.engine = create_engine(self.settings.database_url)
+        stack.callback(self.engine.dispose)
+        self.http = requests.Session()
+        stack.callback(self.http.close)
+        services.wait_for(self.decisions, 60, "the autoscaler's first round")
+
+    def decisions(self) -> list[dict]:
+        """Every decision line so far, each with its log time as ``at`` (epoch seconds)."""
+        lines = self.autoscaler.log_path.read_text(errors="replace").splitlines()
+        return [dict(record, at=_log_time(prefix)) for prefix, record in decisions_in(lines)]
+
+    def all_at_zero(self, after: float = 0.0) -> dict | None:
+        """The latest round's decisions if every pool was at zero in it (and it came after ``after``)."""
+        latest = {}
+        for record in self.decisions():
+            latest[record["pool"]] = record
+        if latest and all(r["current"] == 0 and r["desired"] == 0 and r["at"] > after
+                          for r in latest.values()):
+            return latest
+        return None
+
+    def submit(self, body: dict) -> str:
+        answer = self.http.post(f"{self.web}/api/jobs", json=body, headers=OWNER, timeout=30)
+        answer.raise_for_status()
+        return answer.json()["id"]
+
+    def jobs(self, ids: list[str]) -> list[dict]:
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(text(
+                "SELECT id, kind, status, attempts, created_at, started_at, finished_at "
+                "FROM jobs WHERE id = ANY(CAST(:ids AS uuid[]))"), {"ids": ids}).mappings()]
+
+    def ready_times(self) -> dict[str, float]:
+        """Each worker log's ``ready.`` time."""
+        out = {}
+        for path in self.worker_logs.glob("*.log"):
+            for line in path.read_text(errors="replace").splitlines():
+                if line.endswith(" ready."):
+                    out[path.stem] = _log_time(line)
+                    break
+        return out
+
+
+def _log_time(line: str) -> float:
+    """Epoch seconds of a ``2026-11-23 10:04:02,490 …`` log line (local time)."""
+    return datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f").timestamp()
+
+
+def wake_round(system: Autoscaled) -> dict:
+    services.wait_for(lambda: system.all_at_zero(), COOLDOWN + 60, "every pool at zero")
+    seen, ready_before = len(system.decisions()), set(system.ready_times())
+    job_id = system.submit({"kind": "canary", "params": {}})
+    job = services.wait_for(lambda: (j := system.jobs([job_id])[0])["status"]
+                            in lifecycle.FINISHED and j, 60, "the canary")
+    created = job["created_at"].timestamp()
+    woke = next(d for d in system.decisions()[seen:] if d.get("applied") and d["desired"] > 0)
+    ready = min(t for name, t in system.ready_times().items() if name not in ready_before)
+    return {"worker_requested_s": round(woke["at"] - created, 2),
+            "worker_ready_s": round(ready - created, 2),
+            "job_started_s": round(job["started_at"].timestamp() - created, 2),
+            "status": job["status"]}
+
+
+def burst(system: Autoscaled, canaries: int, documents: int) -> dict:
+    services.wait_for(lambda: system.all_at_zero(), COOLDOWN + 60, "every pool at zero")
+    seen = len(system.decisions())
+    began = time.time()
+    ids = [system.submit({"kind": "canary", "params": {"sleep_seconds": 0.2}})
+           for _ in range(canaries)]
+    rows = [samples.statement(n) for n in range(documents)]
+    ids.append(system.submit({"kind": "pdf_batch",
+                              "params": {"template": "statement", "rows": rows}}))
+    submitted = time.time()
+    def drained():
+        found = system.jobs(ids)
+        return all(j["status"] in lifecycle.FINISHED for j in found) and found
+    jobs = services.wait_for(drained, 900, "the burst to drain")
+    last = max(j["finished_at"].timestamp() for j in jobs)
+    zero = services.wait_for(lambda: system.all_at_zero(after=last), COOLDOWN + 120,
+                             "every pool back at zero")
+    back = min(r["at"] for r in zero.values())
+    made = system.decisions()[seen:]
+    peak = {}
+    for record in made:
+        peak[record["pool"]] = max(peak.get(record["pool"], 0), record["desired"])
+    statuses = {}
+    for job in jobs:
+        statuses[job["status"]] = statuses.get(job["status"], 0) + 1
+    return {
+        "canaries": canaries, "pdf_documents": documents,
+        "submit_seconds": round(submitted - began, 2),
+        "drain_seconds": round(last - began, 2),
+        "back_to_zero_seconds": round(back - last, 2),
+        "cooldown_seconds": COOLDOWN, "decision_interval_seconds": INTERVAL,
+        "peak_workers": peak, "statuses": statuses,
+        "ran_more_than_once": sum(1 for j in jobs if j["attempts"] != 1),
+    }
+
+
+def simulation() -> dict:
+    """The example day as deployed by default, and with fast start-ups and short rounds."""
+    data = json.loads(EXAMPLE_TRACE.read_text())
+    variants = {"as deployed (40 s start-up, 60 s rounds + wake, cooldown 60)": [],
+                "10 s start-up, 10 s rounds, cooldown 0": [
+                    "worker.startup=10", "decision_interval=10", "pools.*.cooldown=0"]}
+    out = {}
+    for name, assignments in variants.items():
+        copy = json.loads(json.dumps(data))
+        for assignment in assignments:
+            traces.override(copy, assignment)
+        totals = simulate(traces.parse(copy, base=load({}))).totals
+        out[name] = {k: totals[k] for k in (
+            "used", "ideal", "used_over_ideal", "always_on_one_per_pool",
+            "used_over_always_on_one_per_pool")}
+    return out
+
+
+def run(rounds: int, canaries: int, documents: int) -> dict:
+    with contextlib.ExitStack() as stack:
+        print("starting moto, PostgreSQL, the web app and the autoscaler…", flush=True)
+        system = Autoscaled(stack)
+        wakes = []
+        for n in range(rounds):
+            wakes.append(wake_round(system))
+            print(f"  wake {n + 1}/{rounds}: {wakes[-1]}", flush=True)
+        print(f"burst: {canaries} canaries and a {documents}-document PDF batch…", flush=True)
+        bursts = burst(system, canaries, documents)
+        where = system.where
+    return {
+        "benchmark": "bench/autoscale.py",
+        "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": {"cpu_count": os.cpu_count(), "python": platform.python_version(),
+                    "database": where},
+        "wake": {
+            "rounds": rounds,
+            **{f"{k}_p50": percentile([w[f"{k}_s"] for w in wakes], 50, digits=2)
+               for k in ("worker_requested", "worker_ready", "job_started")},
+            **{f"{k}_max": max(w[f"{k}_s"] for w in wakes)
+               for k in ("worker_requested", "worker_ready", "job_started")},
+            "samples": wakes,
+        },
+        "burst": bursts,
+        "simulation": simulation(),
+    }
+
+
+def show(result: dict) -> None:
+    wake, burst_ = result["wake"], result["burst"]
+    print(f"\nFrom zero, p50 over {wake['rounds']} rounds (max):")
+    for key, label in (("worker_requested", "worker requested"), ("worker_ready", "worker ready"),
+                       ("job_started", "job started")):
+        print(f"  {label:<17} {wake[f'{key}_p50']:.2f} s ({wake[f'{key}_max']:.2f} s)")
+    print(f"Burst of {burst_['canaries']} canaries + {burst_['pdf_documents']} PDFs: "
+          f"drained in {burst_['drain_seconds']} s, back to zero "
+          f"{burst_['back_to_zero_seconds']} s after the last job (cooldown "
+          f"{burst_['cooldown_seconds']} s, rounds every {burst_['decision_interval_seconds']} s); "
+          f"peak workers {burst_['peak_workers']}; {burst_['statuses']}; "
+          f"ran more than once: {burst_['ran_more_than_once']}")
+    for name, sim in result["simulation"].items():
+        print(f"Simulated day, {name}: {sim['used']} worker-s used, {sim['used_over_ideal']}x the "
+              f"ideal, {sim['used_over_always_on_one_per_pool']:.2%} of always-on")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.autoscale")
+    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--canaries", type=int, default=200)
+    parser.add_argument("--documents", type=int, default=100)
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    args = parser.parse_args(argv)
+    result = run(args.rounds, args.canaries, args.documents)
+    show(result)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"\nWrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
