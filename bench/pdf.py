@@ -133,8 +133,11 @@ def start_stack(stack: contextlib.ExitStack) -> tuple[Settings, str, list]:
     return settings, start_web(stack, settings, logs), workers
 
 
-def product(settings: Settings, web: str, documents: int) -> dict:
-    """One batch through the whole system; timings, counts and the job."""
+def product(settings: Settings, web: str, documents: int, on_settled=lambda: None) -> dict:
+    """One batch through the whole system; timings, counts and the job.
+
+    ``on_settled`` is called once the API first shows every document settled.
+    """
     rows = [samples.statement(n) for n in range(documents)]
     broken = {k: v for k, v in samples.statement(documents).items() if k != "due_date"}
     rows.append({**broken, "name": "壊れた 行"})
@@ -146,8 +149,16 @@ def product(settings: Settings, web: str, documents: int) -> dict:
         post_ms = (time.perf_counter() - start) * 1000
         answer.raise_for_status()
         job_id = answer.json()["id"]
-        while (job := http.get(f"{web}/api/jobs/{job_id}", headers=OWNER, timeout=10)
-               .json())["status"] not in lifecycle.FINISHED:
+        settled = False
+        while True:
+            job = http.get(f"{web}/api/jobs/{job_id}", headers=OWNER, timeout=10).json()
+            progress, finished = job["progress"], job["status"] in lifecycle.FINISHED
+            if not settled and (finished or progress["total"] and
+                                progress["done"] + progress["failed"] == progress["total"]):
+                settled = True
+                on_settled()
+            if finished:
+                break
             time.sleep(0.5)
     settled, finished = recorded_times(settings, job_id)
     return {"job": job, "post_ms": round(post_ms, 1),
@@ -226,9 +237,10 @@ def run(documents: int) -> dict:
         with requests.Session() as http:
             warm_up(http, web)
         roles = stack_roles(settings, web, workers)
-        before = cpu.snapshot(roles)
-        result = product(settings, web, documents)
-        product_cpu = cpu.used(before, cpu.snapshot(roles))
+        before, after = cpu.snapshot(roles), {}
+        result = product(settings, web, documents,
+                         on_settled=lambda: after.update(cpu.snapshot(roles)))
+        product_cpu = cpu.used(before, after)  # until settled, as the rate
         memory = peak_memory_mb(workers)
         print("Verifying every PDF with pdftotext...", flush=True)
         checks = verify(settings, web, result["job"])
