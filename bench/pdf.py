@@ -27,6 +27,7 @@ import json
 import multiprocessing
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import time
@@ -112,12 +113,24 @@ def stack_roles(settings: Settings, web: str, workers: list) -> cpu.Classifier:
     return classify
 
 
-def one_page_pdf() -> dict:
-    """Size of the one-page statement, and whether pdftotext reads its Japanese back."""
+def one_page_pdf(rounds: int = 20) -> dict:
+    """Size of the one-page statement, whether pdftotext reads its Japanese back, and
+    the median seconds a warm process takes per page with compact and with stock
+    font subsets (tasks/pdf/fontsubset.py), rendered in turns."""
+    from tasks.pdf.render import Renderer
     _warm()
-    pdf = _renderer.render("statement", samples.STATEMENT)
-    text = pdftotext(pdf)
-    return {"bytes": len(pdf), "text_extractable": "山田 太郎 様" in text and "請求書" in text}
+    renderers = {"compact": _renderer, "stock": Renderer(pdf_options={"finisher": None})}
+    pdfs, seconds = {}, {name: [] for name in renderers}
+    for _ in range(rounds):
+        for name, renderer in renderers.items():
+            start = time.perf_counter()
+            pdfs[name] = renderer.render("statement", samples.STATEMENT)
+            seconds[name].append(time.perf_counter() - start)
+    text = pdftotext(pdfs["compact"])
+    return {"bytes": len(pdfs["compact"]), "stock_bytes": len(pdfs["stock"]),
+            "text_extractable": "山田 太郎 様" in text and "請求書" in text,
+            "seconds_per_page": round(statistics.median(seconds["compact"]), 3),
+            "stock_seconds_per_page": round(statistics.median(seconds["stock"]), 3)}
 
 
 def pdftotext(pdf: bytes) -> str:
