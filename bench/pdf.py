@@ -9,8 +9,12 @@ In one run, on the shipped one-page Japanese statement:
   same number of worker processes; timed from the POST until the last
   document is settled, and until the job has finished (ZIP included);
 
-and the POST's response time, each worker process's peak memory (VmHWM), and
-the size of the one-page PDF (whose text pdftotext must read back).
+and the POST's response time, each worker process's peak memory (VmHWM), the
+size of the one-page PDF (whose text pdftotext must read back), and the CPU
+seconds each part of the stack used in each phase (bench/cpu.py). The product's
+times come from the timestamps the system records (each document's and the
+job's ``finished_at``); the client only polls, twice a second, to know when to
+stop.
 
     .venv/bin/python -m bench.pdf [--documents 500] [--out bench/results/pdf.json]
 """
@@ -23,15 +27,19 @@ import json
 import multiprocessing
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import time
 import zipfile
 from datetime import datetime, timezone
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import requests
+from sqlalchemy import create_engine, text
 
+from bench import cpu
 from bench.harness import RESULTS, start_base, start_web, start_workers
 from core import lifecycle
 from core.settings import Settings
@@ -42,6 +50,7 @@ from tasks.pdf import samples
 DEFAULT_OUT = RESULTS / "pdf.json"
 WORKERS, CONCURRENCY = 1, 2  # two pool processes: this machine has two cores
 OWNER = {"X-Owner": "bench"}
+STACK_ROLES = ("worker pool", "worker main", "moto", "postgres", "web")
 _renderer = None
 
 
@@ -58,21 +67,70 @@ def _render(n: int) -> int:
 
 def baseline(documents: int, processes: int) -> dict:
     """Warm in-process rendering with a pool of ``processes``; documents per second."""
+    me = os.getpid()
+    roles = lambda pid, cmd: "bench" if pid == me else "render" if _parent(pid) == me else None
     with multiprocessing.get_context("fork").Pool(processes, initializer=_warm) as pool:
         pool.map(_render, range(processes))  # every process warm before the clock starts
+        before = cpu.snapshot(roles)
         start = time.perf_counter()
         sizes = pool.map(_render, range(documents), chunksize=4)
         seconds = time.perf_counter() - start
+        used = cpu.used(before, cpu.snapshot(roles))
     return {"documents": documents, "processes": processes, "seconds": round(seconds, 2),
-            "documents_per_second": round(documents / seconds, 2), "pdf_bytes": sizes[0]}
+            "documents_per_second": round(documents / seconds, 2), "pdf_bytes": sizes[0],
+            "cpu_seconds": used}
 
 
-def one_page_pdf() -> dict:
-    """Size of the one-page statement, and whether pdftotext reads its Japanese back."""
+def cpu_per_document(used: dict, roles: tuple[str, ...], documents: int) -> float:
+    return sum(used.get(role, 0.0) for role in roles) / documents
+
+
+def _parent(pid: int) -> int | None:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def stack_roles(settings: Settings, web: str, workers: list) -> cpu.Classifier:
+    """Names the role of each process of the product's stack (see bench/cpu.py)."""
+    mains, me = {child.pid for child in workers}, os.getpid()
+    moto = f"moto.server -H 127.0.0.1 -p {urlsplit(settings.aws_endpoint_url).port}"
+    web_bind, database = urlsplit(web).netloc, urlsplit(settings.database_url).path[1:]
+
+    def classify(pid: int, cmd: str) -> str | None:
+        if pid == me:
+            return "bench client"
+        if pid in mains or _parent(pid) in mains:
+            return "worker main" if pid in mains else "worker pool"
+        if moto in cmd:
+            return "moto"
+        if "gunicorn" in cmd and web_bind in cmd:
+            return "web"
+        if cmd.startswith("postgres:") and f" {database} " in cmd:
+            return "postgres"
+        return None
+    return classify
+
+
+def one_page_pdf(rounds: int = 20) -> dict:
+    """Size of the one-page statement, whether pdftotext reads its Japanese back, and
+    the median seconds a warm process takes per page with compact and with stock
+    font subsets (tasks/pdf/fontsubset.py), rendered in turns."""
+    from tasks.pdf.render import Renderer
     _warm()
-    pdf = _renderer.render("statement", samples.STATEMENT)
-    text = pdftotext(pdf)
-    return {"bytes": len(pdf), "text_extractable": "山田 太郎 様" in text and "請求書" in text}
+    renderers = {"compact": _renderer, "stock": Renderer(pdf_options={"finisher": None})}
+    pdfs, seconds = {}, {name: [] for name in renderers}
+    for _ in range(rounds):
+        for name, renderer in renderers.items():
+            start = time.perf_counter()
+            pdfs[name] = renderer.render("statement", samples.STATEMENT)
+            seconds[name].append(time.perf_counter() - start)
+    text = pdftotext(pdfs["compact"])
+    return {"bytes": len(pdfs["compact"]), "stock_bytes": len(pdfs["stock"]),
+            "text_extractable": "山田 太郎 様" in text and "請求書" in text,
+            "seconds_per_page": round(statistics.median(seconds["compact"]), 3),
+            "stock_seconds_per_page": round(statistics.median(seconds["stock"]), 3)}
 
 
 def pdftotext(pdf: bytes) -> str:
@@ -88,31 +146,50 @@ def start_stack(stack: contextlib.ExitStack) -> tuple[Settings, str, list]:
     return settings, start_web(stack, settings, logs), workers
 
 
-def product(settings: Settings, web: str, documents: int) -> dict:
-    """One batch through the whole system; timings, counts and the job."""
+def product(settings: Settings, web: str, documents: int, on_settled=lambda: None) -> dict:
+    """One batch through the whole system; timings, counts and the job.
+
+    ``on_settled`` is called once the API first shows every document settled.
+    """
     rows = [samples.statement(n) for n in range(documents)]
     broken = {k: v for k, v in samples.statement(documents).items() if k != "due_date"}
     rows.append({**broken, "name": "壊れた 行"})
     body = {"kind": "pdf_batch", "params": {"template": "statement", "rows": rows}}
     with requests.Session() as http:
-        warm_up(http, web)
+        posted = time.time()
         start = time.perf_counter()
         answer = http.post(f"{web}/api/jobs", json=body, headers=OWNER, timeout=30)
         post_ms = (time.perf_counter() - start) * 1000
         answer.raise_for_status()
         job_id = answer.json()["id"]
-        settled = finished = None
-        while finished is None:
+        settled = False
+        while True:
             job = http.get(f"{web}/api/jobs/{job_id}", headers=OWNER, timeout=10).json()
-            progress = job["progress"]
-            if settled is None and progress["total"] and \
-                    progress["done"] + progress["failed"] == progress["total"]:
-                settled = time.perf_counter() - start
-            if job["status"] in lifecycle.FINISHED:
-                finished = time.perf_counter() - start
-            time.sleep(0.05)
-    return {"job": job, "post_ms": round(post_ms, 1), "settled_seconds": round(settled, 2),
-            "finished_seconds": round(finished, 2), "recipients": len(rows)}
+            progress, finished = job["progress"], job["status"] in lifecycle.FINISHED
+            if not settled and (finished or progress["total"] and
+                                progress["done"] + progress["failed"] == progress["total"]):
+                settled = True
+                on_settled()
+            if finished:
+                break
+            time.sleep(0.5)
+    settled, finished = recorded_times(settings, job_id)
+    return {"job": job, "post_ms": round(post_ms, 1),
+            "settled_seconds": round(settled - posted, 2),
+            "finished_seconds": round(finished - posted, 2), "recipients": len(rows)}
+
+
+def recorded_times(settings: Settings, job_id: str) -> tuple[float, float]:
+    """(last document settled, job finished) as the system recorded them, epoch seconds."""
+    engine = create_engine(settings.database_url)
+    try:
+        with engine.connect() as conn:
+            settled, finished = conn.execute(text(
+                "SELECT (SELECT max(finished_at) FROM pdf_documents WHERE job_id = :j), "
+                "finished_at FROM jobs WHERE id = :j"), {"j": job_id}).one()
+    finally:
+        engine.dispose()
+    return settled.timestamp(), finished.timestamp()
 
 
 def warm_up(http: requests.Session, web: str) -> None:
@@ -170,7 +247,13 @@ def run(documents: int) -> dict:
         print("Starting moto, PostgreSQL, the workers and the web app...", flush=True)
         settings, web, workers = start_stack(stack)
         print(f"Product: a batch of {documents} + 1 recipients through the API...", flush=True)
-        result = product(settings, web, documents)
+        with requests.Session() as http:
+            warm_up(http, web)
+        roles = stack_roles(settings, web, workers)
+        before, after = cpu.snapshot(roles), {}
+        result = product(settings, web, documents,
+                         on_settled=lambda: after.update(cpu.snapshot(roles)))
+        product_cpu = cpu.used(before, after)  # until settled, as the rate
         memory = peak_memory_mb(workers)
         print("Verifying every PDF with pdftotext...", flush=True)
         checks = verify(settings, web, result["job"])
@@ -187,8 +270,12 @@ def run(documents: int) -> dict:
                     "documents_per_second_with_zip": round(
                         result["recipients"] / result["finished_seconds"], 2),
                     "workers": WORKERS, "worker_concurrency": CONCURRENCY,
-                    "chunk_size": settings.pdf_chunk_size},
+                    "chunk_size": settings.pdf_chunk_size, "cpu_seconds": product_cpu},
         "ratio": round(rate / base["documents_per_second"], 3),
+        # The same comparison in CPU seconds per document, which other users of
+        # the machine do not move: rendering alone against the whole stack.
+        "cpu_ratio": round(cpu_per_document(base["cpu_seconds"], ("render",), documents) /
+                           cpu_per_document(product_cpu, STACK_ROLES, result["recipients"]), 3),
         "peak_memory": memory,
         "one_page_pdf": size,
         "checks": checks,

@@ -14,12 +14,20 @@ FINISHED = frozenset({SUCCEEDED, PARTIAL, FAILED, CANCELLED})
 _MOVES = {
     QUEUED: {RUNNING, CANCELLED, FAILED},
     RUNNING: {QUEUED, SUCCEEDED, PARTIAL, FAILED, CANCELLED},
+    # "Retry the failed ones": a batch that ended with failed documents runs again.
+    PARTIAL: {QUEUED},
+    FAILED: {QUEUED},
 }
 
 
 def can_move(current: str, new: str) -> bool:
     """Whether a job in ``current`` may move to ``new``."""
     return new in _MOVES.get(current, ())
+
+
+def requeueable() -> tuple[str, ...]:
+    """The finished statuses a job may be queued again from."""
+    return tuple(sorted(s for s in FINISHED if can_move(s, QUEUED)))
 
 
 def outcome(total: int, done: int, failed: int) -> str:

@@ -141,14 +141,13 @@ def retry_failed(session: Session, job_id, owner: str) -> int | None:
             UPDATE jobs SET status = 'queued', failed = 0, result = NULL, error = NULL,
                    finished_at = NULL, heartbeat_at = NULL, cancel_requested_at = NULL
             WHERE id = :j AND owner = :o AND kind = 'pdf_batch' AND failed > 0
-              AND status IN (:partial, :failed) RETURNING id),
+              AND status = ANY(:finished) RETURNING id),
         d AS (
             UPDATE pdf_documents SET status = 'pending', error = NULL, worker = NULL,
                    started_at = NULL, finished_at = NULL
             WHERE job_id IN (SELECT id FROM j) AND status = 'failed' RETURNING 1)
         SELECT (SELECT count(*) FROM j), (SELECT count(*) FROM d)"""),
-        {"j": job_id, "o": owner, "partial": lifecycle.PARTIAL,
-         "failed": lifecycle.FAILED}).one()
+        {"j": job_id, "o": owner, "finished": list(lifecycle.requeueable())}).one()
     session.commit()
     return moved[1] if moved[0] else None
 

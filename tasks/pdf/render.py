@@ -21,6 +21,7 @@ from weasyprint.urls import FatalURLFetchingError
 
 from tasks.pdf.errors import DocumentError, MissingVariable, TemplateNotFound
 from tasks.pdf.fetcher import BundledAssetFetcher
+from tasks.pdf.fontsubset import compact_fonts
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 ENTRY = "template.html"
@@ -64,7 +65,7 @@ class Renderer:
                                  undefined=StrictUndefined, auto_reload=False)
         self.jinja.filters.update(num=number, yen=yen)
         self.fonts = FontConfiguration()
-        self.pdf_options = dict(pdf_options or {})
+        self.pdf_options = {"finisher": compact_fonts, **(pdf_options or {})}
         self._fetchers: dict[str, BundledAssetFetcher] = {}
 
     def names(self) -> list[str]:
@@ -87,7 +88,7 @@ class Renderer:
                 from None
 
     def render(self, template: str, data: Mapping[str, Any]) -> bytes:
-        """PDF bytes of ``template`` with ``data``, fonts embedded and subset."""
+        """PDF bytes of ``template`` with ``data``, fonts embedded as compact subsets."""
         source = self.html(template, data)
         folder = self._folder(template)
         fetcher = self._fetchers.setdefault(template, BundledAssetFetcher(folder))

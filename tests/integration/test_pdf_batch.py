@@ -109,6 +109,7 @@ def test_retry_failed_renders_only_the_failed_documents_again(live, engine, star
     response = live.post(f"/api/jobs/{job_id}/retry-failed", headers=OWNER)
 
     assert response.status_code == 202 and response.get_json()["retrying"] == 1
+    assert lifecycle.can_move(lifecycle.PARTIAL, response.get_json()["status"])
     job = wait_finished(engine, job_id, timeout=90)
     after = documents(engine, job_id)
     assert (job["status"], job["done"], job["failed"]) == (lifecycle.SUCCEEDED, 3, 0)
@@ -160,6 +161,20 @@ def test_the_cluster_wide_rate_limit_holds_across_two_worker_processes(
     for i, earlier in enumerate(grants):
         for j in range(i + 1, len(grants)):
             assert (grants[j] - earlier).total_seconds() >= (j - i) - 1e-3
+
+
+@pytest.mark.settings(pdf_chunk_size=1, worker_rate_limits={"pdf_batch": "60/m"})
+def test_the_per_worker_rate_limit_spaces_one_workers_documents(live, engine, start_worker):
+    worker = start_worker("w1")
+    job_id = submit(live, [samples.statement(n) for n in range(6)])
+
+    assert wait_finished(engine, job_id, timeout=120)["status"] == lifecycle.SUCCEEDED
+
+    assert "rate limit of pdf.render_chunk: 60/m chunks" in worker.log_path.read_text()
+    starts = sorted(d["started_at"] for d in documents(engine, job_id))
+    # Celery releases one chunk (= one document) a second to the pool; the pool's
+    # own start-up jitter is well under the half second allowed here.
+    assert (starts[-1] - starts[0]).total_seconds() >= len(starts) - 1 - 0.5
 
 
 def test_a_batch_from_a_missing_csv_fails_with_what_to_do(live, engine, start_worker):

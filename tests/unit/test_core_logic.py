@@ -39,9 +39,17 @@ def test_a_batch_outcome_follows_its_counts(total, done, failed, status):
     (lifecycle.SUCCEEDED, lifecycle.RUNNING, False),
     (lifecycle.CANCELLED, lifecycle.QUEUED, False),
     (lifecycle.QUEUED, lifecycle.SUCCEEDED, False),
+    (lifecycle.PARTIAL, lifecycle.QUEUED, True),
+    (lifecycle.FAILED, lifecycle.QUEUED, True),
+    (lifecycle.SUCCEEDED, lifecycle.QUEUED, False),
+    (lifecycle.PARTIAL, lifecycle.RUNNING, False),
 ])
 def test_status_moves(current, new, allowed):
     assert lifecycle.can_move(current, new) is allowed
+
+
+def test_only_a_batch_that_ended_with_failures_may_be_queued_again():
+    assert lifecycle.requeueable() == (lifecycle.FAILED, lifecycle.PARTIAL)
 
 
 def test_canary_params_are_checked_and_defaulted():

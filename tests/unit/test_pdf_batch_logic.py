@@ -6,6 +6,8 @@ import pytest
 from core import pdfbatch
 from core.errors import ConfigurationError, InvalidRequest
 from core.ratelimit import Rate, parse_limits, parse_rate
+from core.settings import Settings
+from tasks.pdf import process
 from tasks.ratelimit import MemoryTokenBucket
 
 
@@ -72,3 +74,16 @@ def test_a_token_bucket_grants_its_burst_then_one_token_per_interval():
     assert bucket.take().wait == pytest.approx(0.5)
     now[0] = 0.5
     assert bucket.take().granted and not bucket.take().granted
+
+
+@pytest.mark.parametrize("limits, chunk_size, celery_rate", [
+    ({"pdf_batch": "600/m"}, 20, "30/m"),
+    ({"pdf_batch": "10/s"}, 4, "2.5/s"),
+    ({"pdf_batch": "7200/h"}, 1, "7200/h"),
+    ({"canary": "1/s"}, 20, None),
+    ({}, 20, None),
+])
+def test_the_per_worker_limit_is_per_kind_and_counted_in_documents(limits, chunk_size,
+                                                                   celery_rate):
+    settings = Settings(worker_rate_limits=limits, pdf_chunk_size=chunk_size)
+    assert process.chunk_rate_limit(settings) == celery_rate
