@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 import uuid
 from dataclasses import replace
 from pathlib import Path
@@ -26,14 +27,17 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="session")
-def pg_admin_url(tmp_path_factory):
+def pg_admin_url():
     url = os.environ.get("TEST_DATABASE_URL") or os.environ.get("DATABASE_URL")
     if url:
         yield url
         return
-    server = services.EmbeddedPostgres(tmp_path_factory.mktemp("pgdata"))
-    yield server.start()
-    server.stop()
+    # Not under pytest's basetemp: another pytest run of the same user may
+    # rotate that away while this session's server still lives in it.
+    with tempfile.TemporaryDirectory(prefix="jobsys-test-pg-") as scratch:
+        server = services.EmbeddedPostgres(Path(scratch) / "pgdata")
+        yield server.start()
+        server.stop()
 
 
 @pytest.fixture(scope="session")
