@@ -29,7 +29,7 @@ def autoscaler_env() -> dict:
 
 def web_lambda_env() -> dict:
     # A Lambda's environment cannot reference a secret: CloudFormation resolves it at deploy.
-    return {"DATABASE_URL": sub("{{resolve:secretsmanager:${DatabaseUrlSecretArn}}}"),
+    return {"DATABASE_URL": sub("{{resolve:secretsmanager:${DatabaseUrlSecretArn}:SecretString}}"),
             "QUEUE_PREFIX": ref("QueuePrefix"), "BUCKET": sub(BUCKET_NAME)}
 
 
