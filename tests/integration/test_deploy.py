@@ -188,7 +188,7 @@ def test_a_service_per_pool_starts_at_zero_with_graceful_workers(stack):
         assert container["stopTimeout"] == 120
         assert container["healthCheck"]["command"] == ["CMD", "python", "-m", "worker.health"]
         assert container["logConfiguration"]["logDriver"] == "awslogs"
-        assert container["image"].endswith(f"/jobsys/worker:v42")
+        assert container["image"].endswith("/jobsys/worker:v42")
         env = {e["name"]: e["value"] for e in container["environment"]}
         assert env["WORKER_QUEUES"] == service["serviceName"].rsplit("-", 1)[-1]
         assert Settings.from_env(env).queue_prefix == stack.prefix

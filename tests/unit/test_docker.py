@@ -215,3 +215,13 @@ def test_compose_environments_are_valid_settings(name):
     if name == "autoscaler":
         from autoscaler.config import load
         assert load(env).mode == "local"
+
+
+def test_the_build_context_keeps_what_the_images_copy():
+    ignored = {line.strip().rstrip("/") for line in (ROOT / ".dockerignore").read_text().splitlines()
+               if line.strip() and not line.startswith("#")}
+    copied = {source.split("/")[0] for dockerfile in DOCKERFILES
+              for stage in images.parse_dockerfile(dockerfile)
+              for source in images.copied_sources(stage)}
+    assert copied & ignored == set()
+    assert {".git", ".venv", ".run"} <= ignored
