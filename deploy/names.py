@@ -47,10 +47,9 @@ def function_name(short: str) -> str:
     return "${QueuePrefix}" + short
 
 
-def arn(service: str, resource: str, region: bool = True, account: bool = True) -> dict:
-    """An ARN in this stack's partition (and region and account), ``!Sub``-ed."""
-    return sub(f"arn:${{AWS::Partition}}:{service}:{'${AWS::Region}' if region else ''}:"
-               f"{'${AWS::AccountId}' if account else ''}:{resource}")
+def arn(service: str, resource: str) -> dict:
+    """An ARN in this stack's partition, region and account, ``!Sub``-ed."""
+    return sub(f"arn:${{AWS::Partition}}:{service}:${{AWS::Region}}:${{AWS::AccountId}}:{resource}")
 
 
 def bucket_arn(key_pattern: str = "") -> dict:
