@@ -15,7 +15,7 @@ CONFIG=${DEPLOY_CONFIG:-deploy/config.env}
 
 missing=""
 for name in AWS_REGION VPC_ID PUBLIC_SUBNET_IDS PRIVATE_SUBNET_IDS \
-            DATABASE_URL_SECRET_ARN FLOWER_BASIC_AUTH_SECRET_ARN; do
+            DATABASE_URL_SECRET_ARN FLOWER_SECRET_ARN; do
   [ -n "${!name:-}" ] || missing="$missing $name"
 done
 if [ -n "$missing" ]; then
@@ -33,22 +33,29 @@ if [ -z "${SKIP_BUILD:-}" ]; then
   deploy/build-push.sh "$IMAGE_TAG"
 fi
 
-# shellcheck disable=SC2086  # EXTRA_PARAMETERS is a list of Key=Value words
+parameters=(
+  "VpcId=$VPC_ID"
+  "PublicSubnetIds=$PUBLIC_SUBNET_IDS"
+  "PrivateSubnetIds=$PRIVATE_SUBNET_IDS"
+  "AssignPublicIp=${ASSIGN_PUBLIC_IP:-DISABLED}"
+  "DatabaseUrlSecretArn=$DATABASE_URL_SECRET_ARN"
+  "FlowerSecretArn=$FLOWER_SECRET_ARN"
+  "RepositoryPrefix=${REPOSITORY_PREFIX:-jobsys}"
+  "WebImageTag=$IMAGE_TAG" "WorkerImageTag=$IMAGE_TAG"
+  "FlowerImageTag=$IMAGE_TAG" "AutoscalerImageTag=$IMAGE_TAG"
+)
+# Flower signs in with OAuth when FLOWER_AUTH is set (README, "OAuth instead of basic auth").
+[ -z "${FLOWER_AUTH:-}" ] || parameters+=("FlowerAuth=$FLOWER_AUTH")
+[ -z "${FLOWER_AUTH_PROVIDER:-}" ] || parameters+=("FlowerAuthProvider=$FLOWER_AUTH_PROVIDER")
+[ -z "${FLOWER_OAUTH2_REDIRECT_URI:-}" ] || parameters+=("FlowerOAuthRedirectUri=$FLOWER_OAUTH2_REDIRECT_URI")
+# shellcheck disable=SC2206  # EXTRA_PARAMETERS is a list of Key=Value words
+parameters+=(${EXTRA_PARAMETERS:-})
+
 $RUN aws cloudformation deploy \
   --region "$AWS_REGION" --stack-name "$STACK_NAME" \
   --template-file deploy/template.yaml \
   --capabilities CAPABILITY_IAM --no-fail-on-empty-changeset \
-  --parameter-overrides \
-    "VpcId=$VPC_ID" \
-    "PublicSubnetIds=$PUBLIC_SUBNET_IDS" \
-    "PrivateSubnetIds=$PRIVATE_SUBNET_IDS" \
-    "AssignPublicIp=${ASSIGN_PUBLIC_IP:-DISABLED}" \
-    "DatabaseUrlSecretArn=$DATABASE_URL_SECRET_ARN" \
-    "FlowerBasicAuthSecretArn=$FLOWER_BASIC_AUTH_SECRET_ARN" \
-    "RepositoryPrefix=${REPOSITORY_PREFIX:-jobsys}" \
-    "WebImageTag=$IMAGE_TAG" "WorkerImageTag=$IMAGE_TAG" \
-    "FlowerImageTag=$IMAGE_TAG" "AutoscalerImageTag=$IMAGE_TAG" \
-    ${EXTRA_PARAMETERS:-}
+  --parameter-overrides "${parameters[@]}"
 
 output() {
   aws cloudformation describe-stacks --region "$AWS_REGION" --stack-name "$STACK_NAME" \

@@ -81,15 +81,33 @@ def task_definitions() -> dict:
         "${QueuePrefix}flower", "512", "1024", "FlowerTaskRole", {
             "Name": "flower", "Image": image("flower"), "Command": FLOWER_COMMAND,
             "PortMappings": [{"ContainerPort": FLOWER_PORT}],
-            "Environment": env({**common_env(), **queue_env()}),
-            "Secrets": [{"Name": "FLOWER_BASIC_AUTH",
-                         "ValueFrom": ref("FlowerBasicAuthSecretArn")}],
+            "Environment": env({**common_env(), **queue_env()}) + flower_oauth_env(),
+            "Secrets": if_("UseOAuth", flower_oauth_secrets(), [
+                {"Name": "FLOWER_BASIC_AUTH", "ValueFrom": ref("FlowerSecretArn")}]),
             "LogConfiguration": logging("flower")})
     out["MigrateTaskDefinition"] = task_definition(
         "${QueuePrefix}migrate", "256", "512", None, {
             "Name": "migrate", "Image": image("web"), "Command": MIGRATE_COMMAND,
             "Secrets": database_secret(), "LogConfiguration": logging("migrate")})
     return out
+
+
+def flower_oauth_env() -> list:
+    """FLOWER_AUTH and its provider and callback, when FlowerAuth turns OAuth on."""
+    scheme = if_("HasCertificate", "https", "http")
+    derived = {"Fn::Join": ["", [scheme, "://", att("LoadBalancer", "DNSName"),
+                                 f":{FLOWER_PORT}/login"]]}
+    pairs = {"FLOWER_AUTH": ref("FlowerAuth"), "FLOWER_AUTH_PROVIDER": ref("FlowerAuthProvider"),
+             "FLOWER_OAUTH2_REDIRECT_URI": if_("HasRedirectUri", ref("FlowerOAuthRedirectUri"),
+                                               derived)}
+    return [if_("UseOAuth", item, NO_VALUE) for item in env(pairs)]
+
+
+def flower_oauth_secrets() -> list[dict]:
+    """The OAuth client and cookie secret, from the JSON keys of the Flower secret."""
+    return [{"Name": name, "ValueFrom": sub("${FlowerSecretArn}:" + key + "::")}
+            for name, key in (("FLOWER_OAUTH2_KEY", "key"), ("FLOWER_OAUTH2_SECRET", "secret"),
+                              ("FLOWER_COOKIE_SECRET", "cookie_secret"))]
 
 
 def network_configuration(security_group: str) -> dict:

@@ -76,8 +76,7 @@ def roles() -> dict:
             statement(["logs:CreateLogStream", "logs:PutLogEvents"],
                       sub("${LogGroup.Arn}"), "Logs"),
             statement("secretsmanager:GetSecretValue",
-                      [{"Ref": "DatabaseUrlSecretArn"}, {"Ref": "FlowerBasicAuthSecretArn"}],
-                      "Secrets"),
+                      [{"Ref": "DatabaseUrlSecretArn"}, {"Ref": "FlowerSecretArn"}], "Secrets"),
         ]}),
         "WorkerTaskRole": role("ecs-tasks.amazonaws.com", {"worker": [
             *celery_on_sqs(),

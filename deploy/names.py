@@ -18,6 +18,11 @@ REGISTRY = "${AWS::AccountId}.dkr.ecr.${AWS::Region}.${AWS::URLSuffix}"
 IMPORT_UPLOAD_HANDLER = "lambdas.import_upload.handler"
 NIGHTLY_EXPORT_HANDLER = "lambdas.nightly_export.handler"
 AUTOSCALER_HANDLER = "autoscaler.lambda_handler.handler"
+#: Flower's OAuth sign-in handlers (FLOWER_AUTH_PROVIDER).
+OAUTH_PROVIDERS = ("flower.views.auth.GoogleAuth2LoginHandler",
+                   "flower.views.auth.GithubLoginHandler",
+                   "flower.views.auth.GitLabLoginHandler",
+                   "flower.views.auth.OktaLoginHandler")
 NIGHTLY_EXPORT_CRON = "cron(0 2 * * ? *)"
 NIGHTLY_EXPORT_TIMEZONE = "Asia/Tokyo"
 

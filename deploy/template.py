@@ -18,6 +18,7 @@ import yaml
 
 from deploy import names, resources
 from deploy.cfn import sub
+from deploy.names import OAUTH_PROVIDERS
 
 PATH = Path(__file__).with_name("template.yaml")
 
@@ -61,9 +62,19 @@ def parameters() -> dict:
                                           "empty: plain HTTP on 80 and 5555"},
         "DatabaseUrlSecretArn": {"Type": "String",
                                  "Description": "Secrets Manager secret whose value is DATABASE_URL"},
-        "FlowerBasicAuthSecretArn": {"Type": "String",
-                                     "Description": "Secrets Manager secret whose value is "
-                                                    "Flower's user:password"},
+        "FlowerSecretArn": {"Type": "String",
+                            "Description": "Secrets Manager secret of Flower's sign-in: its value "
+                                           "is user:password (basic auth) or, with FlowerAuth, "
+                                           "JSON with keys key, secret and cookie_secret (OAuth)"},
+        "FlowerAuth": {"Type": "String", "Default": "",
+                       "Description": "FLOWER_AUTH: sign in with OAuth instead of basic auth; "
+                                      "who may (a regex of e-mail addresses)"},
+        "FlowerAuthProvider": {"Type": "String", "Default": OAUTH_PROVIDERS[0],
+                               "AllowedValues": list(OAUTH_PROVIDERS),
+                               "Description": "FLOWER_AUTH_PROVIDER (with FlowerAuth)"},
+        "FlowerOAuthRedirectUri": {"Type": "String", "Default": "",
+                                   "Description": "FLOWER_OAUTH2_REDIRECT_URI; empty: "
+                                                  "<FlowerUrl>/login"},
         "RepositoryPrefix": {"Type": "String", "Default": "jobsys",
                              "Description": "ECR repositories <prefix>/web, /worker, /flower, "
                                             "/autoscaler in this account and region"},
@@ -109,7 +120,7 @@ def outputs() -> dict:
         "WebUrl": {"Description": "the web app",
                    "Value": {"Fn::Join": ["", [scheme, "://", {"Fn::GetAtt": ["LoadBalancer", "DNSName"]},
                                                web_port]]}},
-        "FlowerUrl": {"Description": "Flower (user:password from FlowerBasicAuthSecretArn)",
+        "FlowerUrl": {"Description": "Flower (sign-in from FlowerSecretArn)",
                       "Value": {"Fn::Join": ["", [scheme, "://",
                                                   {"Fn::GetAtt": ["LoadBalancer", "DNSName"]},
                                                   ":5555"]]}},
@@ -144,6 +155,8 @@ def build() -> dict:
         "Conditions": {
             "IsAws": {"Fn::Equals": [{"Ref": "Target"}, "aws"]},
             "HasCertificate": {"Fn::Not": [{"Fn::Equals": [{"Ref": "CertificateArn"}, ""]}]},
+            "UseOAuth": {"Fn::Not": [{"Fn::Equals": [{"Ref": "FlowerAuth"}, ""]}]},
+            "HasRedirectUri": {"Fn::Not": [{"Fn::Equals": [{"Ref": "FlowerOAuthRedirectUri"}, ""]}]},
         },
         "Resources": resources.all_resources(),
         "Outputs": outputs(),

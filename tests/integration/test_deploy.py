@@ -44,10 +44,10 @@ class Stack:
                         queue_prefix=self.prefix, bucket=self.outputs["BucketName"], **changes)
 
 
-@pytest.fixture(scope="module")
-def stack(moto_endpoint) -> Stack:
+def deploy(endpoint: str, **overrides) -> Stack:
+    """Create the stack in moto (a VPC, subnets and secrets first) and wait for it."""
     def client(service):
-        return boto3.client(service, region_name=REGION, endpoint_url=moto_endpoint)
+        return boto3.client(service, region_name=REGION, endpoint_url=endpoint)
 
     ec2, secrets, cfn = client("ec2"), client("secretsmanager"), client("cloudformation")
     vpc = ec2.create_vpc(CidrBlock="10.42.0.0/16")["Vpc"]["VpcId"]
@@ -60,9 +60,9 @@ def stack(moto_endpoint) -> Stack:
         "PublicSubnetIds": ",".join(subnets), "PrivateSubnetIds": ",".join(subnets),
         "DatabaseUrlSecretArn": secrets.create_secret(
             Name=f"{prefix}database-url", SecretString="postgresql://app@db:5432/jobsys")["ARN"],
-        "FlowerBasicAuthSecretArn": secrets.create_secret(
+        "FlowerSecretArn": secrets.create_secret(
             Name=f"{prefix}flower", SecretString="admin:secret")["ARN"],
-        "RetentionDays": "7", "WorkerImageTag": "v42",
+        "RetentionDays": "7", "WorkerImageTag": "v42", **overrides,
     }
     name = f"{prefix}stack"
     cfn.create_stack(StackName=name, TemplateBody=TEMPLATE.read_text(),
@@ -80,11 +80,15 @@ def stack(moto_endpoint) -> Stack:
                if e["ResourceStatus"].endswith("FAILED")]
     assert found["StackStatus"] == "CREATE_COMPLETE", reasons
     outputs = {o["OutputKey"]: o["OutputValue"] for o in found.get("Outputs", [])}
-    created = {r["LogicalResourceId"] for r in
-               cfn.list_stack_resources(StackName=name)["StackResourceSummaries"]}
-    result = Stack(moto_endpoint, prefix, parameters, outputs)
-    result.created = created
+    result = Stack(endpoint, prefix, parameters, outputs)
+    result.created = {r["LogicalResourceId"] for r in
+                      cfn.list_stack_resources(StackName=name)["StackResourceSummaries"]}
     return result
+
+
+@pytest.fixture(scope="module")
+def stack(moto_endpoint) -> Stack:
+    return deploy(moto_endpoint)
 
 
 def template_resources() -> dict:
@@ -222,15 +226,24 @@ def test_the_autoscaler_lambda_wakes_a_pool_of_the_stack(stack, monkeypatch):
     assert json.loads(state["Body"].read())["pools"]["pdf"]["last_scale_out"] is not None
 
 
-def test_flower_listens_on_5555_with_its_password_from_a_secret(stack):
-    ecs, elb = stack.client("ecs"), stack.client("elbv2")
+def flower_container(stack: Stack) -> dict:
+    ecs = stack.client("ecs")
     (service,) = ecs.describe_services(cluster=stack.outputs["ClusterName"],
                                        services=[f"{stack.prefix}flower"])["services"]
     assert service["desiredCount"] == 1
     task = ecs.describe_task_definition(taskDefinition=service["taskDefinition"])["taskDefinition"]
     (container,) = task["containerDefinitions"]
+    return container
+
+
+def test_flower_listens_on_5555_with_its_password_from_a_secret(stack):
+    elb = stack.client("elbv2")
+    container = flower_container(stack)
     assert container["secrets"] == [{"name": "FLOWER_BASIC_AUTH",
-                                     "valueFrom": stack.parameters["FlowerBasicAuthSecretArn"]}]
+                                     "valueFrom": stack.parameters["FlowerSecretArn"]}]
+    # moto keeps an AWS::NoValue list item as null where CloudFormation drops it.
+    assert not {"FLOWER_AUTH", "FLOWER_AUTH_PROVIDER", "FLOWER_OAUTH2_REDIRECT_URI"} & \
+        {e["name"] for e in container["environment"] if e}
     host = stack.outputs["FlowerUrl"].split("://")[1].split(":")[0]
     (balancer,) = [b for b in elb.describe_load_balancers()["LoadBalancers"]
                    if b["DNSName"] == host]
@@ -284,3 +297,18 @@ def test_the_nightly_schedule_as_the_scheduler_api_would_hold_it(stack):
     assert found["ScheduleExpression"] == "cron(0 2 * * ? *)"
     assert found["ScheduleExpressionTimezone"] == "Asia/Tokyo"
     assert found["Target"]["Arn"].endswith(f":function:{stack.prefix}nightly-export")
+
+
+def test_flower_signs_in_with_oauth_when_flower_auth_is_set(moto_endpoint):
+    oauth = deploy(moto_endpoint, FlowerAuth=r".*@example\.com",
+                   FlowerAuthProvider="flower.views.auth.GithubLoginHandler")
+    container = flower_container(oauth)
+    arn = oauth.parameters["FlowerSecretArn"]
+    assert container["secrets"] == [
+        {"name": "FLOWER_OAUTH2_KEY", "valueFrom": f"{arn}:key::"},
+        {"name": "FLOWER_OAUTH2_SECRET", "valueFrom": f"{arn}:secret::"},
+        {"name": "FLOWER_COOKIE_SECRET", "valueFrom": f"{arn}:cookie_secret::"}]
+    env = {e["name"]: e["value"] for e in container["environment"]}
+    assert env["FLOWER_AUTH"] == r".*@example\.com"
+    assert env["FLOWER_AUTH_PROVIDER"] == "flower.views.auth.GithubLoginHandler"
+    assert env["FLOWER_OAUTH2_REDIRECT_URI"] == oauth.outputs["FlowerUrl"] + "/login"

@@ -20,7 +20,7 @@ SETTINGS = {
     "VPC_ID": "vpc-1", "PUBLIC_SUBNET_IDS": "subnet-1,subnet-2",
     "PRIVATE_SUBNET_IDS": "subnet-3,subnet-4",
     "DATABASE_URL_SECRET_ARN": "arn:aws:secretsmanager:ap-northeast-1:123456789012:secret:db",
-    "FLOWER_BASIC_AUTH_SECRET_ARN": "arn:aws:secretsmanager:ap-northeast-1:123456789012:secret:fl",
+    "FLOWER_SECRET_ARN": "arn:aws:secretsmanager:ap-northeast-1:123456789012:secret:fl",
     "IMAGE_TAG": "abc123", "EXTRA_PARAMETERS": "PoolMax=8 RetentionDays=14",
 }
 
@@ -42,7 +42,7 @@ def test_deploy_names_every_missing_setting():
     result = run("deploy.sh", AWS_REGION="eu-west-1", VPC_ID="vpc-1")
     assert result.returncode == 2
     assert "not set: PUBLIC_SUBNET_IDS PRIVATE_SUBNET_IDS DATABASE_URL_SECRET_ARN " \
-           "FLOWER_BASIC_AUTH_SECRET_ARN" in result.stderr
+           "FLOWER_SECRET_ARN" in result.stderr
     assert "deploy/config.example.env" in result.stderr
 
 
@@ -62,3 +62,15 @@ def test_deploy_builds_pushes_and_deploys_every_image_under_one_tag():
     assert overrides["WorkerImageTag"] == overrides["AutoscalerImageTag"] == "abc123"
     assert overrides["PoolMax"] == "8" and overrides["RetentionDays"] == "14"
     assert deploy[deploy.index("--template-file") + 1] == "deploy/template.yaml"
+
+
+def test_deploy_turns_flower_oauth_on_from_flower_auth():
+    result = run("deploy.sh", DRY_RUN="1", FLOWER_AUTH=".*@example[.]com",
+                 FLOWER_OAUTH2_REDIRECT_URI="https://flower.example.com:5555/login", **SETTINGS)
+    assert result.returncode == 0, result.stderr
+    (deploy,) = [shlex.split(line) for line in result.stdout.splitlines()
+                 if line.startswith("aws cloudformation deploy")]
+    overrides = dict(word.split("=", 1) for word in deploy[deploy.index("--parameter-overrides") + 1:])
+    assert overrides["FlowerAuth"] == ".*@example[.]com"
+    assert overrides["FlowerOAuthRedirectUri"] == "https://flower.example.com:5555/login"
+    assert "FlowerAuthProvider" not in overrides
