@@ -39,6 +39,7 @@ parameters=(
   "PrivateSubnetIds=$PRIVATE_SUBNET_IDS"
   "AssignPublicIp=${ASSIGN_PUBLIC_IP:-DISABLED}"
   "DatabaseUrlSecretArn=$DATABASE_URL_SECRET_ARN"
+  "DatabaseSecurityGroupId=${DATABASE_SECURITY_GROUP_ID:-}"
   "FlowerSecretArn=$FLOWER_SECRET_ARN"
   "RepositoryPrefix=${REPOSITORY_PREFIX:-jobsys}"
   "WebImageTag=$IMAGE_TAG" "WorkerImageTag=$IMAGE_TAG"

@@ -149,9 +149,9 @@ def services() -> dict:
 
 
 def cluster() -> dict:
+    # Container Insights stays off: it bills per metric, and workers come and go all day.
     return {"Cluster": {"Type": "AWS::ECS::Cluster", "Properties": {
-        "ClusterName": sub(CLUSTER_NAME),
-        "ClusterSettings": [{"Name": "containerInsights", "Value": "enabled"}]}}}
+        "ClusterName": sub(CLUSTER_NAME)}}}
 
 
 def security_group(description: str, ingress: list[dict]) -> dict:
@@ -176,6 +176,17 @@ def network() -> dict:
         "WorkerSecurityGroup": security_group("jobsys workers and migrations", []),
         "LambdaSecurityGroup": security_group("jobsys import and export Lambdas", []),
     }
+
+
+def database_access() -> dict:
+    """With DatabaseSecurityGroupId, the database lets in every group that connects to it."""
+    return {f"DatabaseAccessFrom{group}": {
+        "Type": "AWS::EC2::SecurityGroupIngress", "Condition": "HasDatabaseSecurityGroup",
+        "Properties": {"GroupId": ref("DatabaseSecurityGroupId"), "IpProtocol": "tcp",
+                       "FromPort": ref("DatabasePort"), "ToPort": ref("DatabasePort"),
+                       "SourceSecurityGroupId": ref(group),
+                       "Description": f"jobsys {group}"}}
+        for group in ("WorkerSecurityGroup", "ServiceSecurityGroup", "LambdaSecurityGroup")}
 
 
 def target_group(port: int, health_path: str) -> dict:

@@ -101,7 +101,8 @@ def logs() -> dict:
 def all_resources() -> dict:
     """Every resource, by logical id."""
     out = {}
-    for part in (messaging(), bucket(), logs(), iam.roles(), ecs.network(), ecs.cluster(),
+    for part in (messaging(), bucket(), logs(), iam.roles(), ecs.network(),
+                 ecs.database_access(), ecs.cluster(),
                  ecs.task_definitions(), ecs.services(), ecs.load_balancer(),
                  functions.functions(), functions.triggers()):
         clash = set(out) & set(part)

@@ -60,6 +60,11 @@ def parameters() -> dict:
         "CertificateArn": {"Type": "String", "Default": "",
                            "Description": "ACM certificate for HTTPS (443 web, 5555 Flower); "
                                           "empty: plain HTTP on 80 and 5555"},
+        "DatabaseSecurityGroupId": {"Type": "String", "Default": "",
+                                    "Description": "security group of the database: the stack "
+                                                   "lets the workers, web app, migrations and "
+                                                   "Lambdas in on DatabasePort; empty: do it yourself"},
+        "DatabasePort": {"Type": "Number", "Default": 5432, "Description": "the database's port"},
         "DatabaseUrlSecretArn": {"Type": "String",
                                  "Description": "Secrets Manager secret whose value is DATABASE_URL"},
         "FlowerSecretArn": {"Type": "String",
@@ -155,6 +160,8 @@ def build() -> dict:
         "Conditions": {
             "IsAws": {"Fn::Equals": [{"Ref": "Target"}, "aws"]},
             "HasCertificate": {"Fn::Not": [{"Fn::Equals": [{"Ref": "CertificateArn"}, ""]}]},
+            "HasDatabaseSecurityGroup": {"Fn::Not": [{"Fn::Equals": [
+                {"Ref": "DatabaseSecurityGroupId"}, ""]}]},
             "UseOAuth": {"Fn::Not": [{"Fn::Equals": [{"Ref": "FlowerAuth"}, ""]}]},
             "HasRedirectUri": {"Fn::Not": [{"Fn::Equals": [{"Ref": "FlowerOAuthRedirectUri"}, ""]}]},
         },

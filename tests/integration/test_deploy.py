@@ -55,7 +55,10 @@ def deploy(endpoint: str, **overrides) -> Stack:
                                  AvailabilityZone=f"{REGION}{zone}")["Subnet"]["SubnetId"]
                for i, zone in enumerate("ab")]
     prefix = f"d{uuid.uuid4().hex[:6]}-"
+    database_group = ec2.create_security_group(GroupName=f"{prefix}database", VpcId=vpc,
+                                               Description="the database")["GroupId"]
     parameters = {
+        "DatabaseSecurityGroupId": database_group,
         "Target": "emulator", "QueuePrefix": prefix, "VpcId": vpc,
         "PublicSubnetIds": ",".join(subnets), "PrivateSubnetIds": ",".join(subnets),
         "DatabaseUrlSecretArn": secrets.create_secret(
@@ -312,3 +315,13 @@ def test_flower_signs_in_with_oauth_when_flower_auth_is_set(moto_endpoint):
     assert env["FLOWER_AUTH"] == r".*@example\.com"
     assert env["FLOWER_AUTH_PROVIDER"] == "flower.views.auth.GithubLoginHandler"
     assert env["FLOWER_OAUTH2_REDIRECT_URI"] == oauth.outputs["FlowerUrl"] + "/login"
+
+
+def test_the_database_lets_in_the_stacks_tasks_and_lambdas(stack):
+    ec2 = stack.client("ec2")
+    (group,) = ec2.describe_security_groups(
+        GroupIds=[stack.parameters["DatabaseSecurityGroupId"]])["SecurityGroups"]
+    allowed = {pair["GroupId"] for rule in group["IpPermissions"] if rule["FromPort"] == 5432
+               for pair in rule["UserIdGroupPairs"]}
+    assert allowed == {stack.outputs["WorkerSecurityGroup"], stack.outputs["ServiceSecurityGroup"],
+                       stack.outputs["LambdaSecurityGroup"]}

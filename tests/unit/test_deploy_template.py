@@ -149,7 +149,8 @@ def test_the_bucket_is_private_expiring_and_announces_imports():
 
 
 def test_only_the_schedule_is_left_out_for_the_emulator():
-    assert {n for n, r in RESOURCES.items() if "Condition" in r} == {"NightlyExportSchedule"}
+    assert {n for n, r in RESOURCES.items() if r.get("Condition") == "IsAws"} == \
+        {"NightlyExportSchedule"}
 
 
 # --- least privilege ------------------------------------------------------------------
