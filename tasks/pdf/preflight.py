@@ -11,7 +11,7 @@ from types import ModuleType
 from tasks.pdf.errors import RendererUnavailable
 
 INSTALL_HINT = ("install it with `apt-get install libharfbuzz-subset0` (Debian/Ubuntu; "
-                "scripts/bootstrap.sh and docker/Dockerfile do)")
+                "scripts/bootstrap.sh and docker/worker.Dockerfile do)")
 MIN_VERSION = (4, 1, 0)
 
 

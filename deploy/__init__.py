@@ -1,0 +1,1 @@
+"""The AWS deployment: the CloudFormation template's source and its scripts."""

@@ -1,0 +1,104 @@
+"""The Lambdas and what invokes them: the autoscaler (every minute and on wake
+signals), the import of an uploaded file (S3) and the nightly export (at 02:00 Tokyo)."""
+from __future__ import annotations
+
+from deploy.cfn import att, camel, ref, sub
+from deploy.names import (AUTOSCALER_HANDLER, BUCKET_NAME, CLUSTER_NAME, IMPORT_UPLOAD_HANDLER,
+                          NIGHTLY_EXPORT_CRON, NIGHTLY_EXPORT_HANDLER, NIGHTLY_EXPORT_TIMEZONE,
+                          POOLS, STATE_KEY, function_name, image, service_name)
+
+#: The web image runs a handler through the Runtime Interface Client.
+WEB_LAMBDA_ENTRYPOINT = ["python", "-m", "awslambdaric"]
+#: At most the wake queue's visibility timeout (30 s), as an SQS trigger requires.
+AUTOSCALER_TIMEOUT = 25
+
+
+def autoscaler_env() -> dict:
+    """docs/autoscaler.md's settings for the ecs-service mode."""
+    out = {"AUTOSCALER_MODE": "ecs-service", "AUTOSCALER_CLUSTER": sub(CLUSTER_NAME),
+           "AUTOSCALER_STATE_BUCKET": ref("FilesBucket"), "AUTOSCALER_STATE_KEY": STATE_KEY,
+           "AUTOSCALER_DRY_RUN": ref("AutoscalerDryRun"), "QUEUE_PREFIX": ref("QueuePrefix"),
+           "AUTOSCALER_POOLS": ",".join(POOLS)}
+    for p in POOLS:
+        key = f"POOL_{p.upper()}_"
+        out[key + "SERVICE"] = sub(service_name(p))
+        out[key + "MAX"] = ref("PoolMax")
+        out[key + "TARGET"] = ref("WorkerConcurrency")
+    return out
+
+
+def web_lambda_env() -> dict:
+    # A Lambda's environment cannot reference a secret: CloudFormation resolves it at deploy.
+    return {"DATABASE_URL": sub("{{resolve:secretsmanager:${DatabaseUrlSecretArn}:SecretString}}"),
+            "QUEUE_PREFIX": ref("QueuePrefix"), "BUCKET": sub(BUCKET_NAME)}
+
+
+def function(short, kind, role, timeout, memory, environment, image_config=None,
+             vpc=False) -> dict:
+    props = {
+        "FunctionName": sub(function_name(short)), "PackageType": "Image",
+        "Code": {"ImageUri": image(kind)}, "Role": att(role, "Arn"),
+        "Timeout": timeout, "MemorySize": memory,
+        "Environment": {"Variables": environment},
+        "LoggingConfig": {"LogGroup": ref(f"{camel(short)}LogGroup")},
+    }
+    if image_config:
+        props["ImageConfig"] = image_config
+    if vpc:
+        props["VpcConfig"] = {"SubnetIds": ref("PrivateSubnetIds"),
+                              "SecurityGroupIds": [ref("LambdaSecurityGroup")]}
+    return {"Type": "AWS::Lambda::Function", "Properties": props}
+
+
+def log_group(short: str) -> dict:
+    return {"Type": "AWS::Logs::LogGroup", "Properties": {
+        "LogGroupName": sub("/aws/lambda/" + function_name(short)),
+        "RetentionInDays": ref("LogRetentionDays")}}
+
+
+def functions() -> dict:
+    out = {
+        "AutoscalerFunction": function(
+            "autoscaler", "autoscaler", "AutoscalerRole", AUTOSCALER_TIMEOUT, 256,
+            autoscaler_env(), {"Command": [AUTOSCALER_HANDLER]}),
+        "ImportUploadFunction": function(
+            "import-upload", "web", "ImportUploadRole", 60, 512, web_lambda_env(),
+            {"EntryPoint": WEB_LAMBDA_ENTRYPOINT, "Command": [IMPORT_UPLOAD_HANDLER]}, vpc=True),
+        "NightlyExportFunction": function(
+            "nightly-export", "web", "NightlyExportRole", 60, 512, web_lambda_env(),
+            {"EntryPoint": WEB_LAMBDA_ENTRYPOINT, "Command": [NIGHTLY_EXPORT_HANDLER]}, vpc=True),
+    }
+    for short in ("autoscaler", "import-upload", "nightly-export"):
+        out[f"{camel(short)}LogGroup"] = log_group(short)
+    return out
+
+
+def triggers() -> dict:
+    return {
+        "AutoscalerSchedule": {"Type": "AWS::Events::Rule", "Properties": {
+            "Name": sub("${QueuePrefix}autoscaler-every-minute"),
+            "Description": "one autoscaler round every minute",
+            "ScheduleExpression": "rate(1 minute)", "State": "ENABLED",
+            "Targets": [{"Id": "autoscaler", "Arn": att("AutoscalerFunction", "Arn")}]}},
+        "AutoscalerSchedulePermission": {"Type": "AWS::Lambda::Permission", "Properties": {
+            "FunctionName": ref("AutoscalerFunction"), "Action": "lambda:InvokeFunction",
+            "Principal": "events.amazonaws.com", "SourceArn": att("AutoscalerSchedule", "Arn")}},
+        # Wake signals: a round within seconds of a job reaching a pool at zero.
+        "AutoscalerWakeTrigger": {"Type": "AWS::Lambda::EventSourceMapping", "Properties": {
+            "EventSourceArn": att("WakeQueue", "Arn"), "FunctionName": ref("AutoscalerFunction"),
+            "BatchSize": 10, "Enabled": True}},
+        "ImportUploadPermission": {"Type": "AWS::Lambda::Permission", "Properties": {
+            "FunctionName": ref("ImportUploadFunction"), "Action": "lambda:InvokeFunction",
+            "Principal": "s3.amazonaws.com", "SourceAccount": sub("${AWS::AccountId}"),
+            "SourceArn": sub("arn:${AWS::Partition}:s3:::" + BUCKET_NAME)}},
+        "NightlyExportSchedule": {"Type": "AWS::Scheduler::Schedule", "Condition": "IsAws",
+                                  "Properties": {
+            "Name": sub("${QueuePrefix}nightly-export"),
+            "Description": "the nightly export at 02:00 Tokyo time",
+            "ScheduleExpression": NIGHTLY_EXPORT_CRON,
+            "ScheduleExpressionTimezone": NIGHTLY_EXPORT_TIMEZONE,
+            "FlexibleTimeWindow": {"Mode": "OFF"}, "State": "ENABLED",
+            "Target": {"Arn": att("NightlyExportFunction", "Arn"),
+                       "RoleArn": att("SchedulerRole", "Arn"),
+                       "RetryPolicy": {"MaximumRetryAttempts": 2}}}},
+    }

@@ -1,0 +1,116 @@
+"""IAM roles, each allowed what its process does and nothing else.
+
+The worker's role: its queues (the task queues, their dead-letter queues and
+the monitoring queues it creates, all under the queue prefix), the fanout
+topics, its bucket prefixes, and its own task's scale-in protection.
+"""
+from __future__ import annotations
+
+from deploy.cfn import att, role, statement, sub
+from deploy.names import (CLUSTER_NAME, DATA_PREFIXES, IMPORTS_PREFIX, POOLS, STATE_KEY,
+                          arn, bucket_arn, function_name, queue_id, service_name)
+
+#: What a process that sends and receives Celery's events and remote control
+#: does on SQS and SNS (docs/flower.md, "IAM").
+MONITORING_SQS = ["sqs:CreateQueue", "sqs:DeleteQueue", "sqs:GetQueueUrl",
+                  "sqs:GetQueueAttributes", "sqs:SetQueueAttributes", "sqs:TagQueue",
+                  "sqs:ListQueueTags", "sqs:ReceiveMessage", "sqs:SendMessage",
+                  "sqs:DeleteMessage", "sqs:ChangeMessageVisibility"]
+MONITORING_SNS = ["sns:CreateTopic", "sns:TagResource", "sns:Publish", "sns:Subscribe",
+                  "sns:Unsubscribe", "sns:ListSubscriptionsByTopic"]
+OBJECT_ACTIONS = ["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"]
+
+
+def prefixed_queues() -> dict:
+    """Every queue whose name starts with the queue prefix."""
+    return arn("sqs", "${QueuePrefix}*")
+
+
+def topics() -> list[dict]:
+    return [{"Ref": "EventsTopic"}, {"Ref": "PidboxTopic"}]
+
+
+def task_queues() -> list[dict]:
+    return [att(queue_id(p), "Arn") for p in POOLS]
+
+
+def data_objects() -> list[dict]:
+    return [bucket_arn(prefix + "*") for prefix in DATA_PREFIXES]
+
+
+def celery_on_sqs() -> list[dict]:
+    """A worker's or Flower's queues and topics (DeleteMessageBatch is DeleteMessage in IAM)."""
+    return [statement(MONITORING_SQS, prefixed_queues(), "Queues"),
+            statement("sqs:ListQueues", "*", "FindMonitoringQueues"),
+            statement(MONITORING_SNS, topics(), "FanoutTopics"),
+            statement("sns:ListTopics", "*", "FindTopics")]
+
+
+def sender(queues: list[dict]) -> list[dict]:
+    """What enqueueing takes: the queue URLs, sending to ``queues`` and waking the autoscaler."""
+    return [statement(["sqs:GetQueueUrl", "sqs:GetQueueAttributes"],
+                      task_queues() + [att("WakeQueue", "Arn")], "FindQueues"),
+            statement("sqs:SendMessage", queues + [att("WakeQueue", "Arn")], "Enqueue")]
+
+
+def lambda_logs(short: str) -> dict:
+    return statement(["logs:CreateLogStream", "logs:PutLogEvents"],
+                     arn("logs", "log-group:/aws/lambda/" + function_name(short) + ":*"), "Logs")
+
+
+#: A Lambda in a VPC manages its network interfaces (AWSLambdaVPCAccessExecutionRole).
+VPC_ACCESS = statement(["ec2:CreateNetworkInterface", "ec2:DescribeNetworkInterfaces",
+                        "ec2:DeleteNetworkInterface", "ec2:AssignPrivateIpAddresses",
+                        "ec2:UnassignPrivateIpAddresses", "ec2:DescribeSubnets",
+                        "ec2:DescribeSecurityGroups", "ec2:DescribeVpcs"], "*", "VpcNetworking")
+
+
+def roles() -> dict:
+    """Every role of the stack, by logical id."""
+    repositories = arn("ecr", "repository/${RepositoryPrefix}/*")
+    return {
+        "ExecutionRole": role("ecs-tasks.amazonaws.com", {"pull-images-logs-secrets": [
+            statement("ecr:GetAuthorizationToken", "*", "EcrLogin"),
+            statement(["ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer",
+                       "ecr:BatchGetImage"], repositories, "PullImages"),
+            statement(["logs:CreateLogStream", "logs:PutLogEvents"],
+                      sub("${LogGroup.Arn}"), "Logs"),
+            statement("secretsmanager:GetSecretValue",
+                      [{"Ref": "DatabaseUrlSecretArn"}, {"Ref": "FlowerSecretArn"}], "Secrets"),
+        ]}),
+        "WorkerTaskRole": role("ecs-tasks.amazonaws.com", {"worker": [
+            *celery_on_sqs(),
+            statement(OBJECT_ACTIONS, data_objects(), "Files"),
+            statement(["ecs:UpdateTaskProtection", "ecs:GetTaskProtection"],
+                      arn("ecs", "task/" + CLUSTER_NAME + "/*"), "OwnTaskProtection"),
+        ]}),
+        "WebTaskRole": role("ecs-tasks.amazonaws.com", {"web": [
+            *sender(task_queues()),
+            statement(["s3:GetObject", "s3:PutObject"], data_objects(), "Files"),
+        ]}),
+        "FlowerTaskRole": role("ecs-tasks.amazonaws.com", {"flower": celery_on_sqs()}),
+        "AutoscalerRole": role("lambda.amazonaws.com", {"autoscaler": [
+            lambda_logs("autoscaler"),
+            statement(["sqs:GetQueueUrl", "sqs:GetQueueAttributes"], task_queues(),
+                      "QueueDepths"),
+            statement(["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"],
+                      att("WakeQueue", "Arn"), "WakeSignals"),
+            statement(["ecs:DescribeServices", "ecs:UpdateService"],
+                      [arn("ecs", "service/" + CLUSTER_NAME + "/" + service_name(p))
+                       for p in POOLS], "WorkerServices"),
+            statement(["s3:GetObject", "s3:PutObject"], bucket_arn(STATE_KEY), "State"),
+        ]}),
+        "ImportUploadRole": role("lambda.amazonaws.com", {"import-upload": [
+            lambda_logs("import-upload"), VPC_ACCESS,
+            *sender([att(queue_id("imports"), "Arn")]),
+            statement("s3:GetObject", bucket_arn(IMPORTS_PREFIX + "*"), "Uploads"),
+        ]}),
+        "NightlyExportRole": role("lambda.amazonaws.com", {"nightly-export": [
+            lambda_logs("nightly-export"), VPC_ACCESS,
+            *sender([att(queue_id("exports"), "Arn")]),
+        ]}),
+        "SchedulerRole": role("scheduler.amazonaws.com", {"invoke-nightly-export": [
+            statement("lambda:InvokeFunction",
+                      arn("lambda", "function:" + function_name("nightly-export")), "Invoke"),
+        ]}),
+    }

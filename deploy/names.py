@@ -1,0 +1,68 @@
+"""Names and ARNs of the stack's resources, shared by the modules that build them."""
+from __future__ import annotations
+
+from core.settings import DEFAULT_VISIBILITY, WORKLOADS
+from deploy.cfn import camel, sub
+
+POOLS = WORKLOADS
+VISIBILITY = dict(DEFAULT_VISIBILITY)
+#: Where files live in the bucket: workers and the web app may use these only.
+DATA_PREFIXES = ("pdf/", "imports/", "exports/")
+IMPORTS_PREFIX = "imports/"
+#: The autoscaler keeps its pools' state here (AUTOSCALER_STATE_KEY).
+STATE_KEY = "autoscaler/state.json"
+BUCKET_NAME = "${QueuePrefix}files-${AWS::AccountId}-${AWS::Region}"
+CLUSTER_NAME = "${QueuePrefix}cluster"
+REGISTRY = "${AWS::AccountId}.dkr.ecr.${AWS::Region}.${AWS::URLSuffix}"
+#: The Lambdas that run from the web image, by the handler each runs.
+IMPORT_UPLOAD_HANDLER = "lambdas.import_upload.handler"
+NIGHTLY_EXPORT_HANDLER = "lambdas.nightly_export.handler"
+AUTOSCALER_HANDLER = "autoscaler.lambda_handler.handler"
+#: Flower's OAuth sign-in handlers (FLOWER_AUTH_PROVIDER).
+OAUTH_PROVIDERS = ("flower.views.auth.GoogleAuth2LoginHandler",
+                   "flower.views.auth.GithubLoginHandler",
+                   "flower.views.auth.GitLabLoginHandler",
+                   "flower.views.auth.OktaLoginHandler")
+NIGHTLY_EXPORT_CRON = "cron(0 2 * * ? *)"
+NIGHTLY_EXPORT_TIMEZONE = "Asia/Tokyo"
+
+
+def visibility_parameter(workload: str) -> str:
+    """The parameter holding a workload queue's visibility timeout."""
+    return f"Visibility{camel(workload)}"
+
+
+def queue_id(workload: str) -> str:
+    """Logical id of a workload's queue."""
+    return f"{camel(workload)}Queue"
+
+
+def dead_letter_id(workload: str) -> str:
+    """Logical id of a workload's dead-letter queue."""
+    return f"{camel(workload)}DeadLetterQueue"
+
+
+def service_name(pool: str) -> str:
+    """ECS service (and task family) of a worker pool: POOL_<NAME>_SERVICE."""
+    return "${QueuePrefix}worker-" + pool
+
+
+def function_name(short: str) -> str:
+    """A Lambda function's name."""
+    return "${QueuePrefix}" + short
+
+
+def arn(service: str, resource: str) -> dict:
+    """An ARN in this stack's partition, region and account, ``!Sub``-ed."""
+    return sub(f"arn:${{AWS::Partition}}:{service}:${{AWS::Region}}:${{AWS::AccountId}}:{resource}")
+
+
+def bucket_arn(key_pattern: str = "") -> dict:
+    """The files bucket's ARN, or of its objects matching ``key_pattern``."""
+    suffix = f"/{key_pattern}" if key_pattern else ""
+    return sub("arn:${AWS::Partition}:s3:::" + BUCKET_NAME + suffix)
+
+
+def image(kind: str) -> dict:
+    """The ECR image URI of ``web``, ``worker``, ``flower`` or ``autoscaler``."""
+    return sub(f"{REGISTRY}/${{RepositoryPrefix}}/{kind}:${{{camel(kind)}ImageTag}}")

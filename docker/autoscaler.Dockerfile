@@ -1,0 +1,10 @@
+# The autoscaler Lambda: the `autoscaler` package and boto3, nothing else
+# (docs/autoscaler.md). Handler `autoscaler.lambda_handler.handler`.
+# Build from the repository root:
+#   docker build -f docker/autoscaler.Dockerfile -t jobsys-autoscaler .
+
+FROM public.ecr.aws/lambda/python:3.11
+COPY docker/requirements/autoscaler.txt /tmp/requirements.txt
+RUN pip install --no-cache-dir --target "${LAMBDA_TASK_ROOT}" -r /tmp/requirements.txt
+COPY autoscaler/ ${LAMBDA_TASK_ROOT}/autoscaler/
+CMD ["autoscaler.lambda_handler.handler"]
