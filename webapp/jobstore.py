@@ -126,6 +126,15 @@ def fail_unsent(session: Session, job_id, error: str) -> bool:
                   status=lifecycle.FAILED, error=error, finished_at=func.now())
 
 
+def heartbeat_age(session: Session, job_id) -> float | None:
+    """Seconds since a running job's worker last renewed its claim (database clock)."""
+    age = session.execute(
+        select(func.extract("epoch", func.now() - Job.heartbeat_at))
+        .where(Job.id == job_id, Job.status == lifecycle.RUNNING)).scalar()
+    session.commit()
+    return None if age is None else float(age)
+
+
 def touch(session: Session, job_ids: Iterable) -> int:
     """Renew the claim of running jobs (their worker is alive)."""
     ids = [i for i in map(as_uuid, job_ids) if i is not None]
