@@ -101,6 +101,7 @@ def start(stack: Stack, args) -> dict:
     for n in range(args.workers):
         stack.spawn(f"worker-{n + 1}", [sys.executable, "-m", "worker"],
                     dict(env, WORKER_NAME=f"worker-{n + 1}"))
+    start_upload_notifications(stack, env)
     flower_auth = os.environ.get("FLOWER_BASIC_AUTH") or f"admin:{secrets.token_urlsafe(9)}"
     stack.spawn("flower", [sys.executable, "-m", "celery", "--app", "worker.flower:app", "flower",
                            "--address=127.0.0.1", f"--port={flower_port}",
@@ -108,6 +109,11 @@ def start(stack: Stack, args) -> dict:
     web = f"http://127.0.0.1:{web_port}"
     _wait_up(stack, web)
     return {"web": web, "flower": f"http://127.0.0.1:{flower_port}", "flower_auth": flower_auth}
+
+
+def start_upload_notifications(stack: Stack, env: dict) -> services.Child:
+    """The local stand-in for S3 → Lambda: uploads under imports/ start their import."""
+    return stack.spawn("uploads", [sys.executable, "-m", "lambdas.local"], env)
 
 
 def _wait_up(stack: Stack, web: str) -> None:
