@@ -86,7 +86,10 @@ def start_import():
 @bp.post("/imports/direct")
 def direct_import():
     """Import a small CSV sent as the request body; dataset and options in the query."""
-    dataset, options = _request_options(request.args.to_dict())
+    args = request.args.to_dict()
+    if args.get("max_bad_rows", "").isdigit():
+        args["max_bad_rows"] = int(args["max_bad_rows"])
+    dataset, options = _request_options(args)
     limit = _settings().import_direct_max_bytes
     data = _body(limit)
     if not data:

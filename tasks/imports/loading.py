@@ -51,10 +51,11 @@ def load(conn: psycopg.Connection, spec: DatasetSpec, columns: list[str],
     """
     table = sql.Identifier(spec.table)
     cols = sql.SQL(", ").join(map(sql.Identifier, columns))
+    with conn.transaction():  # the table outlives a failed import
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (spec.table,))
+        conn.execute(spec.create_table_sql())
     with conn.transaction() as tx, conn.cursor() as cur:
         cur.execute("SET LOCAL datestyle = 'ISO, YMD'")
-        cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (spec.table,))
-        cur.execute(spec.create_table_sql())
         cur.execute(sql.SQL("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE").format(table))
         empty = cur.execute(sql.SQL("SELECT NOT EXISTS (SELECT FROM {})").format(table)
                             ).fetchone()[0]
