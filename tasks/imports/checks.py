@@ -25,6 +25,11 @@ _SHAPES = {
 _WHAT = {"integer": "a whole number", "decimal": "a number", "date": "a date (YYYY-MM-DD)",
          "boolean": "true or false", "email": "an email address"}
 _MEMO_LIMIT = 100_000
+# A batch's dates: month and day in range (29 February is looked at apart).
+_DATE_FAST = (r"[0-9]{4}[-/](?:(?:0?[13578]|1[02])[-/](?:0?[1-9]|[12][0-9]|3[01])"
+              r"|(?:0?[469]|11)[-/](?:0?[1-9]|[12][0-9]|30)|0?2[-/](?:0?[1-9]|1[0-9]|2[0-9]))")
+_LEAP_DAYS = re.compile(r"([0-9]{4})[-/]0?2[-/]29")
+_YEARS = re.compile(r"(?:^|\x1f)([0-9]{4})")
 
 
 class ColumnCheck:
@@ -42,7 +47,7 @@ class ColumnCheck:
 
     def _batch_pattern(self) -> str:
         spec = self.spec
-        one = _SHAPES[spec.type]
+        one = _DATE_FAST if spec.type == "date" else _SHAPES[spec.type]
         if spec.required and spec.type == "text":
             one = r"[^\x1f]+"
         if spec.type in ("text", "email") and (spec.max_length or spec.min_length):
@@ -56,25 +61,52 @@ class ColumnCheck:
 
     def batch_ok(self, values: tuple[str, ...]) -> bool:
         """Whether every value in the batch is good (False: look at each one)."""
-        if not self._batch.fullmatch(SEP.join(values)):
+        joined = SEP.join(values)
+        if not self._batch.fullmatch(joined):
             return False
-        present = [v for v in values if v] if not self.spec.required else values
+        spec = self.spec
+        present = values if spec.required else [v for v in values if v]
         if self.choices and not self.choices.issuperset(present):
             return False
         if self.pattern_apart and not all(map(self.pattern.fullmatch, present)):
             return False
-        kind = self.spec.type
-        if kind == "date":
-            fresh = set(present) - self._good_dates
-            if any(self.problem(v) for v in fresh):
-                return False
-            if len(self._good_dates) < _MEMO_LIMIT:
-                self._good_dates |= fresh
-        elif kind in ("integer", "decimal") and (self.spec.min is not None
-                                                 or self.spec.max is not None) and present:
-            numbers = list(map(int if kind == "integer" else Decimal, present))
-            return self._in_range(min(numbers)) and self._in_range(max(numbers))
+        if spec.type == "date":
+            return self._dates_ok(joined, present)
+        if spec.type in ("integer", "decimal") and present and (spec.min is not None
+                                                                or spec.max is not None):
+            return self._numbers_ok(present)
         return True
+
+    def _dates_ok(self, joined: str, present) -> bool:
+        if any(int(y) % 4 or (int(y) % 100 == 0 and int(y) % 400)
+               for y in _LEAP_DAYS.findall(joined)):
+            return False
+        low, high = self.spec.min, self.spec.max
+        if low is None and high is None:
+            return True
+        years = _YEARS.findall(joined)
+        if years and (low is None or min(years) > f"{low.year:04d}") and (
+                high is None or max(years) < f"{high.year:04d}"):
+            return True
+        fresh = set(present) - self._good_dates  # near a bound: look at each distinct date
+        if any(self.problem(v) for v in fresh):
+            return False
+        if len(self._good_dates) < _MEMO_LIMIT:
+            self._good_dates |= fresh
+        return True
+
+    def _numbers_ok(self, present) -> bool:
+        if self.spec.type == "integer":
+            numbers = list(map(int, present))
+            return self._in_range(min(numbers)) and self._in_range(max(numbers))
+        # Floats decide quickly unless a value is within rounding of a bound.
+        floats = list(map(float, present))
+        low, high = self.spec.min, self.spec.max
+        margin = 1e-6 * max(abs(low or 0), abs(high or 0), 1)
+        if (low is None or min(floats) > low + margin) and (high is None
+                                                            or max(floats) < high - margin):
+            return True
+        return all(self._in_range(Decimal(v)) for v in present)
 
     def problem(self, value: str) -> str | None:
         """What is wrong with one value, or None."""

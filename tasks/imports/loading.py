@@ -75,7 +75,9 @@ def _staging(cur, table) -> sql.Identifier:
 
 
 def _copy(cur, dest, cols, chunks: Iterable[str], spec: DatasetSpec) -> int:
-    statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(dest, cols)
+    # An empty field is NULL, quoted or not, as the checks took it.
+    statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv, FORCE_NULL ({}))").format(
+        dest, cols, cols)
     try:
         with cur.copy(statement, writer=_BoundedWriter(cur)) as copy:
             for chunk in chunks:

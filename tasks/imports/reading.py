@@ -75,34 +75,56 @@ def open_text(source, declared: str = "auto") -> tuple[io.TextIOWrapper, Countin
 
 
 class Rows:
-    """CSV records of a text stream, in batches, with the line each record starts on."""
+    """CSV records of a text stream, in batches, with the line each record starts on
+    and the batch's raw text (so a clean batch can go to the database as it came)."""
 
     def __init__(self, text: io.TextIOWrapper, codec: str):
-        self.reader = csv.reader(text, strict=True)
+        self._raw: list[str] = []
+        self.reader = csv.reader(self._lines(text), strict=True)
         self.codec = codec
         self.header: list[str] = []
+        self.newline = "\n"
+
+    def _lines(self, text) -> Iterator[str]:
+        raw = self._raw
+        for line in text:
+            raw.append(line)
+            yield line
 
     def read_header(self) -> list[str]:
         self.header = next(self._guarded(), None) or []
         if not any(h.strip() for h in self.header):
             raise FileProblem("the file has no header line (its first line is empty)")
+        first = self._raw[0] if self._raw else ""
+        self.newline = "\r\n" if first.endswith("\r\n") else first[-1:] or "\n"
+        if self.newline not in ("\n", "\r", "\r\n"):
+            self.newline = "\n"
+        self._raw.clear()
         return self.header
 
-    def batches(self, size: int) -> Iterator[tuple[list[list[str]], list[int]]]:
-        """Lists of up to ``size`` records and the line number where each starts."""
+    def batches(self, size: int) -> Iterator[tuple[list[list[str]], list[int], str | None]]:
+        """Lists of up to ``size`` records, the line where each starts, and their raw
+        text (None when the batch held blank lines, which are no records)."""
         rows: list[list[str]] = []
         lines: list[int] = []
-        reader, last = self.reader, self.reader.line_num
+        reader, last, blank = self.reader, self.reader.line_num, False
         for row in self._guarded():
-            if row:  # a blank line is no record
+            if row:
                 rows.append(row)
                 lines.append(last + 1)
                 if len(rows) >= size:
-                    yield rows, lines
-                    rows, lines = [], []
+                    yield rows, lines, self._take_raw(blank)
+                    rows, lines, blank = [], [], False
+            else:
+                blank = True
             last = reader.line_num
         if rows:
-            yield rows, lines
+            yield rows, lines, self._take_raw(blank)
+
+    def _take_raw(self, blank: bool) -> str | None:
+        text = None if blank else "".join(self._raw)
+        self._raw.clear()
+        return text
 
     def _guarded(self) -> Iterator[list[str]]:
         try:

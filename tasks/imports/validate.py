@@ -25,6 +25,8 @@ class BatchValidator:
         self.columns = [name for name, _ in positions]
         self.checks = [(i, ColumnCheck(spec.column(name)), header[i]) for name, i in positions]
         indexes = [i for _, i in positions]
+        # When every header is a known column, rows go to the database as they are.
+        self.whole_rows = indexes == list(range(self.width))
         getter = itemgetter(*indexes)
         self.pick = getter if len(indexes) > 1 else (lambda row: (getter(row),))
 
@@ -33,7 +35,7 @@ class BatchValidator:
         if min(map(len, rows)) == max(map(len, rows)) == self.width:
             columns = list(zip(*rows))
             if all(check.batch_ok(columns[i]) for i, check, _ in self.checks):
-                return list(map(self.pick, rows)), 0
+                return (rows if self.whole_rows else list(map(self.pick, rows))), 0
         good, bad = [], 0
         for row, line in zip(rows, lines):
             if self._row_problems(row, line, report):
@@ -71,4 +73,4 @@ def _positions(spec: DatasetSpec, header: list[str]) -> list[tuple[str, int]]:
                           for c in missing)
         raise FileProblem(f"the file has no column for {names}; its header line is: "
                           f"{', '.join(header)[:300]}")
-    return [(c.name, seen[c.name]) for c in spec.columns if c.name in seen]
+    return sorted(((name, i) for name, i in seen.items()), key=lambda item: item[1])

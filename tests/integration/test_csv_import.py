@@ -11,6 +11,7 @@ import requests
 from sqlalchemy import text
 
 from core import aws, provision
+from core.datasets import spec_named
 from lambdas import local
 from stack.services import wait_for
 from tasks.imports import samples, slots
@@ -20,11 +21,18 @@ from webapp import create_app
 OWNER = {"X-Owner": "tester"}
 
 
-@pytest.fixture
-def clean_imports(engine):
+def _drop_customers(engine) -> None:
     with engine.begin() as conn:
         conn.execute(text("DROP TABLE IF EXISTS customers"))
+        conn.execute(text("DROP FUNCTION IF EXISTS slow_row() CASCADE"))
         conn.execute(text("TRUNCATE import_uploads"))
+
+
+@pytest.fixture
+def clean_imports(engine):
+    _drop_customers(engine)
+    yield
+    _drop_customers(engine)  # the schema test compares tables with the models
 
 
 @pytest.fixture
@@ -178,15 +186,32 @@ CREATE TRIGGER slow BEFORE INSERT ON customers FOR EACH ROW EXECUTE FUNCTION slo
 """
 
 
+def _slow_customers(engine) -> None:
+    """The table exists and each row takes 20 ms to insert."""
+    with engine.begin() as conn:
+        conn.execute(text(spec_named("customers").create_table_sql()))
+        conn.execute(text("DROP FUNCTION IF EXISTS slow_row() CASCADE"))
+        conn.exec_driver_sql(SLOW_TRIGGER)
+
+
+@pytest.mark.settings(visibility=6)
+def test_an_import_longer_than_the_visibility_timeout_runs_once(live, engine, start_worker):
+    _slow_customers(engine)
+    start_worker("w1")
+    start_worker("w2")
+    answer = live.post("/api/imports/direct?dataset=customers", headers=OWNER,
+                       data=samples.customers_csv(450))  # about 9 s of inserts
+    job = wait_finished(engine, answer.get_json()["id"], timeout=90)
+    assert job["status"] == "succeeded", job["error"]
+    assert job["attempts"] == 1 and len(customers(engine)) == 450
+    assert (job["finished_at"] - job["started_at"]).total_seconds() > 6
+
+
 @pytest.mark.settings(visibility=6)
 def test_a_worker_killed_mid_import_leaves_exactly_one_import_after_the_retry(
         live, engine, settings, start_worker):
     data = samples.customers_csv(400)
-    with engine.begin() as conn:  # the table exists and each row takes 20 ms to insert
-        conn.execute(text(__import__("core.datasets", fromlist=["x"])
-                          .spec_named("customers").create_table_sql()))
-        conn.execute(text("DROP FUNCTION IF EXISTS slow_row() CASCADE"))
-        conn.exec_driver_sql(SLOW_TRIGGER)
+    _slow_customers(engine)
     first = start_worker("w1")
     answer = live.post("/api/imports/direct?dataset=customers", headers=OWNER, data=data)
     job_id = answer.get_json()["id"]

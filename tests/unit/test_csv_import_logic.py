@@ -20,7 +20,7 @@ def parse(data: bytes, encoding="auto", dataset="customers"):
     validator = BatchValidator(spec_named(dataset), rows.read_header())
     report = ErrorReport()
     good, lines = [], []
-    for batch, starts in rows.batches(3):
+    for batch, starts, _ in rows.batches(3):
         ok, _ = validator.check(batch, starts, report)
         good += ok
         lines += starts
@@ -62,7 +62,7 @@ def test_quoted_commas_quotes_and_line_breaks_parse_and_lines_are_where_records_
     assert codec == "utf-8" and report.problems == 0
     assert good[0][-1] == "一行目,\r\n二行目" and good[1][1] == '佐藤 "花子"'
     assert lines == [2, 4, 6]
-    assert validator.columns == ["customer_code", "name", "email", "points", "registered_on", "note"]
+    assert validator.columns == ["customer_code", "name", "email", "registered_on", "points", "note"]
 
 
 @pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "cp932"])
@@ -128,6 +128,10 @@ def test_three_bad_rows_are_each_reported_with_line_column_value_and_message():
     ("不明", "gender", "must be one of: 男性, 女性, その他, 回答しない"),
     ("1.5", "points", "is not a whole number"),
     ("abc", "balance", "is not a number"),
+    ("1000000000.01", "balance", "must be between -1000000000 and 1000000000"),
+    ("2023-02-29", "registered_on", "is not a date that exists"),
+    ("2023/4/31", "registered_on", "is not a date that exists"),
+    ("1899-12-31", "birth_date", "must be between 1900-01-01 and 2030-12-31"),
 ])
 def test_each_kind_of_check_says_what_is_wrong(value, column, message):
     spec = spec_named("customers")
@@ -137,6 +141,14 @@ def test_each_kind_of_check_says_what_is_wrong(value, column, message):
     report = parse(data)[3]
     assert report.problems == 1 and message in report.sample[0]["message"]
     assert spec.column(column)
+
+
+def test_leap_days_and_dates_near_a_bound_that_exist_pass():
+    row = "C1,山田,a@example.jp,{},2024/2/29,1900-01-01"
+    data = csv_bytes("顧客コード,氏名,メールアドレス,残高,登録日,生年月日",
+                     row.format("1000000000"), row.format("-0.5").replace("C1", "C2"))
+    _, _, good, report, _ = parse(data)
+    assert report.problems == 0 and len(good) == 2
 
 
 def test_import_parameters_are_checked():
