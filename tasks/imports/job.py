@@ -12,7 +12,10 @@ import csv
 import gc
 import io
 import logging
+import threading
 import time
+from queue import Full, Queue
+from typing import Iterator
 
 import psycopg
 from botocore.exceptions import ClientError
@@ -20,13 +23,15 @@ from flask import current_app
 
 from core import aws, csvimport
 from core.datasets import spec_named
-from core.errors import InvalidRequest, JobDeferred, JobFailed
+from core.errors import InvalidRequest, JobCancelled, JobDeferred, JobFailed
 from core.settings import Settings
 from tasks.imports import loading, slots
 from tasks.imports.reading import FileProblem, Rows, open_text
 from tasks.imports.report import ErrorReport, describe
 from tasks.imports.validate import BatchValidator
 from tasks.runtime import JobContext, job_task
+from webapp import jobstore
+from webapp.extensions import db
 
 log = logging.getLogger(__name__)
 BATCH_ROWS = 4000
@@ -73,6 +78,49 @@ def run(ctx: JobContext) -> dict:
                 gc.enable()
 
 
+def in_thread(chunks: Iterator[str], app, depth: int = 32) -> Iterator[str]:
+    """Run the ``chunks`` generator in a thread (in an app context) and yield what it makes.
+
+    Parsing then goes on while the database works on what was sent; at most
+    ``depth`` chunks wait. An error in the thread is raised here.
+    """
+    queue: Queue = Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                queue.put(item, timeout=0.2)
+                return True
+            except Full:
+                continue
+        return False
+
+    def produce():
+        with app.app_context():
+            try:
+                for chunk in chunks:
+                    if not put((True, chunk)):
+                        return
+                put((False, None))
+            except BaseException as exc:
+                put((False, exc))
+
+    thread = threading.Thread(target=produce, name="csv-parser", daemon=True)
+    thread.start()
+    try:
+        while True:
+            more, value = queue.get()
+            if not more:
+                if value is not None:
+                    raise value
+                return
+            yield value
+    finally:
+        stop.set()
+        thread.join(10)
+
+
 class Import:
     """One run of an import job."""
 
@@ -82,6 +130,7 @@ class Import:
         self.max_bad = int(ctx.params.get("max_bad_rows", 0))
         self.rows = self.bad = 0
         self.report = ErrorReport()
+        self.job_id, self.attempt = ctx.job.id, ctx.attempt  # the parser thread reports by id
         self._next_progress = time.monotonic() + PROGRESS_SECONDS
 
     def run(self) -> dict:
@@ -90,7 +139,8 @@ class Import:
         text, counter, codec = open_text(body, self.ctx.params.get("encoding", "auto"))
         rows = Rows(text, codec)
         validator = BatchValidator(self.spec, rows.read_header())
-        chunks = self._chunks(rows, validator, counter, size)
+        chunks = in_thread(self._chunks(rows, validator, counter, size),
+                           current_app._get_current_object())
         loaded = loading.load(self.conn, self.spec, validator.columns, chunks,
                               commit=lambda: self.rows > 0 and self.bad <= self.max_bad)
         if self.rows == 0:
@@ -141,9 +191,10 @@ class Import:
 
     def _progress(self, read: int, size: int) -> None:
         estimate = round(self.rows * size / read) if read else 0
-        self.ctx.progress(total=max(estimate, self.rows), done=self.rows - self.bad,
-                          failed=self.bad)
-        self.ctx.check_cancelled()
+        jobstore.progress(db.session, self.job_id, self.attempt, total=max(estimate, self.rows),
+                          done=self.rows - self.bad, failed=self.bad)
+        if jobstore.cancel_requested(db.session, self.job_id):
+            raise JobCancelled("cancelled by its owner")
         self._next_progress = time.monotonic() + PROGRESS_SECONDS
 
     def _store_report(self) -> str | None:

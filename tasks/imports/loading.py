@@ -9,6 +9,7 @@ A crash anywhere before the commit leaves the table as it was.
 """
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from queue import Queue
 from typing import Callable, Iterable
@@ -21,6 +22,7 @@ from core.datasets import DatasetSpec
 from tasks.imports.reading import FileProblem
 
 STAGING = "import_staging"
+GROUP_CHUNKS = 40  # chunks of rows upserted at a time (~160,000 rows)
 QUEUED_BUFFERS = 64  # of up to 128 KB each: what may wait for the server
 
 
@@ -44,7 +46,8 @@ class Loaded:
 
 
 def load(conn: psycopg.Connection, spec: DatasetSpec, columns: list[str],
-         chunks: Iterable[str], commit: Callable[[], bool]) -> Loaded:
+         chunks: Iterable[str], commit: Callable[[], bool],
+         group_chunks: int = GROUP_CHUNKS) -> Loaded:
     """COPY the CSV text ``chunks`` (rows of ``columns``) and upsert them.
 
     ``commit()`` is asked once every chunk is sent; False rolls everything back.
@@ -59,13 +62,30 @@ def load(conn: psycopg.Connection, spec: DatasetSpec, columns: list[str],
         cur.execute(sql.SQL("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE").format(table))
         empty = cur.execute(sql.SQL("SELECT NOT EXISTS (SELECT FROM {})").format(table)
                             ).fetchone()[0]
-        dest = table if empty else _staging(cur, table)
-        copied = _copy(cur, dest, cols, chunks, spec)
+        if empty:
+            copied = written = _copy(cur, table, cols, chunks, spec)
+        else:
+            copied, written = _upsert_groups(cur, table, cols, chunks, spec, columns,
+                                             group_chunks)
         if not commit():
             raise psycopg.Rollback(tx)
-        written = copied if empty else _upsert(conn, cur, spec, columns)
         return Loaded(copied, written, "copy" if empty else "upsert", True)
     return Loaded(copied, 0, "copy" if empty else "upsert", False)
+
+
+def _upsert_groups(cur, table, cols, chunks: Iterable[str], spec: DatasetSpec,
+                   columns: list[str], group_chunks: int) -> tuple[int, int]:
+    """COPY into staging and upsert, a group of chunks at a time: the server upserts
+    one group while the parser (in its own thread) prepares the next."""
+    staging = _staging(cur, table)
+    statement = upsert_sql(spec, columns)
+    chunks, copied, written = iter(chunks), 0, 0
+    while (first := next(chunks, None)) is not None:
+        group = itertools.chain([first], itertools.islice(chunks, group_chunks - 1))
+        copied += _copy(cur, staging, cols, group, spec)
+        written += _upsert(cur, statement, spec)
+        cur.execute(sql.SQL("TRUNCATE {}").format(staging))
+    return copied, written
 
 
 def _staging(cur, table) -> sql.Identifier:
@@ -96,18 +116,14 @@ def _key_detail(exc: errors.UniqueViolation) -> str:
     return detail.split(" already exists")[0].replace("Key ", "the key ") or "a key"
 
 
-def _upsert(conn, cur, spec: DatasetSpec, columns: list[str]) -> int:
+def _upsert(cur, statement, spec: DatasetSpec) -> int:
     try:
-        with conn.transaction():
-            cur.execute(upsert_sql(spec, columns))
-            return cur.rowcount
-    except errors.CardinalityViolation:
-        key = sql.SQL(", ").join(map(sql.Identifier, spec.key))
-        dupes = cur.execute(sql.SQL("SELECT {k} FROM {s} GROUP BY {k} HAVING count(*) > 1 "
-                                    "LIMIT 3").format(k=key, s=sql.Identifier(STAGING))).fetchall()
-        shown = ", ".join("/".join(map(str, d)) for d in dupes)
-        raise FileProblem(f"the {', '.join(spec.key)} {shown} appear(s) on more than one line "
-                          f"of the file; each {', '.join(spec.key)} may appear once") from None
+        cur.execute(statement)
+    except (errors.CardinalityViolation, errors.NotNullViolation):
+        raise FileProblem(f"a {', '.join(spec.key)} appears on more than one line of the file "
+                          f"with different values; each {', '.join(spec.key)} may appear "
+                          "once") from None
+    return cur.rowcount
 
 
 def upsert_sql(spec: DatasetSpec, columns: list[str]) -> sql.Composed:
@@ -119,8 +135,12 @@ def upsert_sql(spec: DatasetSpec, columns: list[str]) -> sql.Composed:
         k=ident(spec.key))
     if not changing:
         return head + sql.SQL("DO NOTHING")
-    sets = sql.SQL(", ").join(sql.SQL("{c} = EXCLUDED.{c}").format(c=sql.Identifier(c))
-                              for c in changing)
+    # A row this transaction already wrote is a key repeated in the file (in an
+    # earlier group): setting its key to NULL makes the statement fail, and say so.
+    guard = sql.SQL("{k} = CASE WHEN t.xmin = pg_current_xact_id()::xid THEN NULL "
+                    "ELSE EXCLUDED.{k} END, ").format(k=sql.Identifier(spec.key[0]))
+    sets = guard + sql.SQL(", ").join(sql.SQL("{c} = EXCLUDED.{c}").format(c=sql.Identifier(c))
+                                      for c in changing)
     old = sql.SQL(", ").join(sql.SQL("t.{}").format(sql.Identifier(c)) for c in changing)
     new = sql.SQL(", ").join(sql.SQL("EXCLUDED.{}").format(sql.Identifier(c)) for c in changing)
     wrap = (lambda x: sql.SQL("ROW({})").format(x)) if len(changing) == 1 else (
