@@ -78,7 +78,7 @@ def run(ctx: JobContext) -> dict:
                 gc.enable()
 
 
-def in_thread(chunks: Iterator[str], app, depth: int = 32) -> Iterator[str]:
+def in_thread(chunks: Iterator[str], app, depth: int = 16) -> Iterator[str]:
     """Run the ``chunks`` generator in a thread (in an app context) and yield what it makes.
 
     Parsing then goes on while the database works on what was sent; at most

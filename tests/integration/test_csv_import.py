@@ -14,7 +14,8 @@ from core import aws, provision
 from core.datasets import spec_named
 from lambdas import local
 from stack.services import wait_for
-from tasks.imports import samples, slots
+from tasks.imports import loading, samples, slots
+from tasks.imports.reading import FileProblem
 from tests.support.jobs import row, wait_finished, wait_status
 from webapp import create_app
 
@@ -251,3 +252,25 @@ def test_an_import_waits_for_a_free_slot_and_says_so(live, engine, settings, sta
         holder.close()  # the slot frees with its session, as when a worker dies
     job = wait_status(engine, job_id, "succeeded", timeout=60)
     assert job["error"] is None and len(customers(engine)) == 10
+
+
+def _load(settings, chunks: list[str], group_chunks: int = 1):
+    spec = spec_named("customers")
+    with psycopg.connect(settings.database_url.replace("+psycopg", ""), autocommit=True) as conn:
+        return loading.load(conn, spec, ["customer_code", "name", "email", "registered_on"],
+                            chunks, commit=lambda: True, group_chunks=group_chunks)
+
+
+def test_a_key_twice_in_a_file_fails_the_import_on_both_load_paths(settings, clean_imports,
+                                                                  engine):
+    first, again = "C1,山田,a@example.jp,2024-01-01\n", "C1,山田,b@example.jp,2024-01-01\n"
+    with pytest.raises(FileProblem, match=r"the key \(customer_code\)=\(C1\) appears on more"):
+        _load(settings, [first, again])  # into the empty table
+    assert _load(settings, [first]).path == "copy"
+    with pytest.raises(FileProblem, match="customer_code appears on more than one line"):
+        _load(settings, ["C2,佐藤,c@example.jp,2024-01-01\n" + again + again.replace("b@", "c@")])
+    with pytest.raises(FileProblem, match="customer_code appears on more than one line"):
+        _load(settings, ["C2,佐藤,c@example.jp,2024-01-01\n", again, first])  # across groups
+    loaded = _load(settings, ["C2,佐藤,c@example.jp,2024-01-01\n", first, first])
+    assert (loaded.path, loaded.written) == ("upsert", 1)  # the same row twice is harmless
+    assert [r[0] for r in customers(engine)] == ["C1", "C2"]
