@@ -7,6 +7,8 @@ In one run, against the same PostgreSQL and table definition:
 2. the product: the csv_import job (API path, a real worker) from the object in the
    bucket to committed rows, checks and upsert included, into the empty table;
 3. the product importing the same file again into the full table (rows written: 0);
+   then the same file through a presigned POST, started by the bucket's notification
+   (no API call after the upload) — the path is shown working at full size;
 4. for reference, SQLAlchemy ORM inserts in batches of 1,000 on ``--orm-rows`` rows.
 Prints rows/s, seconds, ratios to (1) and the worker's peak memory; writes
 bench/results/csv_import.json.
@@ -104,6 +106,35 @@ def product_import(web: str, settings, path: Path, engine) -> dict:
             "rows": final["result"]["rows"]}
 
 
+def notified_import(web: str, settings, path: Path, engine) -> dict:
+    """Presigned POST straight to the bucket; the notification loop starts the import."""
+    from core import provision
+    from lambdas import local
+
+    session = requests.Session()
+    answer = session.post(f"{web}/api/imports/uploads", json={"dataset": "customers",
+                                                               "filename": path.name}, timeout=30)
+    answer.raise_for_status()
+    post = answer.json()["upload"]
+    with open(path, "rb") as body:
+        requests.post(post["url"], data=post["fields"], files={"file": (path.name, body)},
+                      timeout=600).raise_for_status()
+    sqs = aws.client(settings, "sqs")
+    url = sqs.get_queue_url(QueueName=provision.uploads_queue_name(settings))["QueueUrl"]
+    began = time.perf_counter()
+    with engine.connect() as conn:
+        def job_id():
+            local.run_once(settings, sqs, url, wait=1)
+            return conn.execute(text("SELECT id FROM jobs WHERE params->>'key' = :k"),
+                                {"k": answer.json()["key"]}).scalar()
+        found = services.wait_for(job_id, 120, "the notification to start the import")
+    final = services.wait_for(lambda: _finished(session, web, found), 900, "the import",
+                              interval=0.2)
+    return {"status": final["status"], "rows": final["result"]["rows"],
+            "rows_written": final["result"]["rows_written"],
+            "wall_seconds_after_upload": round(time.perf_counter() - began, 3)}
+
+
 def _finished(session, web, job_id):
     job = session.get(f"{web}/api/jobs/{job_id}", timeout=10).json()
     return job if job["status"] not in ("queued", "running") else None
@@ -174,12 +205,15 @@ def main(argv=None) -> int:
         again = product_import(web, settings, path, engine)
         print(f"3. import again into the full table: {again}")
         after = memory_mb(worker.pid)
+        notified = notified_import(web, settings, path, engine)
+        print(f"5. presigned upload, started by its notification: {notified}")
         peak = {"peak_rss_mb": max(after.values()), "rss_before_import_mb": max(before.values()),
                 "largest_growth_mb": round(max(after[p] - before.get(p, 0) for p in after), 1)}
         orm = orm_inserts(engine, spec, path, args.orm_rows)
         print(f"4. ORM inserts of {args.orm_rows:,} rows: {orm:.2f}s")
         engine.dispose()
     result = _result(args, size, baseline, first, again, orm, peak, where)
+    result["upload_notification_path"] = notified
     harness.RESULTS.mkdir(parents=True, exist_ok=True)
     (harness.RESULTS / "csv_import.json").write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
