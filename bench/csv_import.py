@@ -84,12 +84,17 @@ def memory_mb(pid: int, field: str = "VmHWM") -> dict[int, float]:
     return found
 
 
-def product_import(web: str, settings, path: Path, engine) -> dict:
-    session = requests.Session()
+def ask_upload(session, web: str, path: Path) -> dict:
+    """The API's answer to a request for a presigned upload of ``path``."""
     answer = session.post(f"{web}/api/imports/uploads", json={"dataset": "customers",
                                                                "filename": path.name}, timeout=30)
     answer.raise_for_status()
-    key = answer.json()["key"]
+    return answer.json()
+
+
+def product_import(web: str, settings, path: Path, engine) -> dict:
+    session = requests.Session()
+    key = ask_upload(session, web, path)["key"]
     aws.client(settings, "s3").upload_file(str(path), settings.bucket, key)
     began = time.perf_counter()
     job = session.post(f"{web}/api/imports", json={"key": key}, timeout=30).json()
@@ -112,10 +117,8 @@ def notified_import(web: str, settings, path: Path, engine) -> dict:
     from lambdas import local
 
     session = requests.Session()
-    answer = session.post(f"{web}/api/imports/uploads", json={"dataset": "customers",
-                                                               "filename": path.name}, timeout=30)
-    answer.raise_for_status()
-    post = answer.json()["upload"]
+    upload = ask_upload(session, web, path)
+    post = upload["upload"]
     with open(path, "rb") as body:
         requests.post(post["url"], data=post["fields"], files={"file": (path.name, body)},
                       timeout=600).raise_for_status()
@@ -126,7 +129,7 @@ def notified_import(web: str, settings, path: Path, engine) -> dict:
         def job_id():
             local.run_once(settings, sqs, url, wait=1)
             return conn.execute(text("SELECT id FROM jobs WHERE params->>'key' = :k"),
-                                {"k": answer.json()["key"]}).scalar()
+                                {"k": upload["key"]}).scalar()
         found = services.wait_for(job_id, 120, "the notification to start the import")
     final = services.wait_for(lambda: _finished(session, web, found), 900, "the import",
                               interval=0.2)
