@@ -32,3 +32,12 @@ class JobCancelled(JobSystemError):
 
 class QueueMissing(ConfigurationError):
     """A queue the system needs does not exist yet."""
+
+
+class JobDeferred(JobSystemError):
+    """The job cannot start yet (a shared limit is reached); it waits ``delay`` seconds
+    in its queue, not in a worker, and the message says what it waits for."""
+
+    def __init__(self, message: str, delay: float):
+        super().__init__(message)
+        self.delay = delay

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
-from core import pdfbatch
+from core import csvimport, pdfbatch
 from core.errors import InvalidRequest
 
 Validator = Callable[[Mapping[str, Any]], dict]
@@ -66,6 +66,16 @@ register(JobKind(
     validate=pdfbatch.validate,
     description="Renders one PDF per recipient (inline rows, a CSV in the bucket or a "
                 "table) from a bundled template, and a ZIP of them all.",
+))
+
+
+register(JobKind(
+    name=csvimport.KIND,
+    task_name=csvimport.TASK,
+    workload="imports",
+    validate=csvimport.validate,
+    description="Imports a CSV file from the bucket into a dataset's table: checks every "
+                "row, reports the bad ones, loads with COPY and upserts in one transaction.",
 ))
 
 

@@ -13,7 +13,7 @@ import sys
 
 from botocore.exceptions import ClientError
 
-from core import aws, queues, wake
+from core import aws, csvimport, queues, wake
 from core.settings import Settings
 
 
@@ -27,7 +27,15 @@ def describe(settings: Settings) -> list[str]:
     lines.append(f"queue {wake.wake_queue_name(settings.queue_prefix)} (FIFO, wake signals "
                  "for the autoscaler)")
     lines.append(f"bucket {settings.bucket} (region {settings.aws_region})")
+    lines.append(f"queue {uploads_queue_name(settings)} (object-created notifications of "
+                 f"{settings.bucket}/{csvimport.PREFIX}; locally only, in AWS they invoke the "
+                 "lambdas.import_upload handler)")
     return lines
+
+
+def uploads_queue_name(settings: Settings) -> str:
+    """The queue the emulator's bucket notification fills with new import uploads."""
+    return f"{settings.queue_prefix}uploads"
 
 
 def apply(settings: Settings, sqs, s3) -> dict[str, str]:
@@ -44,7 +52,21 @@ def apply(settings: Settings, sqs, s3) -> dict[str, str]:
     urls[wake_name] = _ensure_queue(sqs, wake_name, {
         "FifoQueue": "true", "MessageRetentionPeriod": "300", "VisibilityTimeout": "30"})
     _ensure_bucket(s3, settings)
+    if settings.aws_endpoint_url:
+        urls[uploads_queue_name(settings)] = _notify_uploads(sqs, s3, settings)
     return urls
+
+
+def _notify_uploads(sqs, s3, settings: Settings) -> str:
+    """Send the bucket's object-created events under the imports prefix to a queue."""
+    url = _ensure_queue(sqs, uploads_queue_name(settings), {"VisibilityTimeout": "60"})
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    s3.put_bucket_notification_configuration(Bucket=settings.bucket, NotificationConfiguration={
+        "QueueConfigurations": [{"Id": "import-uploads", "QueueArn": arn,
+                                 "Events": ["s3:ObjectCreated:*"],
+                                 "Filter": {"Key": {"FilterRules": [
+                                     {"Name": "prefix", "Value": csvimport.PREFIX}]}}}]})
+    return url
 
 
 def _ensure_queue(sqs, name: str, attributes: dict[str, str]) -> str:

@@ -50,6 +50,12 @@ class Settings:
     pdf_source_tables: tuple[str, ...] = ()
     worker_rate_limits: Mapping[str, str] = field(default_factory=dict)
     cluster_rate_limits: Mapping[str, str] = field(default_factory=dict)
+    datasets_dir: str | None = None
+    import_concurrency: int = 2
+    import_wait_seconds: int = 5
+    import_max_bytes: int = 2 << 30
+    import_direct_max_bytes: int = 5 << 20
+    import_upload_seconds: int = 900
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
@@ -102,6 +108,13 @@ class Settings:
                                             "WORKER_RATE_LIMITS"),
             cluster_rate_limits=parse_limits(reader.names("CLUSTER_RATE_LIMITS", ()),
                                              "CLUSTER_RATE_LIMITS"),
+            datasets_dir=env.get("DATASETS_DIR") or None,
+            import_concurrency=reader.integer("IMPORT_CONCURRENCY", 2, low=1, high=1000),
+            import_wait_seconds=reader.integer("IMPORT_WAIT_SECONDS", 5, low=1, high=900),
+            import_max_bytes=reader.integer("IMPORT_MAX_BYTES", 2 << 30, low=1),
+            import_direct_max_bytes=reader.integer("IMPORT_DIRECT_MAX_BYTES", 5 << 20, low=1),
+            import_upload_seconds=reader.integer("IMPORT_UPLOAD_SECONDS", 900, low=1,
+                                                 high=604800),
         )
 
     def to_env(self) -> dict[str, str]:
@@ -135,6 +148,12 @@ class Settings:
             "PDF_SOURCE_TABLES": ",".join(self.pdf_source_tables),
             "WORKER_RATE_LIMITS": ",".join(f"{k}={v}" for k, v in self.worker_rate_limits.items()),
             "CLUSTER_RATE_LIMITS": ",".join(f"{k}={v}" for k, v in self.cluster_rate_limits.items()),
+            "DATASETS_DIR": self.datasets_dir,
+            "IMPORT_CONCURRENCY": self.import_concurrency,
+            "IMPORT_WAIT_SECONDS": self.import_wait_seconds,
+            "IMPORT_MAX_BYTES": self.import_max_bytes,
+            "IMPORT_DIRECT_MAX_BYTES": self.import_direct_max_bytes,
+            "IMPORT_UPLOAD_SECONDS": self.import_upload_seconds,
         }
         env.update({f"QUEUE_VISIBILITY_{w.upper()}": t for w, t in self.visibility_timeouts.items()})
         return {k: str(v) for k, v in env.items() if v is not None}

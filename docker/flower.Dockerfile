@@ -22,6 +22,7 @@ COPY core/ core/
 COPY webapp/ webapp/
 COPY tasks/ tasks/
 COPY worker/ worker/
+COPY autoscaler/ autoscaler/
 RUN useradd --create-home --uid 10001 app
 USER 10001
 EXPOSE 5555

@@ -25,6 +25,9 @@ COPY core/ core/
 COPY webapp/ webapp/
 COPY tasks/ tasks/
 COPY lambdas/ lambdas/
+# webapp/queues.py reads queue depths with the autoscaler's SQS adapter.
+COPY autoscaler/ autoscaler/
+COPY datasets/ datasets/
 RUN useradd --create-home --uid 10001 app
 USER 10001
 EXPOSE 8000

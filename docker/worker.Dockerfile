@@ -28,6 +28,7 @@ COPY core/ core/
 COPY webapp/ webapp/
 COPY tasks/ tasks/
 COPY worker/ worker/
+COPY datasets/ datasets/
 # For `python -m autoscaler` in local mode (docker/compose.yaml's autoscaler profile).
 COPY autoscaler/ autoscaler/
 RUN useradd --create-home --uid 10001 app

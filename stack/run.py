@@ -105,6 +105,7 @@ def start(stack: Stack, args) -> dict:
     stack.spawn("autoscaler", [sys.executable, "-m", "autoscaler",
                                "--log-dir", str(stack.logs / "workers")],
                 dict(env, AUTOSCALER_MODE="local"))
+    start_upload_notifications(stack, env)
     flower_auth = os.environ.get("FLOWER_BASIC_AUTH") or f"admin:{secrets.token_urlsafe(9)}"
     stack.spawn("flower", [sys.executable, "-m", "celery", "--app", "worker.flower:app", "flower",
                            "--address=127.0.0.1", f"--port={flower_port}",
@@ -113,6 +114,11 @@ def start(stack: Stack, args) -> dict:
     _wait_up(stack, web)
     return {"web": web, "flower": f"http://127.0.0.1:{flower_port}", "flower_auth": flower_auth,
             "autoscaler_log": stack.logs / "autoscaler.log"}
+
+
+def start_upload_notifications(stack: Stack, env: dict) -> services.Child:
+    """The local stand-in for S3 → Lambda: uploads under imports/ start their import."""
+    return stack.spawn("uploads", [sys.executable, "-m", "lambdas.local"], env)
 
 
 def _wait_up(stack: Stack, web: str) -> None:

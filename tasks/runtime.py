@@ -18,7 +18,7 @@ from flask import current_app
 
 from core import lifecycle
 from core.backoff import retry_delay
-from core.errors import JobCancelled, JobFailed, TransientJobError
+from core.errors import JobCancelled, JobDeferred, JobFailed, TransientJobError
 from core.settings import Settings
 from webapp import jobstore
 from webapp.extensions import db
@@ -101,6 +101,8 @@ def run_job(task, job_id: str, body) -> None:
         _finish(ctx, lifecycle.CANCELLED, error="cancelled by its owner")
     except JobFailed as exc:
         _finish(ctx, lifecycle.FAILED, error=str(exc))
+    except JobDeferred as exc:
+        _defer(task, ctx, exc)
     except TRANSIENT_ERRORS as exc:
         _retry_or_fail(task, ctx, exc, settings)
     except Exception as exc:
@@ -139,6 +141,14 @@ def _finish(ctx: JobContext, status: str, result=None, error=None) -> None:
                     ctx.job.id, ctx.attempt, status)
         return
     log.info("job %s %s", ctx.job.id, status)
+
+
+def _defer(task, ctx: JobContext, exc: JobDeferred) -> None:
+    """Hand the message back to wait in the queue (a limit is reached), not in a worker."""
+    delay = max(1, round(exc.delay))
+    jobstore.back_to_queue(db.session, ctx.job.id, ctx.attempt, error=str(exc))
+    log.info("job %s deferred for %ds: %s", ctx.job.id, delay, exc)
+    raise task.retry(countdown=0, max_retries=None, delay_seconds=delay)
 
 
 def _retry_or_fail(task, ctx: JobContext, exc: BaseException, settings: Settings) -> None:

@@ -36,7 +36,8 @@ def _batch(job_id: str) -> Job:
     return job
 
 
-def _s3():
+def s3_client():
+    """The web app's S3 client, built on first use."""
     with _s3_lock:
         ext = current_app.extensions
         if "jobsys.s3" not in ext:
@@ -47,7 +48,7 @@ def _s3():
 def presigned(key: str, filename: str, content_type: str) -> tuple[str, str]:
     """A GET URL for ``key`` that downloads as ``filename``; and when it expires."""
     settings = current_app.extensions["jobsys.settings"]
-    url = _s3().generate_presigned_url("get_object", ExpiresIn=settings.pdf_link_seconds, Params={
+    url = s3_client().generate_presigned_url("get_object", ExpiresIn=settings.pdf_link_seconds, Params={
         "Bucket": settings.bucket, "Key": key, "ResponseContentType": content_type,
         "ResponseContentDisposition": f"attachment; filename*=UTF-8''{quote(filename)}"})
     expires = datetime.now(timezone.utc) + timedelta(seconds=settings.pdf_link_seconds)

@@ -87,3 +87,19 @@ class RateBucket(db.Model):
     name: Mapped[str] = mapped_column(String(100), primary_key=True)
     tokens: Mapped[float] = mapped_column(Double)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ImportUpload(db.Model):
+    """A file the API let a client upload for import: who, into which dataset, how.
+
+    The upload notification and the client's own "upload complete" call both
+    find the import's owner and options here by the object's key.
+    """
+
+    __tablename__ = "import_uploads"
+
+    key: Mapped[str] = mapped_column(String(1024), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(200))
+    dataset: Mapped[str] = mapped_column(String(63))
+    options: Mapped[dict] = mapped_column(JSONB, default=dict, server_default=text("'{}'::jsonb"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

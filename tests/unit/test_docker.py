@@ -225,3 +225,26 @@ def test_the_build_context_keeps_what_the_images_copy():
               for source in images.copied_sources(stage)}
     assert copied & ignored == set()
     assert {".git", ".venv", ".run"} <= ignored
+
+
+PACKAGES = {p.name for p in ROOT.iterdir() if (p / "__init__.py").exists()} - {"tests", "bench"}
+
+
+def _project_imports(package: str) -> set[str]:
+    import ast
+    found = set()
+    for path in (ROOT / package).rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                     [node.module] if isinstance(node, ast.ImportFrom) and node.module
+                     and node.level == 0 else [])
+            found |= {n.split(".")[0] for n in names} & PACKAGES
+    return found
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
+def test_every_project_package_an_image_imports_is_copied_into_it(dockerfile):
+    final = images.parse_dockerfile(dockerfile)[-1]
+    copied = {Path(s).parts[0] for s in images.copied_sources(final)} & PACKAGES
+    needed = set().union(*(_project_imports(p) for p in copied)) if copied else set()
+    assert needed <= copied, f"{dockerfile.name} imports {sorted(needed - copied)} without copying them"

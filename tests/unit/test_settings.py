@@ -46,3 +46,14 @@ def test_settings_survive_the_trip_through_the_environment():
                            "WORKER_QUEUES": "pdf", "WORKER_EXTRA_IMPORTS": "a.b,c.d",
                            "AWS_ENDPOINT_URL": "http://127.0.0.1:4566", "RETRY_BACKOFF_BASE": "0.5"})
     assert Settings.from_env(s.to_env()) == s
+
+
+def test_import_settings_survive_the_trip_through_the_environment():
+    s = Settings.from_env({"DATASETS_DIR": "/srv/datasets", "IMPORT_CONCURRENCY": "3",
+                           "IMPORT_WAIT_SECONDS": "7", "IMPORT_MAX_BYTES": "1000000",
+                           "IMPORT_DIRECT_MAX_BYTES": "2048", "IMPORT_UPLOAD_SECONDS": "60"})
+    assert (s.datasets_dir, s.import_concurrency, s.import_wait_seconds) == ("/srv/datasets", 3, 7)
+    assert (s.import_max_bytes, s.import_direct_max_bytes, s.import_upload_seconds) == (
+        1000000, 2048, 60)
+    assert Settings.from_env(s.to_env()) == s
+    assert Settings.from_env({}).import_concurrency == 2

@@ -1,0 +1,213 @@
+"""The csv_import job: a file in the bucket into its dataset's table.
+
+S3 in chunks → decode → parse → check → COPY (in a writer thread, so the
+server loads while Python parses) → upsert, in one transaction. Holds one of
+the database's import slots while it runs; waits in the queue when none is
+free. Progress (rows, and an estimate of the total from bytes read) is
+recorded every few seconds. Bad rows go to an error report in the bucket.
+"""
+from __future__ import annotations
+
+import csv
+import gc
+import io
+import logging
+import threading
+import time
+from queue import Full, Queue
+from typing import Iterator
+
+import psycopg
+from botocore.exceptions import ClientError
+from flask import current_app
+
+from core import aws, csvimport
+from core.datasets import spec_named
+from core.errors import InvalidRequest, JobCancelled, JobDeferred, JobFailed
+from core.settings import Settings
+from tasks.imports import loading, slots
+from tasks.imports.reading import FileProblem, Rows, open_text
+from tasks.imports.report import ErrorReport, describe
+from tasks.imports.validate import BatchValidator
+from tasks.runtime import JobContext, job_task
+from webapp import jobstore
+from webapp.extensions import db
+
+log = logging.getLogger(__name__)
+BATCH_ROWS = 4000
+PROGRESS_SECONDS = 2.0
+_clients: dict[str, object] = {}
+
+
+def _settings() -> Settings:
+    return current_app.extensions["jobsys.settings"]
+
+
+def _s3(settings: Settings):
+    if "s3" not in _clients:
+        _clients["s3"] = aws.client(settings, "s3")
+    return _clients["s3"]
+
+
+def plain_url(url: str) -> str:
+    """A SQLAlchemy ``postgresql+psycopg://`` URL as libpq takes it."""
+    return url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+@job_task(csvimport.TASK)
+def run(ctx: JobContext) -> dict:
+    """Import the job's file into its dataset, holding one of the database's import slots."""
+    settings = _settings()
+    try:
+        spec = spec_named(ctx.params.get("dataset"), settings.datasets_dir)
+    except InvalidRequest as exc:
+        raise JobFailed(f"dataset {exc.message}") from None
+    with psycopg.connect(plain_url(settings.require_database()), autocommit=True) as conn:
+        if slots.take(conn, settings.import_concurrency) is None:
+            held = slots.running(conn)
+            raise JobDeferred(f"waiting for an import slot: {held} import(s) already run into "
+                              f"this database (at most {settings.import_concurrency} at a time, "
+                              f"IMPORT_CONCURRENCY); trying again in "
+                              f"{settings.import_wait_seconds}s", settings.import_wait_seconds)
+        collecting = gc.isenabled()
+        gc.disable()  # rows hold no cycles; collecting a million lists costs seconds
+        try:
+            return Import(ctx, conn, spec, settings).run()
+        finally:
+            if collecting:
+                gc.enable()
+
+
+def in_thread(chunks: Iterator[str], app, depth: int = 16) -> Iterator[str]:
+    """Run the ``chunks`` generator in a thread (in an app context) and yield what it makes.
+
+    Parsing then goes on while the database works on what was sent; at most
+    ``depth`` chunks wait. An error in the thread is raised here.
+    """
+    queue: Queue = Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                queue.put(item, timeout=0.2)
+                return True
+            except Full:
+                continue
+        return False
+
+    def produce():
+        with app.app_context():
+            try:
+                for chunk in chunks:
+                    if not put((True, chunk)):
+                        return
+                put((False, None))
+            except BaseException as exc:
+                put((False, exc))
+
+    thread = threading.Thread(target=produce, name="csv-parser", daemon=True)
+    thread.start()
+    try:
+        while True:
+            more, value = queue.get()
+            if not more:
+                if value is not None:
+                    raise value
+                return
+            yield value
+    finally:
+        stop.set()
+        thread.join(10)
+
+
+class Import:
+    """One run of an import job."""
+
+    def __init__(self, ctx: JobContext, conn, spec, settings: Settings):
+        self.ctx, self.conn, self.spec, self.settings = ctx, conn, spec, settings
+        self.s3 = _s3(settings)
+        self.max_bad = int(ctx.params.get("max_bad_rows", 0))
+        self.rows = self.bad = 0
+        self.report = ErrorReport()
+        self.job_id, self.attempt = ctx.job.id, ctx.attempt  # the parser thread reports by id
+        self._next_progress = time.monotonic() + PROGRESS_SECONDS
+
+    def run(self) -> dict:
+        began = time.monotonic()
+        body, size = self._open()
+        text, counter, codec = open_text(body, self.ctx.params.get("encoding", "auto"))
+        rows = Rows(text, codec)
+        validator = BatchValidator(self.spec, rows.read_header())
+        chunks = in_thread(self._chunks(rows, validator, counter, size),
+                           current_app._get_current_object())
+        loaded = loading.load(self.conn, self.spec, validator.columns, chunks,
+                              commit=lambda: self.rows > 0 and self.bad <= self.max_bad)
+        if self.rows == 0:
+            raise FileProblem("the file has a header line but no rows under it")
+        report = self._store_report()
+        self.ctx.progress(total=self.rows, done=self.rows - self.bad, failed=self.bad)
+        if not loaded.committed:
+            raise JobFailed(self._refusal())
+        return {"dataset": self.spec.name, "table": self.spec.table, "encoding": codec,
+                "rows": self.rows, "imported": self.rows - self.bad, "bad_rows": self.bad,
+                "rows_written": loaded.written, "load": loaded.path, "error_report": report,
+                "problems": self.report.sample, "columns": validator.columns,
+                "bytes": size, "seconds": round(time.monotonic() - began, 3)}
+
+    def _open(self):
+        key = self.ctx.params["key"]
+        try:
+            obj = self.s3.get_object(Bucket=self.settings.bucket, Key=key)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] in ("NoSuchKey", "404"):
+                raise FileProblem(f"the file {key} is not in the bucket; upload it first") from None
+            raise
+        size = obj["ContentLength"]
+        if size > self.settings.import_max_bytes:
+            raise FileProblem(f"the file is {size:,} bytes; at most "
+                              f"{self.settings.import_max_bytes:,} can be imported "
+                              "(IMPORT_MAX_BYTES): split it into smaller files")
+        return obj["Body"], size
+
+    def _chunks(self, rows: Rows, validator: BatchValidator, counter, size: int):
+        """CSV text of the good rows, a batch at a time, while the bad ones are reported."""
+        for batch, lines, raw in rows.batches(BATCH_ROWS):
+            good, bad = validator.check(batch, lines, self.report)
+            self.rows += len(batch)
+            self.bad += bad
+            if self.bad <= self.max_bad and good:
+                yield self._copy_text(good, bad, raw, rows.newline, validator.whole_rows)
+            if time.monotonic() >= self._next_progress:
+                self._progress(counter.bytes_read, size)
+
+    @staticmethod
+    def _copy_text(good, bad: int, raw: str | None, newline: str, whole_rows: bool) -> str:
+        if bad == 0 and raw is not None and whole_rows:
+            return raw  # a clean batch goes as it came: nothing to re-format
+        out = io.StringIO()
+        csv.writer(out, lineterminator=newline).writerows(good)
+        return out.getvalue()
+
+    def _progress(self, read: int, size: int) -> None:
+        estimate = round(self.rows * size / read) if read else 0
+        jobstore.progress(db.session, self.job_id, self.attempt, total=max(estimate, self.rows),
+                          done=self.rows - self.bad, failed=self.bad)
+        if jobstore.cancel_requested(db.session, self.job_id):
+            raise JobCancelled("cancelled by its owner")
+        self._next_progress = time.monotonic() + PROGRESS_SECONDS
+
+    def _store_report(self) -> str | None:
+        if not self.report.problems:
+            return None
+        key = csvimport.report_key(str(self.ctx.job.id))
+        self.report.store(self.s3, self.settings.bucket, key)
+        return key
+
+    def _refusal(self) -> str:
+        limit = ("any bad row stops the import" if self.max_bad == 0
+                 else f"at most {self.max_bad} may be bad")
+        first = "; ".join(describe(p) for p in self.report.sample[:3])
+        return (f"{self.bad} of {self.rows} rows have problems, so nothing was imported "
+                f"({limit}). The error report lists every one "
+                f"(GET /api/jobs/{self.ctx.job.id}/errors.csv). First: {first}")

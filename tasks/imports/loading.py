@@ -1,0 +1,149 @@
+"""Loading checked rows into PostgreSQL: COPY, then upsert, in one transaction.
+
+Within the transaction the target table is locked against other writers
+(readers go on), so imports into one table follow each other. Into an empty
+table the rows are copied straight in; otherwise they are copied into a
+temporary staging table and upserted, writing only rows that changed
+(``IS DISTINCT FROM``), so importing an unchanged file again writes nothing.
+A crash anywhere before the commit leaves the table as it was.
+"""
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from queue import Queue
+from typing import Callable, Iterable
+
+import psycopg
+from psycopg import errors, sql
+from psycopg.copy import QueuedLibpqWriter
+
+from core.datasets import DatasetSpec
+from tasks.imports.reading import FileProblem
+
+STAGING = "import_staging"
+GROUP_CHUNKS = 40  # chunks of rows upserted at a time (~160,000 rows)
+QUEUED_BUFFERS = 64  # of up to 128 KB each: what may wait for the server
+
+
+class _BoundedWriter(QueuedLibpqWriter):
+    """psycopg's threaded COPY writer with a short queue, so memory stays flat
+    when the server is slower than the parser."""
+
+    def __init__(self, cursor):
+        super().__init__(cursor)
+        self._queue = Queue(maxsize=QUEUED_BUFFERS)
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """What the load did: rows sent, rows written, and the way it went."""
+
+    copied: int
+    written: int
+    path: str  # "copy" into an empty table, or "upsert" through staging
+    committed: bool
+
+
+def load(conn: psycopg.Connection, spec: DatasetSpec, columns: list[str],
+         chunks: Iterable[str], commit: Callable[[], bool],
+         group_chunks: int = GROUP_CHUNKS) -> Loaded:
+    """COPY the CSV text ``chunks`` (rows of ``columns``) and upsert them.
+
+    ``commit()`` is asked once every chunk is sent; False rolls everything back.
+    """
+    table = sql.Identifier(spec.table)
+    cols = sql.SQL(", ").join(map(sql.Identifier, columns))
+    with conn.transaction():  # the table outlives a failed import
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (spec.table,))
+        conn.execute(spec.create_table_sql())
+    with conn.transaction() as tx, conn.cursor() as cur:
+        cur.execute("SET LOCAL datestyle = 'ISO, YMD'")
+        cur.execute(sql.SQL("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE").format(table))
+        empty = cur.execute(sql.SQL("SELECT NOT EXISTS (SELECT FROM {})").format(table)
+                            ).fetchone()[0]
+        if empty:
+            copied = written = _copy(cur, table, cols, chunks, spec)
+        else:
+            copied, written = _upsert_groups(cur, table, cols, chunks, spec, columns,
+                                             group_chunks)
+        if not commit():
+            raise psycopg.Rollback(tx)
+        return Loaded(copied, written, "copy" if empty else "upsert", True)
+    return Loaded(copied, 0, "copy" if empty else "upsert", False)
+
+
+def _upsert_groups(cur, table, cols, chunks: Iterable[str], spec: DatasetSpec,
+                   columns: list[str], group_chunks: int) -> tuple[int, int]:
+    """COPY into staging and upsert, a group of chunks at a time: the server upserts
+    one group while the parser (in its own thread) prepares the next."""
+    staging = _staging(cur, table)
+    statement = upsert_sql(spec, columns)
+    chunks, copied, written = iter(chunks), 0, 0
+    while (first := next(chunks, None)) is not None:
+        group = itertools.chain([first], itertools.islice(chunks, group_chunks - 1))
+        copied += _copy(cur, staging, cols, group, spec)
+        written += _upsert(cur, statement, spec)
+        cur.execute(sql.SQL("TRUNCATE {}").format(staging))
+    return copied, written
+
+
+def _staging(cur, table) -> sql.Identifier:
+    cur.execute(sql.SQL("CREATE TEMP TABLE {} (LIKE {} INCLUDING DEFAULTS) ON COMMIT DROP")
+                .format(sql.Identifier(STAGING), table))
+    return sql.Identifier(STAGING)
+
+
+def _copy(cur, dest, cols, chunks: Iterable[str], spec: DatasetSpec) -> int:
+    # An empty field is NULL, quoted or not, as the checks took it.
+    statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv, FORCE_NULL ({}))").format(
+        dest, cols, cols)
+    try:
+        with cur.copy(statement, writer=_BoundedWriter(cur)) as copy:
+            for chunk in chunks:
+                copy.write(chunk)
+    except errors.UniqueViolation as exc:
+        raise FileProblem(f"{_key_detail(exc)} appears on more than one line of the file; "
+                          f"each {', '.join(spec.key)} may appear once") from None
+    except errors.DataError as exc:
+        raise FileProblem(f"the database refused a value: {exc.diag.message_primary}") from None
+    return cur.rowcount
+
+
+def _key_detail(exc: errors.UniqueViolation) -> str:
+    detail = exc.diag.message_detail or ""
+    # "Key (customer_code)=(C1) already exists."
+    return detail.split(" already exists")[0].replace("Key ", "the key ") or "a key"
+
+
+def _upsert(cur, statement, spec: DatasetSpec) -> int:
+    try:
+        cur.execute(statement)
+    except (errors.CardinalityViolation, errors.NotNullViolation):
+        raise FileProblem(f"a {', '.join(spec.key)} appears on more than one line of the file "
+                          f"with different values; each {', '.join(spec.key)} may appear "
+                          "once") from None
+    return cur.rowcount
+
+
+def upsert_sql(spec: DatasetSpec, columns: list[str]) -> sql.Composed:
+    """INSERT … ON CONFLICT that updates a row only when a value changed."""
+    ident = lambda names: sql.SQL(", ").join(map(sql.Identifier, names))  # noqa: E731
+    changing = [c for c in columns if c not in spec.key]
+    head = sql.SQL("INSERT INTO {t} AS t ({cols}) SELECT {cols} FROM {s} ON CONFLICT ({k}) ").format(
+        t=sql.Identifier(spec.table), cols=ident(columns), s=sql.Identifier(STAGING),
+        k=ident(spec.key))
+    if not changing:
+        return head + sql.SQL("DO NOTHING")
+    # A row this transaction already wrote is a key repeated in the file (in an
+    # earlier group): setting its key to NULL makes the statement fail, and say so.
+    guard = sql.SQL("{k} = CASE WHEN t.xmin = pg_current_xact_id()::xid THEN NULL "
+                    "ELSE EXCLUDED.{k} END, ").format(k=sql.Identifier(spec.key[0]))
+    sets = guard + sql.SQL(", ").join(sql.SQL("{c} = EXCLUDED.{c}").format(c=sql.Identifier(c))
+                                      for c in changing)
+    old = sql.SQL(", ").join(sql.SQL("t.{}").format(sql.Identifier(c)) for c in changing)
+    new = sql.SQL(", ").join(sql.SQL("EXCLUDED.{}").format(sql.Identifier(c)) for c in changing)
+    wrap = (lambda x: sql.SQL("ROW({})").format(x)) if len(changing) == 1 else (
+        lambda x: sql.SQL("({})").format(x))
+    return head + sql.SQL("DO UPDATE SET {sets} WHERE {old} IS DISTINCT FROM {new}").format(
+        sets=sets, old=wrap(old), new=wrap(new))

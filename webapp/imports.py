@@ -1,0 +1,154 @@
+"""The JSON API for CSV imports: hand out uploads, start imports, fetch error reports.
+
+    POST /api/imports/uploads      a presigned S3 POST for a file (the browser sends it
+                                   straight to the bucket); the upload itself starts
+                                   the import through the bucket's notification
+    POST /api/imports              start the import of an uploaded key ("upload complete")
+    POST /api/imports/direct       a small CSV in the request body (IMPORT_DIRECT_MAX_BYTES)
+    GET  /api/imports/datasets     the datasets there are, with their columns
+    GET  /api/jobs/<id>/errors.csv 302 to the job's error report
+"""
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta, timezone
+
+from botocore.exceptions import ClientError
+from flask import Blueprint, current_app, jsonify, redirect, request
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from core import csvimport
+from core.datasets import load_specs, spec_named
+from core.errors import InvalidRequest
+from webapp import importstore
+from webapp.api import _accepted, _json_object
+from webapp.documents import presigned, s3_client
+from webapp.errors import ApiError
+from webapp.extensions import db
+from webapp.models import Job
+from webapp.owner import current_owner
+
+bp = Blueprint("imports", __name__, url_prefix="/api")
+
+
+def _settings():
+    return current_app.extensions["jobsys.settings"]
+
+
+def _request_options(source: dict) -> tuple[str, dict]:
+    dataset = spec_named(source.get("dataset"), _settings().datasets_dir, "dataset").name
+    return dataset, csvimport.options(source, where="options")
+
+
+@bp.post("/imports/uploads")
+def create_upload():
+    """A presigned POST for one file under the imports prefix; 201 with its fields."""
+    body = _json_object()
+    unknown = sorted(set(body) - {"dataset", "filename", "encoding", "max_bad_rows"})
+    if unknown:
+        raise InvalidRequest(unknown[0], "is not a field of an upload request (use dataset, "
+                             "filename, encoding, max_bad_rows)")
+    dataset, options = _request_options(body)
+    settings, owner = _settings(), current_owner()
+    key = csvimport.upload_key(dataset, body.get("filename"))
+    importstore.record_upload(db.session, key=key, owner=owner, dataset=dataset, options=options)
+    post = s3_client().generate_presigned_post(
+        settings.bucket, key, ExpiresIn=settings.import_upload_seconds,
+        Conditions=[["content-length-range", 1, settings.import_max_bytes]])
+    expires = datetime.now(timezone.utc) + timedelta(seconds=settings.import_upload_seconds)
+    response = jsonify({"key": key, "dataset": dataset, "options": options,
+                        "upload": {"method": "POST", "url": post["url"], "fields": post["fields"],
+                                   "file_field": "file", "max_bytes": settings.import_max_bytes,
+                                   "expires_at": expires.isoformat()},
+                        "complete": {"method": "POST", "url": "/api/imports",
+                                     "body": {"key": key}}})
+    response.status_code = 201
+    return response
+
+
+@bp.post("/imports")
+def start_import():
+    """Start the import of an uploaded file (the same job its upload notification starts)."""
+    body = _json_object()
+    key = body.get("key")
+    record = importstore.upload(db.session, key) if isinstance(key, str) else None
+    if record is None or record.owner != current_owner():
+        raise ApiError(404, "no upload with this key; ask POST /api/imports/uploads for one",
+                       field="key")
+    try:
+        head = s3_client().head_object(Bucket=_settings().bucket, Key=key)
+    except ClientError:
+        raise ApiError(409, "the file has not arrived in the bucket yet; finish the upload "
+                            "first", field="key") from None
+    return _accepted(*_start(record, head["ETag"]))
+
+
+@bp.post("/imports/direct")
+def direct_import():
+    """Import a small CSV sent as the request body; dataset and options in the query."""
+    args = request.args.to_dict()
+    if args.get("max_bad_rows", "").isdigit():
+        args["max_bad_rows"] = int(args["max_bad_rows"])
+    dataset, options = _request_options(args)
+    limit = _settings().import_direct_max_bytes
+    data = _body(limit)
+    if not data:
+        raise ApiError(400, "the request body is empty; send the CSV file as the body")
+    key = csvimport.upload_key(dataset, request.args.get("filename"))
+    importstore.record_upload(db.session, key=key, owner=current_owner(), dataset=dataset,
+                              options=options)
+    put = s3_client().put_object(Bucket=_settings().bucket, Key=key, Body=data,
+                                 ContentType="text/csv")
+    return _accepted(*_start(importstore.upload(db.session, key), put["ETag"]))
+
+
+def _body(limit: int) -> bytes:
+    too_big = ApiError(413, f"the file is larger than the {limit:,} bytes that may be posted "
+                            "directly; upload it through POST /api/imports/uploads instead",
+                       field="body")
+    if (request.content_length or 0) > limit:
+        raise too_big
+    request.max_content_length = limit
+    try:
+        return request.get_data(cache=False)
+    except RequestEntityTooLarge:
+        raise too_big from None
+
+
+def _start(record, etag: str) -> tuple[Job, bool]:
+    try:
+        job, created = importstore.start(db.session, current_app.extensions["jobsys.enqueuer"],
+                                         record, etag)
+    except Exception:
+        raise ApiError(503, "the import could not be queued; the queue service is unreachable. "
+                            "Try again shortly.") from None
+    return job, not created
+
+
+@bp.get("/imports/datasets")
+def list_datasets():
+    """Every dataset an import may target, with its columns and header aliases."""
+    specs = load_specs(_settings().datasets_dir)
+    return jsonify({"datasets": [{
+        "name": s.name, "table": s.table, "key": list(s.key), "description": s.description,
+        "columns": [{"name": c.name, "type": c.type, "required": c.required,
+                     "aliases": list(c.aliases)} for c in s.columns]} for s in specs.values()]})
+
+
+@bp.get("/jobs/<job_id>/errors.csv")
+def error_report(job_id: str):
+    """302 to the error report of an import job (line, column, value, message)."""
+    try:
+        job = db.session.get(Job, uuid.UUID(job_id))
+    except ValueError:
+        job = None
+    if job is None or job.owner != current_owner() or job.kind != csvimport.KIND:
+        raise ApiError(404, f"no csv_import job {job_id!r}", field="job_id")
+    key = csvimport.report_key(str(job.id))
+    try:
+        s3_client().head_object(Bucket=_settings().bucket, Key=key)
+    except ClientError:
+        raise ApiError(404, f"the job is {job.status} and has no error report (no row had "
+                            "a problem, or it has not finished)", field="job_id") from None
+    url, _ = presigned(key, f"import-{job.id}-errors.csv", "text/csv; charset=utf-8")
+    return redirect(url, 302)
