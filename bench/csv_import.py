@@ -187,7 +187,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     spec = spec_named("customers")
     with contextlib.ExitStack() as stack:
-        settings, logs, where = harness.start_base(stack, "csv-import")
+        # The worker serves the imports queue only, as the imports pool's workers do.
+        settings, logs, where = harness.start_base(stack, "csv-import", worker_queues=("imports",))
         scratch = logs.parent
         path = scratch / "customers.csv"
         generated = generate(path, args.rows)

@@ -12,7 +12,20 @@ from kombu import Queue
 from core.settings import WORKLOADS, Settings
 from tasks import outcome
 
-TASK_MODULES = ("tasks.canary", "tasks.pdf.batch", "tasks.imports.job")
+#: The task modules serving each workload's queue. A worker loads only those of
+#: the queues it consumes, so an import worker never loads the PDF renderer.
+TASK_MODULES_BY_WORKLOAD = {
+    "default": ("tasks.canary",),
+    "pdf": ("tasks.pdf.batch",),
+    "imports": ("tasks.imports.job",),
+    "exports": (),
+}
+TASK_MODULES = tuple(m for modules in TASK_MODULES_BY_WORKLOAD.values() for m in modules)
+
+
+def task_modules(workloads) -> tuple[str, ...]:
+    """The task modules a worker consuming ``workloads`` needs."""
+    return tuple(m for w in workloads for m in TASK_MODULES_BY_WORKLOAD.get(w, ()))
 
 
 def broker_url(settings: Settings) -> str:

@@ -13,7 +13,7 @@ from core import aws, queues
 from core.errors import ConfigurationError
 from core.settings import Settings
 from tasks import deadletter
-from tasks.app import create_celery
+from tasks.app import create_celery, task_modules
 from tasks.pdf.preflight import check_worker as pdf_preflight
 from webapp import create_app, jobstore
 from webapp.extensions import db
@@ -29,7 +29,8 @@ def build(settings: Settings):
     flask_app = create_app(settings=settings)
     sqs = aws.client(settings, "sqs")
     urls = queues.resolve_urls(settings, sqs)
-    celery = create_celery(settings, urls, flask_app=flask_app)
+    celery = create_celery(settings, urls, flask_app=flask_app,
+                           include=task_modules(settings.worker_queues))
 
     def in_app(fn, *args):
         with flask_app.app_context():

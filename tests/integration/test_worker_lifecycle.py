@@ -97,3 +97,29 @@ def test_the_health_check_passes_while_the_worker_runs_and_fails_after(
     worker.stop()
     gone = subprocess.run(check, env=env, capture_output=True, text=True)
     assert gone.returncode == 1 and "is gone" in gone.stdout
+
+
+LOADED = """
+import json, sys
+from core.settings import Settings
+from worker.main import build
+_, celery, _ = build(Settings.from_env())
+celery.loader.import_default_modules()
+print(json.dumps({"modules": sorted(m for m in sys.modules if m in (
+    "weasyprint", "tasks.canary", "tasks.pdf.batch", "tasks.imports.job")),
+    "tasks": sorted(t for t in celery.tasks if not t.startswith("celery."))}))
+"""
+
+
+@pytest.mark.parametrize("queues, modules", [
+    ("imports", ["tasks.imports.job"]),
+    ("default,pdf", ["tasks.canary", "tasks.pdf.batch", "weasyprint"]),
+])
+def test_a_worker_loads_only_the_task_code_of_its_queues(settings, queue_urls, queues, modules):
+    env = python_env(**{**settings.to_env(), "WORKER_QUEUES": queues, "WORKER_EXTRA_IMPORTS": ""})
+    out = subprocess.run([sys.executable, "-c", LOADED], env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    loaded = json.loads(out.stdout.splitlines()[-1])
+    assert loaded["modules"] == modules
+    assert all(t.split(".")[0] in {"canary", "pdf", "imports"} for t in loaded["tasks"])
