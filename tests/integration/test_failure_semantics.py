@@ -75,7 +75,8 @@ def test_worker_killed_mid_task_comes_back_and_the_job_finishes_once(
     doomed = start_worker("doomed")
     job_id = create(app, "test.sleep", {"seconds": 3})
     sender.send("test.sleep", job_id)
-    wait_status(engine, job_id, lifecycle.RUNNING)
+    # Kill it once the task body has begun (the claim alone comes a moment earlier).
+    wait_for(lambda: executions(engine, job_id), 30, "the task body to start")
 
     doomed.signal(signal.SIGKILL)
     doomed.popen.wait(10)
