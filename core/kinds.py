@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
-from core import pdfbatch
+from core import exports, pdfbatch
 from core.errors import InvalidRequest
 
 Validator = Callable[[Mapping[str, Any]], dict]
@@ -66,6 +66,16 @@ register(JobKind(
     validate=pdfbatch.validate,
     description="Renders one PDF per recipient (inline rows, a CSV in the bucket or a "
                 "table) from a bundled template, and a ZIP of them all.",
+))
+
+
+register(JobKind(
+    name=exports.KIND,
+    task_name="export.run",
+    workload="exports",
+    validate=exports.validate,
+    description="Streams a dataset (columns and filters of your choice) to a CSV file in "
+                "the bucket, optionally gzip, and links to it.",
 ))
 
 

@@ -12,7 +12,7 @@ from kombu import Queue
 from core.settings import WORKLOADS, Settings
 from tasks import outcome
 
-TASK_MODULES = ("tasks.canary", "tasks.pdf.batch")
+TASK_MODULES = ("tasks.canary", "tasks.pdf.batch", "tasks.export")
 
 
 def broker_url(settings: Settings) -> str:

@@ -47,10 +47,11 @@ def _s3():
 def presigned(key: str, filename: str, content_type: str) -> tuple[str, str]:
     """A GET URL for ``key`` that downloads as ``filename``; and when it expires."""
     settings = current_app.extensions["jobsys.settings"]
-    url = _s3().generate_presigned_url("get_object", ExpiresIn=settings.pdf_link_seconds, Params={
+    seconds = settings.link_seconds(settings.pdf_link_seconds)
+    url = _s3().generate_presigned_url("get_object", ExpiresIn=seconds, Params={
         "Bucket": settings.bucket, "Key": key, "ResponseContentType": content_type,
         "ResponseContentDisposition": f"attachment; filename*=UTF-8''{quote(filename)}"})
-    expires = datetime.now(timezone.utc) + timedelta(seconds=settings.pdf_link_seconds)
+    expires = datetime.now(timezone.utc) + timedelta(seconds=seconds)
     return url, expires.isoformat()
 
 

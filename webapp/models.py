@@ -87,3 +87,19 @@ class RateBucket(db.Model):
     name: Mapped[str] = mapped_column(String(100), primary_key=True)
     tokens: Mapped[float] = mapped_column(Double)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class JobNotification(db.Model):
+    """An e-mail sent about a job's end: at most one per job and outcome.
+
+    The row is inserted in the transaction that sends the message, so a
+    redelivered task finds it and sends nothing.
+    """
+
+    __tablename__ = "job_notifications"
+
+    job_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    outcome: Mapped[str] = mapped_column(String(20), primary_key=True)
+    address: Mapped[str] = mapped_column(String(320))
+    transport: Mapped[str] = mapped_column(String(10))
+    sent_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
