@@ -70,7 +70,7 @@ class BackgroundUpload(MultipartWriter):
     At most ``ahead`` parts wait in memory; a failed part surfaces at the next write.
     """
 
-    def __init__(self, *args, ahead: int = 2, **kwargs):
+    def __init__(self, *args, ahead: int = 1, **kwargs):
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="s3-part")
         self._pending: deque = deque()
         self.ahead = ahead

@@ -32,8 +32,10 @@ class MultipartWriter(io.RawIOBase):
         self.buffer += data
         self.written += len(data)
         while len(self.buffer) >= self.part_bytes:
-            self._upload(bytes(self.buffer[:self.part_bytes]))
+            with memoryview(self.buffer) as view:  # one copy of the part, not two
+                part = bytes(view[:self.part_bytes])
             del self.buffer[:self.part_bytes]
+            self._upload(part)
         return len(data)
 
     def complete(self) -> None:
