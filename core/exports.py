@@ -41,12 +41,13 @@ def validate(params: Mapping[str, Any]) -> dict:
         raise InvalidRequest(f"params.{unknown[0]}", "is not a parameter of an export job "
                              f"(it takes {', '.join(sorted(_PARAMS))})")
     spec = _spec(params.get("dataset"))
+    filters = params.get("filters", [])
+    parse_filters(spec, filters)
     out = {"dataset": spec.name, "columns": _columns(spec, params.get("columns")),
-           "filters": [f for f in params.get("filters") or []],
+           "filters": list(filters),
            "encoding": _choice(params, "encoding", ENCODINGS, "utf-8"),
            "unencodable": _choice(params, "unencodable", UNENCODABLE, "error"),
            "gzip": _flag(params, "gzip", False)}
-    parse_filters(spec, out["filters"])
     if params.get("neutralize_formulas") is not None:
         out["neutralize_formulas"] = _flag(params, "neutralize_formulas", True)
     return out

@@ -113,6 +113,6 @@ class SesMailer(Mailer):
         self.sesv2 = sesv2
 
     def send(self, msg: EmailMessage) -> None:
+        # No Destination: SES takes the recipients from the message's own headers.
         self.sesv2.send_email(FromEmailAddress=msg["From"],
-                              Destination={"ToAddresses": [msg["To"]]},
                               Content={"Raw": {"Data": msg.as_bytes()}})
