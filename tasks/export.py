@@ -10,14 +10,12 @@ from __future__ import annotations
 import csv
 import io
 import logging
-from datetime import datetime, timedelta, timezone
-from urllib.parse import quote
 
 import psycopg
 from flask import current_app
 from psycopg import sql
 
-from core import exports
+from core import aws, exports
 from core.errors import ConfigurationError, InvalidRequest, JobFailed
 from core.exportspecs import ExportSpec, load_export_spec
 from core.settings import Settings
@@ -76,11 +74,8 @@ def _content_type(params: dict) -> str:
 
 def presign(s3, settings: Settings, key: str, filename: str, content_type: str):
     """A GET link to ``key`` that downloads as ``filename``, and when it expires."""
-    seconds = settings.link_seconds(settings.export_link_seconds)
-    url = s3.generate_presigned_url("get_object", ExpiresIn=seconds, Params={
-        "Bucket": settings.bucket, "Key": key, "ResponseContentType": content_type,
-        "ResponseContentDisposition": f"attachment; filename*=UTF-8''{quote(filename)}"})
-    return url, (datetime.now(timezone.utc) + timedelta(seconds=seconds)).isoformat()
+    return aws.presigned_get(s3, settings.bucket, key, filename, content_type,
+                             settings.link_seconds(settings.export_link_seconds))
 
 
 def _stream(ctx, spec: ExportSpec, params: dict, query, args, out) -> int:

@@ -83,6 +83,11 @@ def test_an_export_lands_in_the_bucket_with_its_rows_a_link_and_one_email(
     assert by_id["1"][1] == "鈴木 太郎"
     assert any(r[4].startswith("-") for r in table[1:])             # numbers are not touched
 
+    fresh = live.get(f"/api/jobs/{job_id}/download", headers=OWNER)
+    assert fresh.status_code == 302
+    assert requests.get(fresh.headers["Location"], timeout=30).content == download(job)
+    assert live.get(f"/api/jobs/{job_id}/download").status_code == 404  # another owner
+
     wait_for(lambda: mails(mail_dir), 30, "the owner's e-mail")
     (message,) = mails(mail_dir)
     assert message["To"] == "tester@localhost"
