@@ -4,6 +4,9 @@ In one run, on a ``customers`` table of N generated rows (1,000,000 by default):
 
 * ``baseline``: ``psql -c "\\copy (SELECT … ORDER BY id) TO 'file' CSV HEADER"``
   to a local file;
+* ``stream_without_upload``: the worker's streaming code in this process into
+  a sink that discards the bytes: the export's own cost, without the S3
+  emulator's;
 * ``product``: an export job of the same rows and columns through the API,
   SQS and a real worker into the bucket (UTF-8, formula neutralisation on),
   timed from the POST until the job has succeeded, and inside the worker
@@ -94,6 +97,40 @@ def _finished(web: str, job_id: str):
     return job if job["status"] in lifecycle.FINISHED else None
 
 
+class _Discard:
+    """A sink that keeps nothing: the export's own cost, without S3's."""
+
+    written = 0
+
+    def write(self, data: bytes) -> None:
+        self.written += len(data)
+
+
+class _NoCancel:
+    def check_cancelled(self) -> None:
+        pass
+
+
+def stream_only(settings: Settings) -> dict:
+    """The worker's streaming code (COPY, neutralisation, encoding) into a discarding sink,
+    in this process: what the export costs before the bytes reach S3 (here, moto)."""
+    from core import exports
+    from core.exportspecs import load_export_spec
+    from tasks import export as task
+    from webapp import create_app
+    from webapp.enqueue import MemoryEnqueuer
+    app = create_app(settings=settings, enqueuer=MemoryEnqueuer())
+    spec = load_export_spec("customers")
+    params = exports.validate({"dataset": "customers"})
+    query, args = exports.select_sql(spec, params["columns"], [], True)
+    with app.app_context():
+        sink, began = _Discard(), time.perf_counter()
+        rows = task._stream(_NoCancel(), spec, params, query, args, sink)
+        seconds = time.perf_counter() - began
+    return {"seconds": round(seconds, 2), "rows": rows, "bytes": sink.written,
+            "rows_per_second": round(rows / seconds)}
+
+
 def count_object_rows(settings: Settings, key: str, gzipped: bool, encoding: str) -> int:
     """CSV records of an object in the bucket, streamed (header excluded)."""
     body = aws.client(settings, "s3").get_object(Bucket=settings.bucket, Key=key)["Body"]
@@ -112,6 +149,8 @@ def run(rows: int) -> dict:
         fill_seconds = fill(settings, rows)
         print("Baseline: psql \\copy...", flush=True)
         base = baseline(settings, scratch)
+        print("The export's streaming alone, into a discarding sink...", flush=True)
+        alone = stream_only(settings)
         workers = start_workers(stack, settings, logs)
         web = start_web(stack, settings, logs)
         idle_memory = peak_memory_mb(workers)
@@ -136,6 +175,8 @@ def run(rows: int) -> dict:
         "baseline": base,
         "product": {k: v for k, v in plain.items() if k != "job"},
         "product_gzip_utf8_sig": {k: v for k, v in zipped.items() if k != "job"},
+        "stream_without_upload": alone,
+        "ratio_without_upload": round(alone["seconds"] / base["seconds"], 3),
         "ratio": round(ratio, 3),
         "ratio_worker_only": round(plain["worker_seconds"] / base["seconds"], 3),
         "ratio_goal": 1.5,
