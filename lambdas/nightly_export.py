@@ -3,9 +3,10 @@
 In AWS an EventBridge Scheduler schedule invokes ``handler`` with
 ``{"schedule": "customers-nightly", "scheduled_time": "<aws.scheduler.scheduled-time>"}``;
 locally ``python -m lambdas.scheduler`` calls ``trigger`` at the same times.
-A missed night is run by hand:
+A missed night is run by hand (``--again`` also re-runs a night whose export
+failed or was cancelled):
 
-    python -m lambdas.nightly_export --schedule customers-nightly --date 2026-11-20
+    python -m lambdas.nightly_export --schedule customers-nightly --date 2026-11-20 [--again]
 """
 from __future__ import annotations
 
@@ -29,10 +30,12 @@ _enqueuers: dict[tuple, Enqueuer] = {}
 
 
 def trigger(schedule_name: str, for_date: date, *, settings: Settings | None = None,
-            enqueuer: Enqueuer | None = None) -> tuple[str, bool]:
-    """Create the schedule's job for ``for_date`` and queue it; a repeat does nothing.
+            enqueuer: Enqueuer | None = None, again: bool = False) -> tuple[str, bool]:
+    """Create the schedule's job for ``for_date`` and queue it; a repeat queues nothing.
 
-    Returns (job id, whether this call created it).
+    A job for that date that failed before it ever ran (it could not be queued)
+    is queued again; with ``again``, one that failed or was cancelled after it
+    ran is too. Returns (job id, whether this call queued it).
     """
     settings = settings or Settings.from_env()
     schedule = schedules.get(schedule_name)
@@ -42,20 +45,21 @@ def trigger(schedule_name: str, for_date: date, *, settings: Settings | None = N
     if url not in _engines:
         _engines[url] = create_engine(url, pool_pre_ping=True)
     with Session(_engines[url]) as session:
-        job, created = jobstore.create(session, kind=kind.name, owner=schedule.owner,
-                                       params=params,
-                                       idempotency_key=schedules.idempotency_key(schedule, for_date))
+        job, queue = jobstore.create(session, kind=kind.name, owner=schedule.owner,
+                                     params=params,
+                                     idempotency_key=schedules.idempotency_key(schedule, for_date))
         job_id = str(job.id)
-        if created:
-            enqueuer = enqueuer or _enqueuer(settings)
+        if not queue:
+            queue = jobstore.requeue(session, job.id, ran_too=again)
+        if queue:
             try:
-                enqueuer.send(kind, job_id)
+                (enqueuer or _enqueuer(settings)).send(kind, job_id)
             except Exception as exc:
                 jobstore.fail_unsent(session, job.id, f"could not be queued: {exc}")
                 raise
-    log.info("schedule %s for %s: job %s %s", schedule_name, for_date, job_id,
-             "queued" if created else "already exists; nothing queued")
-    return job_id, created
+        log.info("schedule %s for %s: job %s %s", schedule_name, for_date, job_id,
+                 "queued" if queue else f"exists ({job.status}); nothing queued")
+    return job_id, queue
 
 
 def _enqueuer(settings: Settings) -> Enqueuer:
@@ -83,9 +87,9 @@ def handler(event, context=None) -> dict:
         for_date = date.fromisoformat(event["date"])
     else:
         for_date = for_date_of(event, datetime.now(timezone.utc))
-    job_id, created = trigger(event["schedule"], for_date)
+    job_id, queued = trigger(event["schedule"], for_date)
     return {"schedule": event["schedule"], "date": for_date.isoformat(), "job_id": job_id,
-            "created": created}
+            "queued": queued}
 
 
 def main(argv=None) -> int:
@@ -93,10 +97,12 @@ def main(argv=None) -> int:
     parser.add_argument("--schedule", required=True, choices=sorted(schedules.SCHEDULES))
     parser.add_argument("--date", required=True, type=date.fromisoformat,
                         help="the date to run it for (YYYY-MM-DD, in the schedule's time zone)")
+    parser.add_argument("--again", action="store_true",
+                        help="run it again if that date's job failed or was cancelled")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    job_id, created = trigger(args.schedule, args.date)
-    print(json.dumps({"job_id": job_id, "created": created}))
+    job_id, queued = trigger(args.schedule, args.date, again=args.again)
+    print(json.dumps({"job_id": job_id, "queued": queued}))
     return 0
 
 

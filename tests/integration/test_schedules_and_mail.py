@@ -42,7 +42,7 @@ def test_the_eventbridge_handler_queues_one_export_per_schedule_and_date(
         env, settings, queue_urls, sqs, engine):
     exports_url = queue_urls[settings.queue_name("exports")]
     first = nightly_export.handler(EVENT, None)
-    assert first["date"] == "2026-11-20" and first["created"] is True
+    assert first["date"] == "2026-11-20" and first["queued"] is True
     (job,) = jobs_with_key(engine, KEY)
     assert (job["kind"], job["owner"], job["status"]) == ("export", "scheduler", "queued")
     assert job["params"]["dataset"] == "customers" and job["params"]["gzip"] is True
@@ -51,7 +51,7 @@ def test_the_eventbridge_handler_queues_one_export_per_schedule_and_date(
     assert str(job["id"]) in message["Body"] or str(job["id"]) in _decoded(message["Body"])
 
     again = nightly_export.handler(dict(EVENT, scheduled_time="2026-11-19T17:00:42Z"), None)
-    assert again == dict(first, created=False)
+    assert again == dict(first, queued=False)
     assert len(jobs_with_key(engine, KEY)) == 1
     assert queue_depth(sqs, exports_url)[0] == 1
 
@@ -67,7 +67,7 @@ def test_a_missed_night_is_run_by_hand_for_its_date(env, settings, sqs, queue_ur
     out = subprocess.run(command, capture_output=True, text=True, check=True,
                          env=services.python_env(), cwd=str(Path(__file__).parents[2]))
     made = json.loads(out.stdout.strip().splitlines()[-1])
-    assert made["created"] is True
+    assert made["queued"] is True
     (job,) = jobs_with_key(engine, "schedule:customers-nightly:2026-11-18")
     assert str(job["id"]) == made["job_id"]
     assert queue_depth(sqs, queue_urls[settings.queue_name("exports")])[0] == 1
@@ -87,6 +87,33 @@ def test_the_local_loop_fires_at_two_in_tokyo_and_a_repeat_makes_no_second_job(
     assert tick(before, after, fire) == [("customers-nightly", "2026-11-20")]
     (job,) = jobs_with_key(engine, KEY)
     assert queued.sent == [("export.run", "exports", str(job["id"]))]
+
+
+def test_a_night_that_could_not_be_queued_is_queued_by_the_next_trigger_and_reruns_need_again(
+        settings, engine):
+    class Unreachable(MemoryEnqueuer):
+        def send(self, kind, job_id):
+            raise ConnectionError("SQS is unreachable")
+
+    day = datetime(2026, 11, 20).date()
+    with pytest.raises(ConnectionError):
+        nightly_export.trigger("customers-nightly", day, settings=settings, enqueuer=Unreachable())
+    (job,) = jobs_with_key(engine, KEY)
+    assert job["status"] == lifecycle.FAILED
+    queued = MemoryEnqueuer()
+    assert nightly_export.trigger("customers-nightly", day, settings=settings,
+                                  enqueuer=queued) == (str(job["id"]), True)
+    assert jobs_with_key(engine, KEY)[0]["status"] == lifecycle.QUEUED
+    assert nightly_export.trigger("customers-nightly", day, settings=settings,
+                                  enqueuer=queued) == (str(job["id"]), False)
+    with engine.begin() as conn:  # it ran and failed
+        conn.execute(text("UPDATE jobs SET status = 'failed', attempts = 1 WHERE id = :j"),
+                     {"j": job["id"]})
+    assert nightly_export.trigger("customers-nightly", day, settings=settings,
+                                  enqueuer=queued)[1] is False
+    assert nightly_export.trigger("customers-nightly", day, settings=settings,
+                                  enqueuer=queued, again=True)[1] is True
+    assert len(queued.sent) == 2 and len(jobs_with_key(engine, KEY)) == 1
 
 
 def test_an_email_through_ses_is_sent_once_per_job_and_outcome(app, settings):
