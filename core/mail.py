@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import smtplib
 import uuid
+from datetime import datetime, timezone
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from pathlib import Path
@@ -80,8 +81,7 @@ class FileMailer(Mailer):
 
     def send(self, msg: EmailMessage) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
-        name = f"{formatdate(usegmt=True)[5:25].replace(' ', '-').replace(':', '')}-" \
-               f"{uuid.uuid4().hex[:8]}.eml"
+        name = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}.eml"
         tmp = self.folder / f".{name}.tmp"
         tmp.write_bytes(msg.as_bytes())
         tmp.rename(self.folder / name)  # a reader never sees half a message

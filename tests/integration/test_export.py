@@ -12,10 +12,10 @@ import pytest
 import requests
 from sqlalchemy import text
 
-from core import lifecycle
+from core import aws, lifecycle
 from stack import customers
 from stack.services import wait_for
-from tests.support.jobs import Sender, row, wait_finished
+from tests.support.jobs import Sender, queue_depth, row, wait_finished
 from webapp import create_app
 
 OWNER = {"X-Owner": "tester"}
@@ -104,8 +104,6 @@ def test_an_export_lands_in_the_bucket_with_its_rows_a_link_and_one_email(
 
 
 def _sent_again_and_drained(settings, queue_urls) -> bool:
-    from core import aws
-    from tests.support.jobs import queue_depth
     return queue_depth(aws.client(settings, "sqs"),
                        queue_urls[settings.queue_name("exports")]) == (0, 0, 0)
 
