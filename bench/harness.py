@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import subprocess
 import sys
 import tempfile
 import uuid
@@ -119,3 +120,18 @@ def start_web(stack: contextlib.ExitStack, settings: Settings, logs: Path) -> st
         "--workers", "2", "--threads", "4", "webapp:create_app()"], child_env(settings), logs)
     services.wait_for(lambda: web_ready(gunicorn, web), 60, f"the web app on {web}")
     return web
+
+
+def peak_memory_mb(workers: list) -> list[dict]:
+    """VmHWM of each worker's main process and pool processes."""
+    out = []
+    for child in workers:
+        pids = [child.pid] + [int(p) for p in subprocess.run(
+            ["pgrep", "-P", str(child.pid)], capture_output=True, text=True).stdout.split()]
+        for pid in pids:
+            status = Path(f"/proc/{pid}/status").read_text()
+            kb = next(int(line.split()[1]) for line in status.splitlines()
+                      if line.startswith("VmHWM"))
+            out.append({"pid": pid, "role": "main" if pid == child.pid else "pool",
+                        "peak_mb": round(kb / 1024, 1)})
+    return out

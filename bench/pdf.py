@@ -40,7 +40,7 @@ import requests
 from sqlalchemy import create_engine, text
 
 from bench import cpu
-from bench.harness import RESULTS, start_base, start_web, start_workers
+from bench.harness import RESULTS, peak_memory_mb, start_base, start_web, start_workers
 from core import lifecycle
 from core.settings import Settings
 from stack import services
@@ -199,21 +199,6 @@ def warm_up(http: requests.Session, web: str) -> None:
     job_id = http.post(f"{web}/api/jobs", json=body, headers=OWNER, timeout=30).json()["id"]
     services.wait_for(lambda: http.get(f"{web}/api/jobs/{job_id}", headers=OWNER, timeout=10)
                       .json()["status"] in lifecycle.FINISHED, 60, "the warm-up batch")
-
-
-def peak_memory_mb(workers: list) -> list[dict]:
-    """VmHWM of each worker's main process and pool processes."""
-    out = []
-    for child in workers:
-        pids = [child.pid] + [int(p) for p in subprocess.run(
-            ["pgrep", "-P", str(child.pid)], capture_output=True, text=True).stdout.split()]
-        for pid in pids:
-            status = Path(f"/proc/{pid}/status").read_text()
-            kb = next(int(line.split()[1]) for line in status.splitlines()
-                      if line.startswith("VmHWM"))
-            out.append({"pid": pid, "role": "main" if pid == child.pid else "pool",
-                        "peak_mb": round(kb / 1024, 1)})
-    return out
 
 
 def verify(settings: Settings, web: str, job: dict) -> dict:

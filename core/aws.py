@@ -4,6 +4,9 @@ An endpoint URL points every client at a local emulator; in AWS there is none.
 """
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
+from urllib.parse import quote
+
 import boto3
 from botocore.config import Config
 
@@ -20,3 +23,12 @@ def client(settings: Settings, service: str, config: Config | None = None):
         endpoint_url=settings.aws_endpoint_url,
         config=_CONFIG.merge(config) if config else _CONFIG,
     )
+
+
+def presigned_get(s3, bucket: str, key: str, filename: str, content_type: str,
+                  seconds: int) -> tuple[str, str]:
+    """A GET URL for ``key`` that downloads as ``filename``; and when it expires (ISO 8601)."""
+    url = s3.generate_presigned_url("get_object", ExpiresIn=seconds, Params={
+        "Bucket": bucket, "Key": key, "ResponseContentType": content_type,
+        "ResponseContentDisposition": f"attachment; filename*=UTF-8''{quote(filename)}"})
+    return url, (datetime.now(timezone.utc) + timedelta(seconds=seconds)).isoformat()

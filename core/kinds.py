@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
-from core import csvimport, pdfbatch
+from core import csvimport, exports, pdfbatch
 from core.errors import InvalidRequest
 
 Validator = Callable[[Mapping[str, Any]], dict]
@@ -76,6 +76,16 @@ register(JobKind(
     validate=csvimport.validate,
     description="Imports a CSV file from the bucket into a dataset's table: checks every "
                 "row, reports the bad ones, loads with COPY and upserts in one transaction.",
+))
+
+
+register(JobKind(
+    name=exports.KIND,
+    task_name="export.run",
+    workload="exports",
+    validate=exports.validate,
+    description="Streams a dataset (columns and filters of your choice) to a CSV file in "
+                "the bucket, optionally gzip, and links to it.",
 ))
 
 

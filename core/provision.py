@@ -16,6 +16,9 @@ from botocore.exceptions import ClientError
 from core import aws, csvimport, queues, wake
 from core.settings import Settings
 
+# Generated files (PDFs and their ZIPs, exports) expire; uploads are the users' own.
+GENERATED_PREFIXES = ("exports/", "pdf/")
+
 
 def describe(settings: Settings) -> list[str]:
     """Lines saying what would be created."""
@@ -26,7 +29,8 @@ def describe(settings: Settings) -> list[str]:
                      f"to {item.dead_letter} after {item.max_receive_count} receives)")
     lines.append(f"queue {wake.wake_queue_name(settings.queue_prefix)} (FIFO, wake signals "
                  "for the autoscaler)")
-    lines.append(f"bucket {settings.bucket} (region {settings.aws_region})")
+    lines.append(f"bucket {settings.bucket} (region {settings.aws_region}; files under "
+                 f"{', '.join(GENERATED_PREFIXES)} expire after {settings.file_retention_days} days)")
     lines.append(f"queue {uploads_queue_name(settings)} (object-created notifications of "
                  f"{settings.bucket}/{csvimport.PREFIX}; locally only, in AWS they invoke the "
                  "lambdas.import_upload handler)")
@@ -91,6 +95,18 @@ def _ensure_bucket(s3, settings: Settings) -> None:
     except ClientError as exc:
         if exc.response["Error"]["Code"] != "BucketAlreadyOwnedByYou":
             raise
+    s3.put_bucket_lifecycle_configuration(
+        Bucket=settings.bucket, LifecycleConfiguration=lifecycle_rules(settings))
+
+
+def lifecycle_rules(settings: Settings) -> dict:
+    """The bucket's retention: generated files expire after ``FILE_RETENTION_DAYS``."""
+    return {"Rules": [
+        {"ID": f"expire-{prefix.rstrip('/')}", "Status": "Enabled",
+         "Filter": {"Prefix": prefix},
+         "Expiration": {"Days": settings.file_retention_days},
+         "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1}}
+        for prefix in GENERATED_PREFIXES]}
 
 
 def main(argv=None) -> int:

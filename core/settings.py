@@ -14,6 +14,8 @@ from core.ratelimit import parse_limits
 WORKLOADS = ("default", "pdf", "imports", "exports")
 
 DEFAULT_VISIBILITY = {"default": 60, "pdf": 120, "imports": 120, "exports": 120}
+NOTIFY_KINDS = ("export", "import", "pdf_batch")
+MAIL_TRANSPORTS = ("file", "smtp", "ses")
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,19 @@ class Settings:
     import_max_bytes: int = 2 << 30
     import_direct_max_bytes: int = 5 << 20
     import_upload_seconds: int = 900
+    file_retention_days: int = 7
+    export_link_seconds: int = 86400
+    export_neutralize_formulas: bool = True
+    notify_kinds: tuple[str, ...] = NOTIFY_KINDS
+    notify_domain: str = "localhost"
+    mail_transport: str = "file"
+    mail_dir: str = ".run/mail"
+    mail_from: str = "jobsys@localhost"
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 25
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
@@ -115,6 +130,19 @@ class Settings:
             import_direct_max_bytes=reader.integer("IMPORT_DIRECT_MAX_BYTES", 5 << 20, low=1),
             import_upload_seconds=reader.integer("IMPORT_UPLOAD_SECONDS", 900, low=1,
                                                  high=604800),
+            file_retention_days=reader.integer("FILE_RETENTION_DAYS", 7, low=1, high=3650),
+            export_link_seconds=reader.integer("EXPORT_LINK_SECONDS", 86400, low=1, high=604800),
+            export_neutralize_formulas=reader.flag("EXPORT_NEUTRALIZE_FORMULAS", True),
+            notify_kinds=reader.names("NOTIFY_KINDS", NOTIFY_KINDS),
+            notify_domain=env.get("NOTIFY_DOMAIN") or "localhost",
+            mail_transport=reader.choice("MAIL_TRANSPORT", "file", MAIL_TRANSPORTS),
+            mail_dir=env.get("MAIL_DIR") or ".run/mail",
+            mail_from=env.get("MAIL_FROM") or "jobsys@localhost",
+            smtp_host=env.get("SMTP_HOST") or "127.0.0.1",
+            smtp_port=reader.integer("SMTP_PORT", 25, low=1, high=65535),
+            smtp_user=env.get("SMTP_USER") or None,
+            smtp_password=env.get("SMTP_PASSWORD") or None,
+            smtp_starttls=reader.flag("SMTP_STARTTLS", False),
         )
 
     def to_env(self) -> dict[str, str]:
@@ -154,6 +182,19 @@ class Settings:
             "IMPORT_MAX_BYTES": self.import_max_bytes,
             "IMPORT_DIRECT_MAX_BYTES": self.import_direct_max_bytes,
             "IMPORT_UPLOAD_SECONDS": self.import_upload_seconds,
+            "FILE_RETENTION_DAYS": self.file_retention_days,
+            "EXPORT_LINK_SECONDS": self.export_link_seconds,
+            "EXPORT_NEUTRALIZE_FORMULAS": "on" if self.export_neutralize_formulas else "off",
+            "NOTIFY_KINDS": ",".join(self.notify_kinds),
+            "NOTIFY_DOMAIN": self.notify_domain,
+            "MAIL_TRANSPORT": self.mail_transport,
+            "MAIL_DIR": self.mail_dir,
+            "MAIL_FROM": self.mail_from,
+            "SMTP_HOST": self.smtp_host,
+            "SMTP_PORT": self.smtp_port,
+            "SMTP_USER": self.smtp_user,
+            "SMTP_PASSWORD": self.smtp_password,
+            "SMTP_STARTTLS": "on" if self.smtp_starttls else "off",
         }
         env.update({f"QUEUE_VISIBILITY_{w.upper()}": t for w, t in self.visibility_timeouts.items()})
         return {k: str(v) for k, v in env.items() if v is not None}
@@ -165,6 +206,10 @@ class Settings:
     def dead_letter_name(self, workload: str) -> str:
         """The SQS name of a workload's dead-letter queue."""
         return f"{self.queue_prefix}{workload}-dlq"
+
+    def link_seconds(self, wanted: int) -> int:
+        """How long a download link may live: never past the files' retention."""
+        return max(1, min(wanted, self.file_retention_days * 86400))
 
     def require_database(self) -> str:
         """The database URL, or a clear error when none is configured."""
@@ -224,6 +269,14 @@ class _Reader:
         if raw.lower() in ("off", "false", "no", "0"):
             return False
         raise ConfigurationError(f"{name}={raw!r} is not on or off")
+
+    def choice(self, name, default, choices):
+        raw = self._raw(name)
+        if raw is None:
+            return default
+        if raw.lower() not in choices:
+            raise ConfigurationError(f"{name}={raw!r} is not one of: {', '.join(choices)}")
+        return raw.lower()
 
     def names(self, name, default):
         raw = self._raw(name)

@@ -99,6 +99,7 @@ def start(stack: Stack, args) -> dict:
     provision.apply(settings, aws.client(settings, "sqs"), aws.client(settings, "s3"))
     print(f"  queues       {', '.join(settings.queue_name(w) for w in settings.worker_queues)}"
           " (+ dead-letter queues)")
+    start_schedules(stack, env)
     stack.spawn("web", [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{web_port}",
                         "--workers", "2", "--threads", "4", "--access-logfile", "-",
                         "webapp:create_app()"], env)
@@ -119,6 +120,13 @@ def start(stack: Stack, args) -> dict:
 def start_upload_notifications(stack: Stack, env: dict) -> services.Child:
     """The local stand-in for S3 → Lambda: uploads under imports/ start their import."""
     return stack.spawn("uploads", [sys.executable, "-m", "lambdas.local"], env)
+
+
+def start_schedules(stack: Stack, env: dict) -> None:
+    """The scheduler loop (EventBridge's stand-in), and where e-mails are captured."""
+    env.setdefault("MAIL_DIR", str(STATE / "mail"))
+    stack.spawn("scheduler", [sys.executable, "-m", "lambdas.scheduler"], env)
+    print(f"  schedules    python -m lambdas.scheduler; e-mails as .eml files in {env['MAIL_DIR']}")
 
 
 def _wait_up(stack: Stack, web: str) -> None:

@@ -18,7 +18,7 @@ TASK_MODULES_BY_WORKLOAD = {
     "default": ("tasks.canary",),
     "pdf": ("tasks.pdf.batch",),
     "imports": ("tasks.imports.job",),
-    "exports": (),
+    "exports": ("tasks.export",),
 }
 TASK_MODULES = tuple(m for modules in TASK_MODULES_BY_WORKLOAD.values() for m in modules)
 

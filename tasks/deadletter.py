@@ -11,6 +11,7 @@ import logging
 
 from core import envelope
 from core.settings import Settings
+from tasks import notify
 from webapp import jobstore
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,7 @@ def sweep(settings: Settings, sqs, session, dead_letter_urls: dict[str, str]) ->
                 log.error("job %s failed: its message is in %s", job_id,
                           settings.dead_letter_name(workload))
                 failed.append(str(job_id))
+                notify.job_ended(job_id, settings)
     return failed
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from core import lifecycle
+from tasks import notify
 from webapp import jobstore
 from webapp.extensions import db
 from webapp.models import Job
@@ -24,7 +25,8 @@ def run(task, args: tuple, kwargs: dict):
     """Run ``task``; raise ``JobEndedFailed`` if this run turned its job to failed.
 
     Needs an application context. A redelivered message for a job that had
-    already failed reports nothing new.
+    already failed reports nothing new. A job that ended is e-mailed about
+    (once: ``tasks.notify``).
     """
     job_id = jobstore.as_uuid(kwargs.get("job_id") or (args[0] if args else None))
     if job_id is None:
@@ -32,6 +34,8 @@ def run(task, args: tuple, kwargs: dict):
     before = _status(job_id)
     result = task.run(*args, **kwargs)
     after = _status(job_id)
+    if after and after[0] in lifecycle.FINISHED:
+        notify.job_ended(job_id)
     if after and after[0] == lifecycle.FAILED and (not before or before[0] != lifecycle.FAILED):
         raise JobEndedFailed(after[1] or "the job failed")
     return result

@@ -83,7 +83,7 @@ def moto_endpoint(tmp_path_factory):
 
 
 @pytest.fixture
-def settings(request, database_url, moto_endpoint, clean_db):
+def settings(request, database_url, moto_endpoint, clean_db, tmp_path):
     """Settings for one test: its own queues (a fresh prefix), short timings.
 
     ``@pytest.mark.settings(visibility=6, max_receive_count=2, ...)`` changes
@@ -104,6 +104,7 @@ def settings(request, database_url, moto_endpoint, clean_db):
         dlq_sweep_interval=0.5,
         worker_concurrency=1,
         worker_extra_imports=("tests.support.tasks",),
+        mail_dir=str(tmp_path / "mail"),
     )
     return replace(base, **changes)
 

@@ -29,11 +29,12 @@ def create_app(test_config: dict | None = None, *, settings: Settings | None = N
     from webapp.enqueue import CeleryEnqueuer
     app.extensions["jobsys.enqueuer"] = enqueuer or CeleryEnqueuer(settings, app)
 
-    from webapp import api, documents, errors, health, imports, queues
+    from webapp import api, documents, errors, exports, health, imports, queues
     app.register_blueprint(api.bp)
     app.register_blueprint(queues.bp)
     app.register_blueprint(documents.bp)
     app.register_blueprint(imports.bp)
+    app.register_blueprint(exports.bp)
     app.register_blueprint(health.bp)
     errors.init_app(app)
     if not app.debug and not logging.getLogger().handlers:

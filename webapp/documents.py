@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import threading
 import uuid
-from datetime import datetime, timedelta, timezone
-from urllib.parse import quote
 
 from flask import Blueprint, current_app, jsonify, redirect, request, url_for
 
@@ -45,14 +43,15 @@ def s3_client():
         return ext["jobsys.s3"]
 
 
-def presigned(key: str, filename: str, content_type: str) -> tuple[str, str]:
-    """A GET URL for ``key`` that downloads as ``filename``; and when it expires."""
+def presigned(key: str, filename: str, content_type: str,
+              seconds: int | None = None) -> tuple[str, str]:
+    """A GET URL for ``key`` that downloads as ``filename``; and when it expires.
+
+    It lives ``seconds`` (default ``PDF_LINK_SECONDS``), never past the files' retention.
+    """
     settings = current_app.extensions["jobsys.settings"]
-    url = s3_client().generate_presigned_url("get_object", ExpiresIn=settings.pdf_link_seconds, Params={
-        "Bucket": settings.bucket, "Key": key, "ResponseContentType": content_type,
-        "ResponseContentDisposition": f"attachment; filename*=UTF-8''{quote(filename)}"})
-    expires = datetime.now(timezone.utc) + timedelta(seconds=settings.pdf_link_seconds)
-    return url, expires.isoformat()
+    seconds = settings.link_seconds(seconds or settings.pdf_link_seconds)
+    return aws.presigned_get(s3_client(), settings.bucket, key, filename, content_type, seconds)
 
 
 def _document_json(job: Job, row) -> dict:

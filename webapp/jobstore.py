@@ -10,12 +10,12 @@ import uuid
 from dataclasses import dataclass
 from typing import Iterable
 
-from sqlalchemy import and_, case, func, or_, select, update
+from sqlalchemy import and_, case, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from core import lifecycle
-from webapp.models import Job
+from webapp.models import Job, JobNotification
 
 
 @dataclass(frozen=True)
@@ -133,6 +133,23 @@ def heartbeat_age(session: Session, job_id) -> float | None:
         .where(Job.id == job_id, Job.status == lifecycle.RUNNING)).scalar()
     session.commit()
     return None if age is None else float(age)
+
+
+def requeue(session: Session, job_id, *, ran_too: bool = False) -> bool:
+    """Queue a finished job again: one that failed before it ever ran (its message was
+    never sent) or, with ``ran_too``, any that failed or was cancelled. Forgets its
+    previous outcome, and the e-mail sent about it."""
+    where = and_(Job.id == job_id, Job.status.in_(
+        (lifecycle.FAILED, lifecycle.CANCELLED) if ran_too else (lifecycle.FAILED,)))
+    if not ran_too:
+        where = and_(where, Job.attempts == 0)
+    moved = session.execute(update(Job).where(where).values(
+        status=lifecycle.QUEUED, error=None, result=None, finished_at=None, heartbeat_at=None,
+        cancel_requested_at=None, total=0, done=0, failed=0).returning(Job.id)).scalar()
+    if moved is not None:
+        session.execute(delete(JobNotification).where(JobNotification.job_id == job_id))
+    session.commit()
+    return moved is not None
 
 
 def touch(session: Session, job_ids: Iterable) -> int:

@@ -103,3 +103,19 @@ class ImportUpload(db.Model):
     dataset: Mapped[str] = mapped_column(String(63))
     options: Mapped[dict] = mapped_column(JSONB, default=dict, server_default=text("'{}'::jsonb"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class JobNotification(db.Model):
+    """An e-mail sent about a job's end: at most one per job and outcome.
+
+    The row is inserted in the transaction that sends the message, so a
+    redelivered task finds it and sends nothing.
+    """
+
+    __tablename__ = "job_notifications"
+
+    job_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    outcome: Mapped[str] = mapped_column(String(20), primary_key=True)
+    address: Mapped[str] = mapped_column(String(320))
+    transport: Mapped[str] = mapped_column(String(10))
+    sent_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -16,10 +16,11 @@ PART_BYTES = 8 * 1024 * 1024  # S3 parts must be >= 5 MiB, except the last
 class MultipartWriter(io.RawIOBase):
     """A write-only stream that uploads itself to S3 in parts; ``close`` completes it."""
 
-    def __init__(self, s3, bucket: str, key: str, part_bytes: int = PART_BYTES):
+    def __init__(self, s3, bucket: str, key: str, part_bytes: int = PART_BYTES,
+                 content_type: str = "application/zip", **extra):
         self.s3, self.bucket, self.key, self.part_bytes = s3, bucket, key, part_bytes
         self.upload_id = s3.create_multipart_upload(
-            Bucket=bucket, Key=key, ContentType="application/zip")["UploadId"]
+            Bucket=bucket, Key=key, ContentType=content_type, **extra)["UploadId"]
         self.parts: list[dict] = []
         self.buffer = bytearray()
         self.written = 0
@@ -31,8 +32,10 @@ class MultipartWriter(io.RawIOBase):
         self.buffer += data
         self.written += len(data)
         while len(self.buffer) >= self.part_bytes:
-            self._upload(bytes(self.buffer[:self.part_bytes]))
+            with memoryview(self.buffer) as view:  # one copy of the part, not two
+                part = bytes(view[:self.part_bytes])
             del self.buffer[:self.part_bytes]
+            self._upload(part)
         return len(data)
 
     def complete(self) -> None:

@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from core.settings import Settings
+from tasks.app import TASK_MODULES
 from tests.support import images
 from tests.support.images import DOCKER, DOCKERFILES, ROOT
 
@@ -228,23 +229,90 @@ def test_the_build_context_keeps_what_the_images_copy():
 
 
 PACKAGES = {p.name for p in ROOT.iterdir() if (p / "__init__.py").exists()} - {"tests", "bench"}
+#: What each image runs: its entry modules (commands, handlers, Celery apps).
+ENTRY_MODULES = {
+    "web.Dockerfile": {"webapp", "lambdas.import_upload", "lambdas.nightly_export"},
+    "worker.Dockerfile": {"worker.__main__", "worker.health", "autoscaler.__main__",
+                          *TASK_MODULES},  # Celery imports these by name
+    "flower.Dockerfile": {"worker.flower"},
+    "autoscaler.Dockerfile": {"autoscaler.lambda_handler"},
+}
 
 
-def _project_imports(package: str) -> set[str]:
+def _module_file(module: str) -> Path | None:
+    path = ROOT.joinpath(*module.split("."))
+    for candidate in (path.with_suffix(".py"), path / "__init__.py"):
+        if candidate.exists():
+            return candidate
+    return None
+
+
+def _reached(entries: set[str]) -> tuple[set[str], set[str]]:
+    """Project modules reachable by import from ``entries``, and the other top-level
+    names they import (any import statement, also inside functions)."""
     import ast
-    found = set()
-    for path in (ROOT / package).rglob("*.py"):
+    modules, others, todo = set(), set(), list(entries)
+    while todo:
+        module = todo.pop()
+        if module in modules:
+            continue
+        path = _module_file(module)
+        if path is None:
+            continue
+        modules.add(module)
+        parts = module.split(".")
+        todo += [".".join(parts[:i]) for i in range(1, len(parts))]  # parent packages run first
+        package = parts if path.name == "__init__.py" else parts[:-1]
         for node in ast.walk(ast.parse(path.read_text())):
-            names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
-                     [node.module] if isinstance(node, ast.ImportFrom) and node.module
-                     and node.level == 0 else [])
-            found |= {n.split(".")[0] for n in names} & PACKAGES
-    return found
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    base = ".".join(package[:len(package) - node.level + 1] + ([base] if base else []))
+                names = [base] + [f"{base}.{a.name}" for a in node.names]
+            else:
+                continue
+            for name in names:
+                if name.split(".")[0] in PACKAGES:
+                    todo.append(name)
+                elif name:
+                    others.add(name.split(".")[0])
+    return modules, others
+
+
+def _installed_with(requirements: set[str]) -> set[str]:
+    """The distributions ``requirements`` install, their dependencies included."""
+    from importlib import metadata
+    seen, todo = set(), [_normal(r) for r in requirements]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        try:
+            requires = metadata.requires(name) or []
+        except metadata.PackageNotFoundError:
+            continue
+        todo += [_normal(re.split(r"[ ;<>=!~\[(]", r)[0]) for r in requires if "extra ==" not in r]
+    return seen
+
+
+def _normal(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 @pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
-def test_every_project_package_an_image_imports_is_copied_into_it(dockerfile):
+def test_everything_an_images_entry_points_import_is_in_the_image(dockerfile):
+    from importlib import metadata
+    modules, others = _reached(ENTRY_MODULES[dockerfile.name])
     final = images.parse_dockerfile(dockerfile)[-1]
-    copied = {Path(s).parts[0] for s in images.copied_sources(final)} & PACKAGES
-    needed = set().union(*(_project_imports(p) for p in copied)) if copied else set()
-    assert needed <= copied, f"{dockerfile.name} imports {sorted(needed - copied)} without copying them"
+    copied = {Path(s).parts[0] for s in images.copied_sources(final)}
+    assert {m.split(".")[0] for m in modules} <= copied, f"{dockerfile.name} misses project code"
+    installed = _installed_with(requirement_names(
+        DOCKER / "requirements" / dockerfile.name.replace(".Dockerfile", ".txt")))
+    distributions = metadata.packages_distributions()
+    missing = {name for name in others - set(sys.stdlib_module_names) if name in distributions
+               and not {_normal(d) for d in distributions[name]} & installed}
+    assert missing == set(), f"{dockerfile.name} runs code that imports {sorted(missing)}, " \
+                             "which its requirements file does not install"

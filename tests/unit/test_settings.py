@@ -57,3 +57,26 @@ def test_import_settings_survive_the_trip_through_the_environment():
         1000000, 2048, 60)
     assert Settings.from_env(s.to_env()) == s
     assert Settings.from_env({}).import_concurrency == 2
+
+
+def test_export_and_mail_settings_survive_the_trip_through_the_environment():
+    s = Settings.from_env({"FILE_RETENTION_DAYS": "3", "EXPORT_LINK_SECONDS": "600",
+                           "EXPORT_NEUTRALIZE_FORMULAS": "off", "NOTIFY_KINDS": "export",
+                           "NOTIFY_DOMAIN": "corp.example", "MAIL_TRANSPORT": "SMTP",
+                           "MAIL_DIR": "/tmp/mail", "MAIL_FROM": "jobs@corp.example",
+                           "SMTP_HOST": "mail.corp.example", "SMTP_PORT": "587",
+                           "SMTP_USER": "jobs", "SMTP_PASSWORD": "secret", "SMTP_STARTTLS": "on"})
+    assert (s.file_retention_days, s.export_neutralize_formulas, s.notify_kinds,
+            s.mail_transport, s.smtp_port, s.smtp_starttls) == (3, False, ("export",), "smtp",
+                                                                 587, True)
+    assert Settings.from_env(s.to_env()) == s
+    defaults = Settings.from_env({})
+    assert defaults.notify_kinds == ("export", "import", "pdf_batch")
+    assert (defaults.mail_transport, defaults.file_retention_days) == ("file", 7)
+    assert Settings.from_env(defaults.to_env()) == defaults
+
+
+def test_an_unknown_mail_transport_lists_the_choices():
+    with pytest.raises(ConfigurationError, match="MAIL_TRANSPORT='pigeon' is not one of: "
+                                                 "file, smtp, ses"):
+        Settings.from_env({"MAIL_TRANSPORT": "pigeon"})
