@@ -179,6 +179,62 @@ def _finished(web: str, job_id: str):
     return job if job["status"] not in ("queued", "running") else None
 
 
+def demo_work(web: str) -> None:
+    """Real work through the API: a CSV import, an export of what it loaded, a PDF batch.
+
+    Each job's pool is at zero, so each also shows the autoscaler waking it.
+    """
+    from tasks.imports.samples import customers_csv
+    from tasks.pdf.samples import statement
+
+    print("\nReal work through the API (each pool wakes from zero):")
+    answer = requests.post(f"{web}/api/imports/direct",
+                           params={"dataset": "customers", "filename": "demo-customers.csv"},
+                           data=customers_csv(200), headers={"Content-Type": "text/csv"},
+                           timeout=30)
+    job = _follow(web, answer, "import of 200 customers (POST /api/imports/direct)")
+    if job["status"] == "succeeded":
+        answer = requests.post(f"{web}/api/jobs", timeout=30, json={
+            "kind": "export", "params": {"dataset": "customers", "encoding": "utf-8-sig"}})
+        job = _follow(web, answer, "export of the customers table (POST /api/jobs)")
+        if job["status"] == "succeeded":
+            print(f"    download: {web}/api/jobs/{job['id']}/download")
+    answer = requests.post(f"{web}/api/jobs", timeout=30, json={
+        "kind": "pdf_batch",
+        "params": {"template": "statement", "rows": [statement(n) for n in range(10)]}})
+    job = _follow(web, answer, "10 Japanese statements as PDFs (POST /api/jobs)")
+    if job["status"] in ("succeeded", "partially_failed"):
+        print(f"    documents: {web}/api/jobs/{job['id']}/documents   "
+              f"ZIP: {web}/api/jobs/{job['id']}/archive")
+    print("  E-mails about these jobs are in the mail folder printed above.")
+
+
+def _follow(web: str, answer: requests.Response, what: str) -> dict:
+    """Print a job's progress until it ends; returns the finished job."""
+    if answer.status_code != 202:
+        print(f"  {what}: {answer.status_code} {answer.text[:300]}")
+        return {"status": "refused"}
+    job_id = answer.json()["id"]
+    print(f"  {what}: {job_id}")
+    began, shown = time.perf_counter(), None
+    deadline = began + 180
+    while time.perf_counter() < deadline:
+        job = requests.get(f"{web}/api/jobs/{job_id}", timeout=5).json()
+        progress = job["progress"]
+        state = (job["status"], progress["done"], progress["failed"], progress["total"])
+        if state != shown:
+            shown = state
+            print(f"    {time.perf_counter() - began:5.1f} s  {job['status']:<16} "
+                  f"done {progress['done']} / failed {progress['failed']} / total {progress['total']}")
+        if job["status"] not in ("queued", "running"):
+            if job.get("error"):
+                print(f"    error: {job['error']}")
+            return job
+        time.sleep(0.5)
+    print(f"    still {shown[0]} after 180 s; see the logs")
+    return {"status": "unfinished"}
+
+
 def banner(urls: dict) -> None:
     print(f"""
 The system is up.
@@ -206,6 +262,8 @@ def main(argv=None) -> int:
     try:
         urls = start(stack, args)
         demo(stack, urls["web"], args.demo_jobs)
+        if args.demo_jobs:
+            demo_work(urls["web"])
         banner(urls)
         while not args.exit_after_demo:
             _watch(stack)
