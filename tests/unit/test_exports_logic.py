@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import codecs
+from datetime import date
+from decimal import Decimal
 from email import message_from_bytes, policy
 
 import pytest
@@ -67,6 +69,95 @@ def test_the_shipped_specs_load():
     assert spec.column_names[:3] == ("id", "name", "email") and spec.key == ("id",)
     assert spec.column("notes").filters == ("like",)
     assert load_export_spec("jobs").table == "jobs"
+
+
+IMPORT_SPEC = """
+[dataset]
+name = "orders"
+table = "shop_orders"
+key = ["shop", "order_no"]
+description = "Orders by shop."
+
+[[columns]]
+name = "order_no"
+type = "integer"
+required = true
+aliases = ["注文番号"]
+
+[[columns]]
+name = "shop"
+[[columns]]
+name = "buyer_email"
+type = "email"
+[[columns]]
+name = "total"
+type = "decimal"
+[[columns]]
+name = "ordered_on"
+type = "date"
+[[columns]]
+name = "paid"
+type = "boolean"
+"""
+
+
+@pytest.fixture
+def folders(tmp_path):
+    imports, exports_dir = tmp_path / "datasets", tmp_path / "datasets" / "exports"
+    exports_dir.mkdir(parents=True)
+    (imports / "orders.toml").write_text(IMPORT_SPEC, encoding="utf-8")
+    return {"folder": exports_dir, "datasets_dir": imports}
+
+
+def test_an_import_spec_exports_as_its_table_columns_and_key(folders):
+    spec = load_export_spec("orders", **folders)
+    assert (spec.name, spec.table, spec.view) == ("orders", "shop_orders", None)
+    assert spec.key == ("shop", "order_no") and spec.description == "Orders by shop."
+    assert [(c.name, c.header, c.type) for c in spec.columns] == [
+        ("order_no", "order_no", "integer"), ("shop", "shop", "text"),
+        ("buyer_email", "buyer_email", "text"), ("total", "total", "numeric"),
+        ("ordered_on", "ordered_on", "date"), ("paid", "paid", "boolean")]
+    assert {c.name: c.filters for c in spec.columns} == {
+        "order_no": ("eq", "in", "gte", "lte"), "shop": ("eq", "in", "like"),
+        "buyer_email": ("eq", "in", "like"), "total": ("eq", "in", "gte", "lte"),
+        "ordered_on": ("eq", "in", "gte", "lte"), "paid": ("eq",)}
+
+
+def test_available_is_export_specs_and_import_specs(folders):
+    (folders["folder"] / "sales.toml").write_text(
+        'view = "SELECT 1 AS n"\n[[columns]]\nname = "n"\ntype = "integer"\n')
+    assert available(**folders) == ["orders", "sales"]
+    assert load_export_spec("sales", **folders).view == "SELECT 1 AS n"
+
+
+def test_an_export_spec_file_wins_over_the_import_spec_of_the_same_name(folders):
+    (folders["folder"] / "orders.toml").write_text(
+        'table = "shop_orders"\nkey = ["order_no"]\n[[columns]]\nname = "order_no"\n'
+        'header = "注文番号"\ntype = "integer"\nfilters = ["eq"]\n', encoding="utf-8")
+    assert available(**folders) == ["orders"]
+    spec = load_export_spec("orders", **folders)
+    assert spec.column_names == ("order_no",) and spec.columns[0].header == "注文番号"
+
+
+def test_a_dataset_nobody_declares_is_named_with_where_it_was_looked_for(folders):
+    with pytest.raises(ConfigurationError) as error:
+        load_export_spec("salaries", **folders)
+    assert "no dataset 'salaries'" in str(error.value) and "salaries.toml" in str(error.value)
+
+
+def test_a_derived_spec_checks_filters_by_the_import_type(folders):
+    spec = load_export_spec("orders", **folders)
+    parsed = exports.parse_filters(spec, [
+        {"column": "total", "op": "gte", "value": "-10.5"},
+        {"column": "paid", "op": "eq", "value": True},
+        {"column": "ordered_on", "op": "in", "value": ["2026-11-01"]},
+        {"column": "buyer_email", "op": "like", "value": "%@example.jp"}])
+    assert [f.value for f in parsed] == [Decimal("-10.5"), True, [date(2026, 11, 1)],
+                                         "%@example.jp"]
+    with pytest.raises(InvalidRequest, match="'lte' is not allowed on paid; use one of: eq"):
+        exports.parse_filters(spec, [{"column": "paid", "op": "lte", "value": True}])
+    with pytest.raises(InvalidRequest, match="'like' is not allowed on total"):
+        exports.parse_filters(spec, [{"column": "total", "op": "like", "value": "1%"}])
 
 
 @pytest.mark.parametrize("body, words", [
