@@ -9,8 +9,9 @@ from email import message_from_bytes, policy
 import pytest
 
 from core import exports, mail
+from core.datasets import spec_named
 from core.errors import ConfigurationError, InvalidRequest
-from core.exportspecs import available, load_export_spec
+from core.exportspecs import SpecColumn, available, load_export_spec
 from core.provision import lifecycle_rules
 from core.settings import Settings
 from tasks.csvout import Encoder, Gzip, to_cp932
@@ -28,16 +29,16 @@ def test_cells_a_spreadsheet_would_run_get_a_leading_apostrophe(cell, shown):
 def test_the_query_neutralises_text_columns_only_and_binds_every_value():
     spec = load_export_spec("customers")
     filters = exports.parse_filters(spec, [
-        {"column": "status", "op": "in", "value": ["active", "x'); DROP TABLE jobs; --"]},
+        {"column": "gender", "op": "in", "value": ["女性", "x'); DROP TABLE jobs; --"]},
         {"column": "balance", "op": "gte", "value": "-10.5"}])
-    query, params = exports.select_sql(spec, ["id", "notes", "balance"], filters, True)
+    query, params = exports.select_sql(spec, ["points", "note", "balance"], filters, True)
     text = query.as_string(None)
-    assert text == ('SELECT "id", CASE WHEN ascii("notes") IN (61, 43, 45, 64, 9, 13) '
-                    "THEN '''' || \"notes\" ELSE \"notes\" END, \"balance\" FROM \"customers\" "
-                    'WHERE "status" = ANY(%s) AND "balance" >= %s ORDER BY "id"')
+    assert text == ('SELECT "points", CASE WHEN ascii("note") IN (61, 43, 45, 64, 9, 13) '
+                    "THEN '''' || \"note\" ELSE \"note\" END, \"balance\" FROM \"customers\" "
+                    'WHERE "gender" = ANY(%s) AND "balance" >= %s ORDER BY "customer_code"')
     assert params[0][1] == "x'); DROP TABLE jobs; --" and str(params[1]) == "-10.5"
-    plain, _ = exports.select_sql(spec, ["notes"], [], False)
-    assert plain.as_string(None) == 'SELECT "notes" FROM "customers" ORDER BY "id"'
+    plain, _ = exports.select_sql(spec, ["note"], [], False)
+    assert plain.as_string(None) == 'SELECT "note" FROM "customers" ORDER BY "customer_code"'
 
 
 def test_cp932_maps_jis_variants_and_refuses_or_replaces_what_it_cannot_hold():
@@ -65,9 +66,10 @@ def test_gzip_blocks_make_one_stream():
 
 def test_the_shipped_specs_load():
     assert {"customers", "jobs"} <= set(available())
-    spec = load_export_spec("customers")
-    assert spec.column_names[:3] == ("id", "name", "email") and spec.key == ("id",)
-    assert spec.column("notes").filters == ("like",)
+    spec = load_export_spec("customers")  # from the import spec: one declaration serves both
+    assert spec.column_names == spec_named("customers").column_names
+    assert spec.column("note") == SpecColumn("note", "note", "text", ("eq", "in", "like"))
+    assert spec.key == ("customer_code",) and spec.table == "customers"
     assert load_export_spec("jobs").table == "jobs"
 
 
@@ -192,19 +194,23 @@ def test_a_request_gets_its_defaults():
     ({"dataset": "customers", "sheet": 1}, "params.sheet", "is not a parameter"),
     ({}, "params.dataset", "must be one of: customers, jobs"),
     ({"dataset": "customers", "columns": []}, "params.columns", "non-empty list"),
-    ({"dataset": "customers", "columns": ["id", "id"]}, "params.columns", "twice"),
-    ({"dataset": "customers", "filters": {"status": "x"}}, "params.filters", "must be a list"),
-    ({"dataset": "customers", "filters": [{"column": "notes", "op": "eq", "value": "x"}]},
-     "params.filters[0].op", "'eq' is not allowed on notes; use one of: like"),
+    ({"dataset": "customers", "columns": ["name", "name"]}, "params.columns", "twice"),
+    ({"dataset": "customers", "filters": {"gender": "x"}}, "params.filters", "must be a list"),
+    ({"dataset": "customers", "filters": [{"column": "note", "op": "gte", "value": "x"}]},
+     "params.filters[0].op", "'gte' is not allowed on note; use one of: eq, in, like"),
     ({"dataset": "customers", "filters": [{"column": "secret", "op": "eq", "value": 1}]},
      "params.filters[0].column", "'secret' cannot be filtered on"),
-    ({"dataset": "customers", "filters": [{"column": "id", "op": "in", "value": []}]},
+    ({"dataset": "customers", "filters": [{"column": "customer_code", "op": "in",
+                                           "value": []}]},
      "params.filters[0].value", "list of 1-1000 values"),
-    ({"dataset": "customers", "filters": [{"column": "id", "op": "in", "value": [1, "2"]}]},
-     "params.filters[0].value[1]", "'2' is not a whole number (column id)"),
+    ({"dataset": "customers", "filters": [{"column": "points", "op": "in", "value": [1, "2"]}]},
+     "params.filters[0].value[1]", "'2' is not a whole number (column points)"),
     ({"dataset": "customers", "filters": [{"column": "balance", "op": "gte", "value": "NaN"}]},
      "params.filters[0].value", "is not a number"),
-    ({"dataset": "customers", "filters": [{"column": "id", "op": "eq"}]},
+    ({"dataset": "customers", "filters": [{"column": "registered_on", "op": "lte",
+                                           "value": "2026-02-30"}]},
+     "params.filters[0].value", "is not a date (YYYY-MM-DD) (column registered_on)"),
+    ({"dataset": "customers", "filters": [{"column": "customer_code", "op": "eq"}]},
      "params.filters[0]", "exactly column, op and value"),
     ({"dataset": "customers", "encoding": "shift_jis"}, "params.encoding", "utf-8, utf-8-sig, cp932"),
     ({"dataset": "customers", "gzip": "yes"}, "params.gzip", "true or false"),
