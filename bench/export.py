@@ -1,8 +1,9 @@
 """Export throughput: the product's export job against ``psql \\copy``.
 
-In one run, on a ``customers`` table of N generated rows (1,000,000 by default):
+In one run, on a ``customers`` table of N generated rows (1,000,000 by default; the
+table of the ``customers`` import spec, filled by ``stack/customers.py``):
 
-* ``baseline``: ``psql -c "\\copy (SELECT … ORDER BY id) TO 'file' CSV HEADER"``
+* ``baseline``: ``psql -c "\\copy (SELECT … ORDER BY customer_code) TO 'file' CSV HEADER"``
   to a local file;
 * ``stream_without_upload``: the worker's streaming code in this process into
   a sink that discards the bytes: the export's own cost, without the S3
@@ -45,7 +46,6 @@ from stack import customers, services
 
 DEFAULT_OUT = RESULTS / "export.json"
 OWNER = {"X-Owner": "bench"}
-COLUMNS = "id, name, email, birth_date, balance, status, notes, updated_at"
 
 
 def fill(settings: Settings, rows: int) -> float:
@@ -61,8 +61,9 @@ def baseline(settings: Settings, scratch: Path) -> dict:
     """``psql \\copy`` of the same SELECT to a local file."""
     url = settings.database_url.replace("postgresql+psycopg://", "postgresql://")
     out = scratch / "baseline.csv"
-    command = (f"\\copy (SELECT {COLUMNS} FROM customers ORDER BY id) TO '{out}' "
-               "WITH (FORMAT csv, HEADER)")
+    spec = customers.spec()
+    command = (f"\\copy (SELECT {', '.join(spec.column_names)} FROM {spec.table} "
+               f"ORDER BY {', '.join(spec.key)}) TO '{out}' WITH (FORMAT csv, HEADER)")
     began = time.perf_counter()
     subprocess.run(["psql", url, "-v", "ON_ERROR_STOP=1", "-q", "-c", command], check=True)
     seconds = time.perf_counter() - began

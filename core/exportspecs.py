@@ -1,10 +1,12 @@
-"""Export specs: the datasets a user may export, declared as TOML files.
+"""Export specs: the datasets a user may export.
 
-Each ``datasets/exports/<name>.toml`` names a table (or declares a read-only
-SQL ``view``), the columns that may be exported (in order, with headers and
-types) and the filters each column allows. ``load_export_spec`` and
-``available`` are the one way in, so other declarations (import specs) can be
-added here later without touching their callers.
+Every dataset with an import spec (``datasets/<name>.toml``, ``core.datasets``)
+may be exported as it is: its table, its columns in the spec's order under
+their own names, filters that fit each column's type, rows in its key's order.
+An explicit ``datasets/exports/<name>.toml`` wins over that: it names a table
+(or declares a read-only SQL ``view``), the columns that may be exported (in
+order, with headers and types) and the filters each column allows.
+``load_export_spec`` and ``available`` are the one way in.
 """
 from __future__ import annotations
 
@@ -13,12 +15,19 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.datasets import DatasetSpec, load_specs
 from core.errors import ConfigurationError
 
 DEFAULT_DIR = Path(__file__).resolve().parent.parent / "datasets" / "exports"
 TYPES = ("text", "integer", "numeric", "date", "timestamp", "boolean", "uuid")
 OPERATORS = ("eq", "in", "gte", "lte", "like")
 IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+# An import spec's column types as export types, and the filters each allows.
+FROM_IMPORT_TYPES = {"text": "text", "email": "text", "integer": "integer",
+                     "decimal": "numeric", "date": "date", "boolean": "boolean"}
+FILTERS_BY_TYPE = {"text": ("eq", "in", "like"), "integer": ("eq", "in", "gte", "lte"),
+                   "numeric": ("eq", "in", "gte", "lte"), "date": ("eq", "in", "gte", "lte"),
+                   "boolean": ("eq",)}
 
 
 @dataclass(frozen=True)
@@ -50,23 +59,48 @@ class ExportSpec:
         return tuple(c.name for c in self.columns)
 
 
-def available(folder: Path | str | None = None) -> list[str]:
-    """The names of the datasets that may be exported."""
-    return sorted(p.stem for p in Path(folder or DEFAULT_DIR).glob("*.toml"))
+def available(folder: Path | str | None = None,
+              datasets_dir: Path | str | None = None) -> list[str]:
+    """The names of the datasets that may be exported: export specs and import specs.
+
+    ``folder`` holds the export specs (``datasets/exports/``), ``datasets_dir``
+    the import specs (``datasets/``).
+    """
+    explicit = {p.stem for p in Path(folder or DEFAULT_DIR).glob("*.toml")}
+    return sorted(explicit | set(load_specs(datasets_dir)))
 
 
-def load_export_spec(name: str, folder: Path | str | None = None) -> ExportSpec:
-    """The spec of dataset ``name``; a ``ConfigurationError`` names a malformed file."""
+def load_export_spec(name: str, folder: Path | str | None = None,
+                     datasets_dir: Path | str | None = None) -> ExportSpec:
+    """The spec of dataset ``name``: its export spec file, else derived from its import spec.
+
+    A ``ConfigurationError`` names a malformed file, or says there is no such dataset.
+    """
     if not IDENTIFIER.match(name or ""):
         raise ConfigurationError(f"{name!r} is not a dataset name")
     path = Path(folder or DEFAULT_DIR) / f"{name}.toml"
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ConfigurationError(f"no export spec {path}") from None
+        imported = load_specs(datasets_dir).get(name)
+        if imported is None:
+            raise ConfigurationError(f"no dataset {name!r}: neither an export spec {path} "
+                                     "nor an import spec declares it") from None
+        return _from_import_spec(imported)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigurationError(f"{path}: {exc}") from None
     return _parse(name, raw, path)
+
+
+def _from_import_spec(spec: DatasetSpec) -> ExportSpec:
+    """The export of an import spec's table: every column in order, headed by its name."""
+    columns = []
+    for column in spec.columns:
+        kind = FROM_IMPORT_TYPES[column.type]
+        columns.append(SpecColumn(name=column.name, header=column.name, type=kind,
+                                  filters=FILTERS_BY_TYPE[kind]))
+    return ExportSpec(name=spec.name, columns=tuple(columns), key=spec.key, table=spec.table,
+                      description=spec.description)
 
 
 def _parse(name: str, raw: dict, path: Path) -> ExportSpec:

@@ -16,6 +16,7 @@ from flask import current_app
 from psycopg import sql
 
 from core import aws, exports
+from core.datasets import load_specs
 from core.errors import ConfigurationError, InvalidRequest, JobFailed
 from core.exportspecs import ExportSpec, load_export_spec
 from core.settings import Settings
@@ -93,10 +94,24 @@ def _stream(ctx, spec: ExportSpec, params: dict, query, args, out) -> int:
             raw.rollback()
             raise JobFailed(_unencodable(raw, spec, params, query, args)) from None
         except psycopg.errors.UndefinedTable:
-            raise JobFailed(f"dataset {spec.name}: its table {spec.table or '(view)'} does not "
-                            "exist in this database yet") from None
+            raise JobFailed(_missing_table(spec)) from None
         finally:
             raw.rollback()
+
+
+def _missing_table(spec: ExportSpec) -> str:
+    """One sentence for an export whose table is not there (nothing imported yet)."""
+    if spec.table is None:
+        return (f"dataset {spec.name}: a table its view reads does not exist in this "
+                "database yet")
+    try:
+        importers = sorted(d.name for d in load_specs().values() if d.table == spec.table)
+    except ConfigurationError:
+        importers = []
+    if importers:
+        return (f"the {spec.table} table does not exist yet: import a {importers[0]} "
+                "file first")
+    return f"the {spec.table} table does not exist in this database yet"
 
 
 def _copy(ctx, raw, query, args, encoder, packer, out, header: str) -> int:

@@ -22,20 +22,6 @@ from webapp import create_app
 OWNER = {"X-Owner": "tester"}
 
 
-def _drop_customers(engine) -> None:
-    with engine.begin() as conn:
-        conn.execute(text("DROP TABLE IF EXISTS customers"))
-        conn.execute(text("DROP FUNCTION IF EXISTS slow_row() CASCADE"))
-        conn.execute(text("TRUNCATE import_uploads"))
-
-
-@pytest.fixture
-def clean_imports(engine):
-    _drop_customers(engine)
-    yield
-    _drop_customers(engine)  # the schema test compares tables with the models
-
-
 @pytest.fixture
 def live(settings, queue_urls, clean_imports):
     """The web app with its real enqueuer (SQS), and a test client."""

@@ -15,12 +15,16 @@ from sqlalchemy import text
 from core import aws, lifecycle
 from stack import customers
 from stack.services import wait_for
+from tasks.imports.validate import BatchValidator
 from tests.support.jobs import Sender, queue_depth, row, wait_finished
 from webapp import create_app
 
 OWNER = {"X-Owner": "tester"}
 ROWS = 3000
-UNWRITABLE_ID = 900001  # its name holds a character CP932 has no code for
+UNWRITABLE = "C0900001"  # its name holds a character CP932 has no code for
+GENERATED_UNTIL = "2025-12-31"  # registered_on of every generated row is before it
+COLUMNS = ["customer_code", "name", "name_kana", "email", "birth_date", "gender", "prefecture",
+           "phone", "points", "balance", "registered_on", "note"]
 
 
 @pytest.fixture(scope="module")
@@ -28,9 +32,9 @@ def customer_rows(engine):
     with engine.begin() as conn:
         conn.execute(text("DROP TABLE IF EXISTS customers"))
         customers.fill(conn, ROWS)
-        conn.execute(text("INSERT INTO customers (id, name, email, status) VALUES "
-                          "(:i, '𠮷野家 太郎', 'yoshinoya@example.jp', 'active')"),
-                     {"i": UNWRITABLE_ID})
+        conn.execute(text("INSERT INTO customers (customer_code, name, email, registered_on) "
+                          "VALUES (:c, '𠮷野家 太郎', 'yoshinoya@example.jp', '2026-11-20')"),
+                     {"c": UNWRITABLE})
     yield ROWS
     with engine.begin() as conn:
         conn.execute(text("DROP TABLE customers"))
@@ -66,22 +70,29 @@ def mails(folder) -> list:
 def test_an_export_lands_in_the_bucket_with_its_rows_a_link_and_one_email(
         live, engine, start_worker, mail_dir, settings, queue_urls):
     start_worker(MAIL_DIR=str(mail_dir))
-    job_id = submit(live, dataset="customers",
-                    filters=[{"column": "id", "op": "lte", "value": ROWS}])
+    job_id = submit(live, dataset="customers", filters=[
+        {"column": "registered_on", "op": "lte", "value": GENERATED_UNTIL}])
     job = wait_finished(engine, job_id)
     assert job["status"] == lifecycle.SUCCEEDED, job["error"]
     assert job["result"]["rows"] == ROWS and job["done"] == ROWS
     assert job["result"]["key"] == f"exports/{job_id}/customers.csv"
     table = list(csv.reader(io.StringIO(download(job).decode("utf-8"))))
-    assert table[0] == ["id", "name", "email", "birth_date", "balance", "status", "notes",
-                        "updated_at"]
-    assert len(table) == ROWS + 1 and [r[0] for r in table[1:4]] == ["1", "2", "3"]
-    by_id = {r[0]: r for r in table[1:]}
-    assert by_id["2"][6] == "'=HYPERLINK(\"http://x.example\")"   # neutralised
-    assert by_id["1"][6] == "line one\nline two"                    # newline kept in the cell
-    assert by_id["5"][6] == 'VIP, prefers "email"'
-    assert by_id["1"][1] == "鈴木 太郎"
-    assert any(r[4].startswith("-") for r in table[1:])             # numbers are not touched
+    assert table[0] == COLUMNS  # the import spec's columns, in its order
+    assert len(table) == ROWS + 1
+    assert [r[0] for r in table[1:4]] == ["C0000001", "C0000002", "C0000003"]
+    by_code = {r[0]: dict(zip(COLUMNS, r)) for r in table[1:]}
+    assert by_code["C0000002"]["note"] == "'=HYPERLINK(\"http://x.example\")"  # neutralised
+    assert by_code["C0000001"]["note"] == "住所変更あり\n旧住所: 東京都港区"  # newline kept
+    assert by_code["C0000005"]["note"] == 'VIP, prefers "email"'
+    assert by_code["C0000003"]["note"] == ""                             # NULL
+    assert by_code["C0000001"]["name"] == "鈴木 太郎"
+    assert by_code["C0000001"]["name_kana"] == "スズキ タロウ"
+    assert any(r[9].startswith("-") for r in table[1:])  # numbers are not touched
+    # The generated rows are what an import would accept: the file imports as it is.
+    problems = []
+    _, bad = BatchValidator(customers.spec(), table[0]).check(
+        table[1:], list(range(2, ROWS + 2)), lambda *problem: problems.append(problem))
+    assert (bad, problems[:3]) == (0, [])
 
     fresh = live.get(f"/api/jobs/{job_id}/download", headers=OWNER)
     assert fresh.status_code == 302
@@ -110,30 +121,32 @@ def _sent_again_and_drained(settings, queue_urls) -> bool:
 
 def test_gzip_cp932_and_the_unwritable_character_policy(live, engine, start_worker, mail_dir):
     start_worker(MAIL_DIR=str(mail_dir))
-    columns = ["id", "name", "notes"]
-    some = [{"column": "id", "op": "in", "value": [1, 2, 4, UNWRITABLE_ID]}]
+    columns = ["customer_code", "name", "note"]
+    codes = [customers.code(1), customers.code(2), customers.code(4), UNWRITABLE]
+    some = [{"column": "customer_code", "op": "in", "value": codes}]
     zipped = submit(live, dataset="customers", columns=columns, filters=some, gzip=True,
                     encoding="cp932", unencodable="replace", neutralize_formulas=False)
     strict = submit(live, dataset="customers", columns=columns, filters=some, encoding="cp932")
-    bom = submit(live, dataset="customers", columns=["id", "name"], encoding="utf-8-sig",
-                 filters=[{"column": "id", "op": "eq", "value": 1}])
+    bom = submit(live, dataset="customers", columns=["customer_code", "name"],
+                 encoding="utf-8-sig",
+                 filters=[{"column": "customer_code", "op": "eq", "value": "C0000001"}])
 
     job = wait_finished(engine, zipped)
     assert job["status"] == lifecycle.SUCCEEDED, job["error"]
     table = list(csv.reader(io.StringIO(gzip.decompress(download(job)).decode("cp932"))))
-    assert [r[0] for r in table] == ["id", "1", "2", "4", str(UNWRITABLE_ID)]
+    assert [r[0] for r in table] == ["customer_code", *codes]
     assert table[2][2].startswith("=HYPERLINK")        # neutralisation turned off
     assert table[3][2].startswith("東京都千代田区") and "～" in table[3][2]  # wave dash mapped
     assert table[4][1] == "?野家 太郎"
 
     job = wait_finished(engine, strict)
     assert job["status"] == lifecycle.FAILED
-    assert f"row 4 (id={UNWRITABLE_ID}), column name: '𠮷' (U+20BB7) cannot be written " \
-           "in CP932" in job["error"]
+    assert f"row 4 (customer_code={UNWRITABLE}), column name: '𠮷' (U+20BB7) cannot be " \
+           "written in CP932" in job["error"]
 
     job = wait_finished(engine, bom)
     assert job["status"] == lifecycle.SUCCEEDED, job["error"]
-    assert download(job) == "\ufeffid,name\n1,鈴木 太郎\n".encode("utf-8")
+    assert download(job) == "\ufeffcustomer_code,name\nC0000001,鈴木 太郎\n".encode("utf-8")
     wait_for(lambda: len(mails(mail_dir)) == 3, 30, "three e-mails")
     failed = next(m for m in mails(mail_dir) if "failed" in m["Subject"])
     assert "U+20BB7" in failed.get_content()
@@ -146,10 +159,10 @@ def test_bad_export_requests_say_what_to_change(client):
         return response.get_json()["error"]
 
     assert error(dataset="salaries")["message"] == "must be one of: customers, jobs"
-    assert error(dataset="customers", columns=["id", "password"]) == {
+    assert error(dataset="customers", columns=["customer_code", "password"]) == {
         "field": "params.columns[1]", "message": "'password' is not a column of customers; "
-        "one of: id, name, email, birth_date, balance, status, notes, updated_at"}
-    assert error(dataset="customers", filters=[{"column": "notes", "op": "eq",
+        f"one of: {', '.join(COLUMNS)}"}
+    assert error(dataset="customers", filters=[{"column": "note", "op": "gte",
                                                 "value": "x"}])["field"] == "params.filters[0].op"
     assert error(dataset="customers", filters=[{"column": "birth_date", "op": "gte",
                                                 "value": "1990-13-01"}]) == {

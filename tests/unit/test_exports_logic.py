@@ -2,13 +2,16 @@
 from __future__ import annotations
 
 import codecs
+from datetime import date
+from decimal import Decimal
 from email import message_from_bytes, policy
 
 import pytest
 
 from core import exports, mail
+from core.datasets import spec_named
 from core.errors import ConfigurationError, InvalidRequest
-from core.exportspecs import available, load_export_spec
+from core.exportspecs import SpecColumn, available, load_export_spec
 from core.provision import lifecycle_rules
 from core.settings import Settings
 from tasks.csvout import Encoder, Gzip, to_cp932
@@ -26,16 +29,16 @@ def test_cells_a_spreadsheet_would_run_get_a_leading_apostrophe(cell, shown):
 def test_the_query_neutralises_text_columns_only_and_binds_every_value():
     spec = load_export_spec("customers")
     filters = exports.parse_filters(spec, [
-        {"column": "status", "op": "in", "value": ["active", "x'); DROP TABLE jobs; --"]},
+        {"column": "gender", "op": "in", "value": ["女性", "x'); DROP TABLE jobs; --"]},
         {"column": "balance", "op": "gte", "value": "-10.5"}])
-    query, params = exports.select_sql(spec, ["id", "notes", "balance"], filters, True)
+    query, params = exports.select_sql(spec, ["points", "note", "balance"], filters, True)
     text = query.as_string(None)
-    assert text == ('SELECT "id", CASE WHEN ascii("notes") IN (61, 43, 45, 64, 9, 13) '
-                    "THEN '''' || \"notes\" ELSE \"notes\" END, \"balance\" FROM \"customers\" "
-                    'WHERE "status" = ANY(%s) AND "balance" >= %s ORDER BY "id"')
+    assert text == ('SELECT "points", CASE WHEN ascii("note") IN (61, 43, 45, 64, 9, 13) '
+                    "THEN '''' || \"note\" ELSE \"note\" END, \"balance\" FROM \"customers\" "
+                    'WHERE "gender" = ANY(%s) AND "balance" >= %s ORDER BY "customer_code"')
     assert params[0][1] == "x'); DROP TABLE jobs; --" and str(params[1]) == "-10.5"
-    plain, _ = exports.select_sql(spec, ["notes"], [], False)
-    assert plain.as_string(None) == 'SELECT "notes" FROM "customers" ORDER BY "id"'
+    plain, _ = exports.select_sql(spec, ["note"], [], False)
+    assert plain.as_string(None) == 'SELECT "note" FROM "customers" ORDER BY "customer_code"'
 
 
 def test_cp932_maps_jis_variants_and_refuses_or_replaces_what_it_cannot_hold():
@@ -63,10 +66,100 @@ def test_gzip_blocks_make_one_stream():
 
 def test_the_shipped_specs_load():
     assert {"customers", "jobs"} <= set(available())
-    spec = load_export_spec("customers")
-    assert spec.column_names[:3] == ("id", "name", "email") and spec.key == ("id",)
-    assert spec.column("notes").filters == ("like",)
+    spec = load_export_spec("customers")  # from the import spec: one declaration serves both
+    assert spec.column_names == spec_named("customers").column_names
+    assert spec.column("note") == SpecColumn("note", "note", "text", ("eq", "in", "like"))
+    assert spec.key == ("customer_code",) and spec.table == "customers"
     assert load_export_spec("jobs").table == "jobs"
+
+
+IMPORT_SPEC = """
+[dataset]
+name = "orders"
+table = "shop_orders"
+key = ["shop", "order_no"]
+description = "Orders by shop."
+
+[[columns]]
+name = "order_no"
+type = "integer"
+required = true
+aliases = ["注文番号"]
+
+[[columns]]
+name = "shop"
+[[columns]]
+name = "buyer_email"
+type = "email"
+[[columns]]
+name = "total"
+type = "decimal"
+[[columns]]
+name = "ordered_on"
+type = "date"
+[[columns]]
+name = "paid"
+type = "boolean"
+"""
+
+
+@pytest.fixture
+def folders(tmp_path):
+    imports, exports_dir = tmp_path / "datasets", tmp_path / "datasets" / "exports"
+    exports_dir.mkdir(parents=True)
+    (imports / "orders.toml").write_text(IMPORT_SPEC, encoding="utf-8")
+    return {"folder": exports_dir, "datasets_dir": imports}
+
+
+def test_an_import_spec_exports_as_its_table_columns_and_key(folders):
+    spec = load_export_spec("orders", **folders)
+    assert (spec.name, spec.table, spec.view) == ("orders", "shop_orders", None)
+    assert spec.key == ("shop", "order_no") and spec.description == "Orders by shop."
+    assert [(c.name, c.header, c.type) for c in spec.columns] == [
+        ("order_no", "order_no", "integer"), ("shop", "shop", "text"),
+        ("buyer_email", "buyer_email", "text"), ("total", "total", "numeric"),
+        ("ordered_on", "ordered_on", "date"), ("paid", "paid", "boolean")]
+    assert {c.name: c.filters for c in spec.columns} == {
+        "order_no": ("eq", "in", "gte", "lte"), "shop": ("eq", "in", "like"),
+        "buyer_email": ("eq", "in", "like"), "total": ("eq", "in", "gte", "lte"),
+        "ordered_on": ("eq", "in", "gte", "lte"), "paid": ("eq",)}
+
+
+def test_available_is_export_specs_and_import_specs(folders):
+    (folders["folder"] / "sales.toml").write_text(
+        'view = "SELECT 1 AS n"\n[[columns]]\nname = "n"\ntype = "integer"\n')
+    assert available(**folders) == ["orders", "sales"]
+    assert load_export_spec("sales", **folders).view == "SELECT 1 AS n"
+
+
+def test_an_export_spec_file_wins_over_the_import_spec_of_the_same_name(folders):
+    (folders["folder"] / "orders.toml").write_text(
+        'table = "shop_orders"\nkey = ["order_no"]\n[[columns]]\nname = "order_no"\n'
+        'header = "注文番号"\ntype = "integer"\nfilters = ["eq"]\n', encoding="utf-8")
+    assert available(**folders) == ["orders"]
+    spec = load_export_spec("orders", **folders)
+    assert spec.column_names == ("order_no",) and spec.columns[0].header == "注文番号"
+
+
+def test_a_dataset_nobody_declares_is_named_with_where_it_was_looked_for(folders):
+    with pytest.raises(ConfigurationError) as error:
+        load_export_spec("salaries", **folders)
+    assert "no dataset 'salaries'" in str(error.value) and "salaries.toml" in str(error.value)
+
+
+def test_a_derived_spec_checks_filters_by_the_import_type(folders):
+    spec = load_export_spec("orders", **folders)
+    parsed = exports.parse_filters(spec, [
+        {"column": "total", "op": "gte", "value": "-10.5"},
+        {"column": "paid", "op": "eq", "value": True},
+        {"column": "ordered_on", "op": "in", "value": ["2026-11-01"]},
+        {"column": "buyer_email", "op": "like", "value": "%@example.jp"}])
+    assert [f.value for f in parsed] == [Decimal("-10.5"), True, [date(2026, 11, 1)],
+                                         "%@example.jp"]
+    with pytest.raises(InvalidRequest, match="'lte' is not allowed on paid; use one of: eq"):
+        exports.parse_filters(spec, [{"column": "paid", "op": "lte", "value": True}])
+    with pytest.raises(InvalidRequest, match="'like' is not allowed on total"):
+        exports.parse_filters(spec, [{"column": "total", "op": "like", "value": "1%"}])
 
 
 @pytest.mark.parametrize("body, words", [
@@ -101,19 +194,23 @@ def test_a_request_gets_its_defaults():
     ({"dataset": "customers", "sheet": 1}, "params.sheet", "is not a parameter"),
     ({}, "params.dataset", "must be one of: customers, jobs"),
     ({"dataset": "customers", "columns": []}, "params.columns", "non-empty list"),
-    ({"dataset": "customers", "columns": ["id", "id"]}, "params.columns", "twice"),
-    ({"dataset": "customers", "filters": {"status": "x"}}, "params.filters", "must be a list"),
-    ({"dataset": "customers", "filters": [{"column": "notes", "op": "eq", "value": "x"}]},
-     "params.filters[0].op", "'eq' is not allowed on notes; use one of: like"),
+    ({"dataset": "customers", "columns": ["name", "name"]}, "params.columns", "twice"),
+    ({"dataset": "customers", "filters": {"gender": "x"}}, "params.filters", "must be a list"),
+    ({"dataset": "customers", "filters": [{"column": "note", "op": "gte", "value": "x"}]},
+     "params.filters[0].op", "'gte' is not allowed on note; use one of: eq, in, like"),
     ({"dataset": "customers", "filters": [{"column": "secret", "op": "eq", "value": 1}]},
      "params.filters[0].column", "'secret' cannot be filtered on"),
-    ({"dataset": "customers", "filters": [{"column": "id", "op": "in", "value": []}]},
+    ({"dataset": "customers", "filters": [{"column": "customer_code", "op": "in",
+                                           "value": []}]},
      "params.filters[0].value", "list of 1-1000 values"),
-    ({"dataset": "customers", "filters": [{"column": "id", "op": "in", "value": [1, "2"]}]},
-     "params.filters[0].value[1]", "'2' is not a whole number (column id)"),
+    ({"dataset": "customers", "filters": [{"column": "points", "op": "in", "value": [1, "2"]}]},
+     "params.filters[0].value[1]", "'2' is not a whole number (column points)"),
     ({"dataset": "customers", "filters": [{"column": "balance", "op": "gte", "value": "NaN"}]},
      "params.filters[0].value", "is not a number"),
-    ({"dataset": "customers", "filters": [{"column": "id", "op": "eq"}]},
+    ({"dataset": "customers", "filters": [{"column": "registered_on", "op": "lte",
+                                           "value": "2026-02-30"}]},
+     "params.filters[0].value", "is not a date (YYYY-MM-DD) (column registered_on)"),
+    ({"dataset": "customers", "filters": [{"column": "customer_code", "op": "eq"}]},
      "params.filters[0]", "exactly column, op and value"),
     ({"dataset": "customers", "encoding": "shift_jis"}, "params.encoding", "utf-8, utf-8-sig, cp932"),
     ({"dataset": "customers", "gzip": "yes"}, "params.gzip", "true or false"),
