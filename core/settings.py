@@ -14,7 +14,7 @@ from core.ratelimit import parse_limits
 WORKLOADS = ("default", "pdf", "imports", "exports")
 
 DEFAULT_VISIBILITY = {"default": 60, "pdf": 120, "imports": 120, "exports": 120}
-NOTIFY_KINDS = ("export", "import", "pdf_batch")
+NOTIFY_KINDS = ("export", "csv_import", "pdf_batch")
 MAIL_TRANSPORTS = ("file", "smtp", "ses")
 
 

@@ -71,7 +71,7 @@ def test_export_and_mail_settings_survive_the_trip_through_the_environment():
                                                                  587, True)
     assert Settings.from_env(s.to_env()) == s
     defaults = Settings.from_env({})
-    assert defaults.notify_kinds == ("export", "import", "pdf_batch")
+    assert defaults.notify_kinds == ("export", "csv_import", "pdf_batch")
     assert (defaults.mail_transport, defaults.file_retention_days) == ("file", 7)
     assert Settings.from_env(defaults.to_env()) == defaults
 
@@ -80,3 +80,8 @@ def test_an_unknown_mail_transport_lists_the_choices():
     with pytest.raises(ConfigurationError, match="MAIL_TRANSPORT='pigeon' is not one of: "
                                                  "file, smtp, ses"):
         Settings.from_env({"MAIL_TRANSPORT": "pigeon"})
+
+
+def test_the_default_notified_kinds_are_kinds_that_exist():
+    from core import kinds
+    assert set(Settings().notify_kinds) <= set(kinds.KINDS)
