@@ -15,8 +15,12 @@ run: install
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# Every benchmark in turn (about half an hour on two cores); each prints its
+# figures and writes bench/results/<name>.json. One alone: make bench BENCHES=pdf
+BENCHES ?= queue pdf autoscale csv_import export flower_cost
+
 bench: install
-	$(PY) -m bench.queue
+	@for b in $(BENCHES); do echo "== bench/$$b.py"; $(PY) -m bench.$$b || exit 1; done
 
 provision: install
 	$(PY) -m core.provision
