@@ -8,7 +8,6 @@ backoff, ``JobCancelled`` cancels it, anything unexpected fails it.
 from __future__ import annotations
 
 import logging
-import math
 import os
 from dataclasses import dataclass, field
 from typing import Callable
@@ -89,8 +88,6 @@ def run_job(task, job_id: str, body) -> None:
     if not claim.claimed:
         if claim.job is not None and claim.job.cancel_requested_at is not None:
             jobstore.cancel_abandoned(db.session, job_id, stale)
-        elif claim.job is not None and claim.job.status == lifecycle.RUNNING:
-            _check_back_if_owner_silent(task, job_id, stale)
         log.info("job %s not started: %s", job_id, claim.reason)
         return
     ctx = JobContext(job=claim.job, attempt=claim.job.attempts, worker=worker)
@@ -110,24 +107,6 @@ def run_job(task, job_id: str, body) -> None:
         _finish(ctx, lifecycle.FAILED, error=f"{type(exc).__name__}: {exc}")
     else:
         _finish(ctx, _outcome(ctx.job), result=result)
-
-
-def _check_back_if_owner_silent(task, job_id, stale: float) -> None:
-    """A copy of a running job's message arrived while its claim is not yet stale.
-
-    A live owner renews its claim every ``stale / 2`` seconds, so a copy that
-    finds it fresh is a duplicate and is dropped. One that finds the owner has
-    missed a renewal most likely follows a worker that died just after
-    extending the message's visibility: dropping it could strand the job, so
-    it comes back (an SQS-delayed copy) once the claim would be stale.
-    """
-    age = jobstore.heartbeat_age(db.session, job_id)
-    if age is None or age <= stale * 0.75:
-        return
-    delay = min(900, max(1, math.ceil(stale - age) + 1))
-    log.warning("job %s: its worker last renewed its claim %.1fs ago; checking again in %ds",
-                job_id, age, delay)
-    raise task.retry(countdown=0, max_retries=None, delay_seconds=delay)
 
 
 def _outcome(job: Job) -> str:

@@ -126,15 +126,6 @@ def fail_unsent(session: Session, job_id, error: str) -> bool:
                   status=lifecycle.FAILED, error=error, finished_at=func.now())
 
 
-def heartbeat_age(session: Session, job_id) -> float | None:
-    """Seconds since a running job's worker last renewed its claim (database clock)."""
-    age = session.execute(
-        select(func.extract("epoch", func.now() - Job.heartbeat_at))
-        .where(Job.id == job_id, Job.status == lifecycle.RUNNING)).scalar()
-    session.commit()
-    return None if age is None else float(age)
-
-
 def requeue(session: Session, job_id, *, ran_too: bool = False) -> bool:
     """Queue a finished job again: one that failed before it ever ran (its message was
     never sent) or, with ``ran_too``, any that failed or was cancelled. Forgets its
