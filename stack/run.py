@@ -182,7 +182,8 @@ def _finished(web: str, job_id: str):
 def demo_work(web: str) -> None:
     """Real work through the API: a CSV import, an export of what it loaded, a PDF batch.
 
-    Each job's pool is at zero, so each also shows the autoscaler waking it.
+    Each job's pool is at zero, so the autoscaler wakes it first (its decisions are
+    in the autoscaler's log).
     """
     from tasks.imports.samples import customers_csv
     from tasks.pdf.samples import statement

@@ -230,11 +230,13 @@ def test_the_build_context_keeps_what_the_images_copy():
 
 PACKAGES = {p.name for p in ROOT.iterdir() if (p / "__init__.py").exists()} - {"tests", "bench"}
 #: What each image runs: its entry modules (commands, handlers, Celery apps).
+#: Celery imports its task modules and the broker transport by name.
 ENTRY_MODULES = {
-    "web.Dockerfile": {"webapp", "lambdas.import_upload", "lambdas.nightly_export"},
+    "web.Dockerfile": {"webapp", "lambdas.import_upload", "lambdas.nightly_export",
+                       "tasks.sqs_fanout"},
     "worker.Dockerfile": {"worker.__main__", "worker.health", "autoscaler.__main__",
-                          *TASK_MODULES},  # Celery imports these by name
-    "flower.Dockerfile": {"worker.flower"},
+                          "tasks.sqs_fanout", *TASK_MODULES},
+    "flower.Dockerfile": {"worker.flower", "tasks.sqs_fanout"},
     "autoscaler.Dockerfile": {"autoscaler.lambda_handler"},
 }
 
