@@ -130,6 +130,17 @@ def client(app):
 
 
 @pytest.fixture
+def live_client(settings, queue_urls):
+    """A test client of the web app with its real enqueuer (SQS)."""
+    return create_app({"TESTING": True}, settings=settings).test_client()
+
+
+@pytest.fixture
+def s3(settings):
+    return aws.client(settings, "s3")
+
+
+@pytest.fixture
 def start_worker(settings, queue_urls, tmp_path):
     """Start ``python -m worker`` processes; all are stopped after the test."""
     started = []

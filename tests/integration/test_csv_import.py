@@ -10,7 +10,7 @@ import pytest
 import requests
 from sqlalchemy import text
 
-from core import aws, provision
+from core import provision
 from core.datasets import spec_named
 from lambdas import local
 from stack.services import wait_for
@@ -23,14 +23,8 @@ OWNER = {"X-Owner": "tester"}
 
 
 @pytest.fixture
-def live(settings, queue_urls, clean_imports):
-    """The web app with its real enqueuer (SQS), and a test client."""
-    return create_app({"TESTING": True}, settings=settings).test_client()
-
-
-@pytest.fixture
-def s3(settings):
-    return aws.client(settings, "s3")
+def live(live_client, clean_imports):
+    return live_client
 
 
 def upload(live, data: bytes, **options) -> str:

@@ -17,7 +17,6 @@ from stack import customers
 from stack.services import wait_for
 from tasks.imports.validate import BatchValidator
 from tests.support.jobs import Sender, queue_depth, row, wait_finished
-from webapp import create_app
 
 OWNER = {"X-Owner": "tester"}
 ROWS = 3000
@@ -41,8 +40,8 @@ def customer_rows(engine):
 
 
 @pytest.fixture
-def live(settings, queue_urls, customer_rows):
-    return create_app({"TESTING": True}, settings=settings).test_client()
+def live(live_client, customer_rows):
+    return live_client
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ import requests
 
 from core import aws, lifecycle
 from tests.support.jobs import wait_finished
-from webapp import create_app
 
 OWNER = {"X-Owner": "tester"}
 COLUMNS = ["customer_code", "name", "name_kana", "email", "birth_date", "gender", "prefecture",
@@ -32,8 +31,8 @@ ROWS = [
 
 
 @pytest.fixture
-def live(settings, queue_urls, clean_imports):
-    return create_app({"TESTING": True}, settings=settings).test_client()
+def live(live_client, clean_imports):
+    return live_client
 
 
 def export(live, engine, **params) -> dict:

@@ -10,11 +10,10 @@ import pytest
 import requests
 from sqlalchemy import text
 
-from core import aws, lifecycle
+from core import lifecycle
 from stack.services import wait_for
 from tasks.pdf import samples
 from tests.support.jobs import Sender, row, wait_drained, wait_finished
-from webapp import create_app
 
 OWNER = {"X-Owner": "tester"}
 
@@ -26,14 +25,8 @@ def clean_documents(engine):
 
 
 @pytest.fixture
-def live(settings, queue_urls, clean_documents):
-    """The web app with its real enqueuer (SQS), and a test client."""
-    return create_app({"TESTING": True}, settings=settings).test_client()
-
-
-@pytest.fixture
-def s3(settings):
-    return aws.client(settings, "s3")
+def live(live_client, clean_documents):
+    return live_client
 
 
 def submit(client, rows, template="statement") -> str:
