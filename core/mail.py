@@ -23,7 +23,7 @@ OUTCOME_WORDS = {lifecycle.SUCCEEDED: "finished", lifecycle.PARTIAL: "finished w
 def address_for(owner: str, domain: str) -> str:
     """An owner's e-mail address: the owner itself if it is one, else ``owner@domain``.
 
-    Until user accounts exist, the owner string is the only name we have.
+    Used for owners without an account (the nightly schedules, health checks).
     """
     return owner if "@" in owner else f"{owner}@{domain}"
 

@@ -71,6 +71,9 @@ class Settings:
     smtp_user: str | None = None
     smtp_password: str | None = None
     smtp_starttls: bool = False
+    secret_key: str | None = None
+    cookie_secure: bool = True
+    flower_url: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
@@ -143,6 +146,9 @@ class Settings:
             smtp_user=env.get("SMTP_USER") or None,
             smtp_password=env.get("SMTP_PASSWORD") or None,
             smtp_starttls=reader.flag("SMTP_STARTTLS", False),
+            secret_key=env.get("SECRET_KEY") or None,
+            cookie_secure=reader.flag("COOKIE_SECURE", True),
+            flower_url=env.get("FLOWER_URL") or None,
         )
 
     def to_env(self) -> dict[str, str]:
@@ -195,6 +201,9 @@ class Settings:
             "SMTP_USER": self.smtp_user,
             "SMTP_PASSWORD": self.smtp_password,
             "SMTP_STARTTLS": "on" if self.smtp_starttls else "off",
+            "SECRET_KEY": self.secret_key,
+            "COOKIE_SECURE": "on" if self.cookie_secure else "off",
+            "FLOWER_URL": self.flower_url,
         }
         env.update({f"QUEUE_VISIBILITY_{w.upper()}": t for w, t in self.visibility_timeouts.items()})
         return {k: str(v) for k, v in env.items() if v is not None}

@@ -49,7 +49,9 @@ def job_ended(job_id, settings: Settings | None = None, sender: mail.Mailer | No
             or job["kind"] not in settings.notify_kinds):
         return False
     sender = sender or mailer(settings)
-    address = mail.address_for(job["owner"], settings.notify_domain)
+    address = (session.execute(text("SELECT email FROM users WHERE username = :o"),
+                               {"o": job["owner"]}).scalar()
+               or mail.address_for(job["owner"], settings.notify_domain))
     if session.execute(text(_CLAIM), {"j": job_id, "o": job["status"], "a": address,
                                       "t": sender.name}).scalar() is None:
         session.rollback()

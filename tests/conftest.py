@@ -22,6 +22,7 @@ from core.settings import WORKLOADS, Settings
 from stack import services
 from webapp import create_app
 from webapp.enqueue import MemoryEnqueuer
+from tests.support.accounts import signed_in
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -48,6 +49,8 @@ def database_url(pg_admin_url):
     with engine.begin() as conn:
         from tests.support.tasks import EXECUTIONS_DDL
         conn.execute(text(EXECUTIONS_DDL))
+    from tests.support.accounts import seed
+    seed(engine)
     engine.dispose()
     yield _psycopg(url)
     services.drop_database(pg_admin_url, name)
@@ -126,13 +129,20 @@ def app(settings):
 
 @pytest.fixture
 def client(app):
+    """A client of the API signed in as ``local`` (by API token)."""
+    return signed_in(app.test_client())
+
+
+@pytest.fixture
+def anonymous(app):
+    """A client with no token and no session."""
     return app.test_client()
 
 
 @pytest.fixture
 def live_client(settings, queue_urls):
-    """A test client of the web app with its real enqueuer (SQS)."""
-    return create_app({"TESTING": True}, settings=settings).test_client()
+    """A test client of the web app with its real enqueuer (SQS), as ``local``."""
+    return signed_in(create_app({"TESTING": True}, settings=settings).test_client())
 
 
 @pytest.fixture

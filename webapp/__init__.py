@@ -29,14 +29,19 @@ def create_app(test_config: dict | None = None, *, settings: Settings | None = N
     from webapp.enqueue import CeleryEnqueuer
     app.extensions["jobsys.enqueuer"] = enqueuer or CeleryEnqueuer(settings, app)
 
-    from webapp import api, documents, errors, exports, health, imports, queues
+    from webapp import (api, auth, cli, documents, errors, exports, health, i18n, imports,
+                        queues, views)
+    auth.init_app(app, settings)
+    i18n.init_app(app)
     app.register_blueprint(api.bp)
     app.register_blueprint(queues.bp)
     app.register_blueprint(documents.bp)
     app.register_blueprint(imports.bp)
     app.register_blueprint(exports.bp)
     app.register_blueprint(health.bp)
+    views.init_app(app)
     errors.init_app(app)
+    app.cli.add_command(cli.users)
     if not app.debug and not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     return app

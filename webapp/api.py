@@ -8,6 +8,7 @@ import uuid
 from datetime import datetime
 
 from flask import Blueprint, current_app, jsonify, request, url_for
+from flask_login import current_user
 from sqlalchemy import and_, or_, select
 
 from core import kinds, lifecycle
@@ -16,7 +17,7 @@ from webapp import jobstore
 from webapp.errors import ApiError
 from webapp.extensions import db
 from webapp.models import Job
-from webapp.owner import current_owner
+from webapp.auth import can_see, current_owner
 
 log = logging.getLogger(__name__)
 bp = Blueprint("api", __name__, url_prefix="/api")
@@ -123,7 +124,7 @@ def _owned_job(job_id: str) -> Job:
     except ValueError:
         raise ApiError(404, f"no job {job_id!r}", field="job_id") from None
     job = db.session.get(Job, key)
-    if job is None or job.owner != current_owner():
+    if job is None or not can_see(job.owner):
         raise ApiError(404, f"no job {job_id!r}", field="job_id")
     return job
 
@@ -148,10 +149,17 @@ def cancel_job(job_id: str):
 
 @bp.get("/jobs")
 def list_jobs():
-    """The owner's jobs, newest first, filtered by status and kind, a page at a time."""
-    owner = current_owner()
+    """The caller's jobs (an operator's: everyone's, or ``owner``'s), newest first,
+    filtered by status and kind, a page at a time."""
     limit = _limit()
-    query = select(Job).where(Job.owner == owner)
+    query = select(Job)
+    owner = request.args.get("owner")
+    if not current_user.is_operator:
+        if owner not in (None, current_user.username):
+            raise ApiError(403, "only operators may list other users' jobs", field="owner")
+        owner = current_user.username
+    if owner:
+        query = query.where(Job.owner == owner)
     status = request.args.get("status")
     if status:
         if status not in lifecycle.STATUSES:

@@ -17,7 +17,7 @@ from webapp.api import job_json
 from webapp.errors import ApiError
 from webapp.extensions import db
 from webapp.models import DOCUMENT_STATUSES, Job
-from webapp.owner import current_owner
+from webapp.auth import can_see
 
 bp = Blueprint("documents", __name__, url_prefix="/api/jobs/<job_id>")
 MAX_PAGE = 200
@@ -29,7 +29,7 @@ def _batch(job_id: str) -> Job:
         job = db.session.get(Job, uuid.UUID(job_id))
     except ValueError:
         job = None
-    if job is None or job.owner != current_owner() or job.kind != pdfbatch.KIND:
+    if job is None or not can_see(job.owner) or job.kind != pdfbatch.KIND:
         raise ApiError(404, f"no pdf_batch job {job_id!r}", field="job_id")
     return job
 
@@ -118,7 +118,7 @@ def archive(job_id: str):
 def retry_failed(job_id: str):
     """Render the failed documents of a finished batch again (and only those)."""
     job = _batch(job_id)
-    moved = batchstore.retry_failed(db.session, job.id, current_owner())
+    moved = batchstore.retry_failed(db.session, job.id, job.owner)
     if moved is None:
         raise ApiError(409, f"the job is {job.status} with {job.failed} failed documents; "
                             "only a finished job with failed documents can retry them",

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import jsonify
+from flask import jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from core.errors import InvalidRequest
@@ -41,9 +41,20 @@ def init_app(app) -> None:
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
+        if _wants_page():
+            return render_template("error.html", code=exc.code,
+                                   message=exc.description or exc.name), exc.code
         return jsonify(error_body(exc.description or exc.name)), exc.code
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):
         log.exception("unhandled error")
-        return jsonify(error_body("internal error; the server log has the details")), 500
+        message = "internal error; the server log has the details"
+        if _wants_page():
+            return render_template("error.html", code=500, message=message), 500
+        return jsonify(error_body(message)), 500
+
+
+def _wants_page() -> bool:
+    """Pages answer errors as HTML; the API and health checks as JSON."""
+    return not (request.path.startswith("/api/") or request.path.startswith("/healthz"))

@@ -15,7 +15,7 @@ from webapp.documents import presigned
 from webapp.errors import ApiError
 from webapp.extensions import db
 from webapp.models import Job
-from webapp.owner import current_owner
+from webapp.auth import can_see
 
 bp = Blueprint("exports", __name__, url_prefix="/api/jobs/<job_id>")
 
@@ -27,7 +27,7 @@ def download(job_id: str):
         job = db.session.get(Job, uuid.UUID(job_id))
     except ValueError:
         job = None
-    if job is None or job.owner != current_owner() or job.kind != exports.KIND:
+    if job is None or not can_see(job.owner) or job.kind != exports.KIND:
         raise ApiError(404, f"no export job {job_id!r}", field="job_id")
     result = job.result or {}
     if job.status != lifecycle.SUCCEEDED or not result.get("key"):

@@ -1,6 +1,7 @@
 """Flask extensions, created here and bound to an app in ``create_app``."""
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
+from flask_wtf.csrf import CSRFProtect
 from sqlalchemy.orm import DeclarativeBase
 
 
@@ -11,3 +12,4 @@ class Base(DeclarativeBase):
 # Rows stay readable after commit: a request commits, then answers with the row.
 db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
 migrate = Migrate()
+csrf = CSRFProtect()

@@ -26,7 +26,7 @@ from webapp.documents import presigned, s3_client
 from webapp.errors import ApiError
 from webapp.extensions import db
 from webapp.models import Job
-from webapp.owner import current_owner
+from webapp.auth import can_see, current_owner
 
 bp = Blueprint("imports", __name__, url_prefix="/api")
 
@@ -72,7 +72,7 @@ def start_import():
     body = _json_object()
     key = body.get("key")
     record = importstore.upload(db.session, key) if isinstance(key, str) else None
-    if record is None or record.owner != current_owner():
+    if record is None or not can_see(record.owner):
         raise ApiError(404, "no upload with this key; ask POST /api/imports/uploads for one",
                        field="key")
     try:
@@ -142,7 +142,7 @@ def error_report(job_id: str):
         job = db.session.get(Job, uuid.UUID(job_id))
     except ValueError:
         job = None
-    if job is None or job.owner != current_owner() or job.kind != csvimport.KIND:
+    if job is None or not can_see(job.owner) or job.kind != csvimport.KIND:
         raise ApiError(404, f"no csv_import job {job_id!r}", field="job_id")
     key = csvimport.report_key(str(job.id))
     try:

@@ -4,9 +4,10 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import (CheckConstraint, DateTime, Double, Index, Integer, String, Text,
-                        UniqueConstraint, Uuid, func, text)
+from sqlalchemy import (CheckConstraint, DateTime, Double, ForeignKey, Index, Integer, String,
+                        Text, UniqueConstraint, Uuid, func, text)
 from sqlalchemy.dialects.postgresql import JSONB
+from flask_login import UserMixin
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core import lifecycle
@@ -119,3 +120,42 @@ class JobNotification(db.Model):
     address: Mapped[str] = mapped_column(String(320))
     transport: Mapped[str] = mapped_column(String(10))
     sent_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+ROLES = ("user", "operator")
+
+
+class User(UserMixin, db.Model):
+    """Someone who signs in. Jobs name their owner by ``username``."""
+
+    __tablename__ = "users"
+    __table_args__ = (
+        CheckConstraint("role IN ('user', 'operator')", name="users_role_valid"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(200), unique=True)
+    email: Mapped[str] = mapped_column(String(320))
+    password_hash: Mapped[str] = mapped_column(String(400))
+    role: Mapped[str] = mapped_column(String(20), default="user", server_default="user")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    @property
+    def is_operator(self) -> bool:
+        return self.role == "operator"
+
+
+class ApiToken(db.Model):
+    """A token for the JSON API. Only its SHA-256 is kept; the user sees it once."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(12))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -8,12 +8,14 @@ from autoscaler.errors import TargetMissing
 from autoscaler.queues import SqsQueueDepth
 from core import aws
 from core.settings import WORKLOADS
+from webapp.auth import operator_required
 from webapp.errors import ApiError
 
 bp = Blueprint("queues", __name__, url_prefix="/api")
 
 
 @bp.get("/queues")
+@operator_required
 def queue_depths():
     """Visible, in-flight and delayed messages per workload, and its dead letters."""
     settings = current_app.extensions["jobsys.settings"]

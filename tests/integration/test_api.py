@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-OWNER = {"X-Owner": "alice"}
+from tests.support.accounts import bearer
+
+OWNER = bearer("alice")
 
 
 def post(client, body, headers=None, **kwargs):
@@ -38,7 +40,7 @@ def test_the_same_idempotency_key_returns_the_same_job_and_queues_it_once(app, c
 
 def test_idempotency_keys_belong_to_their_owner(client):
     alice = post(client, {"kind": "canary"}, {"Idempotency-Key": "k"})
-    bob = post(client, {"kind": "canary"}, {"Idempotency-Key": "k", "X-Owner": "bob"})
+    bob = post(client, {"kind": "canary"}, {"Idempotency-Key": "k", **bearer("bob")})
     assert alice.get_json()["id"] != bob.get_json()["id"]
 
 
@@ -78,7 +80,7 @@ def test_a_body_that_is_not_json_is_refused_with_an_example(client):
 
 def test_other_owners_jobs_are_not_found(client):
     job = post(client, {"kind": "canary"}).get_json()
-    assert client.get(f"/api/jobs/{job['id']}", headers={"X-Owner": "bob"}).status_code == 404
+    assert client.get(f"/api/jobs/{job['id']}", headers=bearer("bob")).status_code == 404
     assert client.get("/api/jobs/not-a-uuid", headers=OWNER).status_code == 404
 
 

@@ -11,6 +11,7 @@ from autoscaler.rounds import decisions_in
 from core import lifecycle
 from stack import services
 from stack.services import wait_for
+from tests.support.accounts import signed_in
 from webapp import create_app
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,7 +45,7 @@ def test_jobs_wake_workers_from_zero_drain_and_the_pool_returns_to_zero(
         wait_for(lambda: decisions(loop.log_path), 60, "the autoscaler's first round")
         assert decisions(loop.log_path)[-1]["current"] == 0, "the pool starts at zero"
 
-        client = create_app({"TESTING": True}, settings=settings).test_client()
+        client = signed_in(create_app({"TESTING": True}, settings=settings).test_client())
         ids = []
         for _ in range(6):
             answer = client.post("/api/jobs", json={"kind": "canary",

@@ -16,10 +16,11 @@ from lambdas import local
 from stack.services import wait_for
 from tasks.imports import loading, samples, slots
 from tasks.imports.reading import FileProblem
+from tests.support.accounts import bearer
 from tests.support.jobs import row, wait_finished, wait_status
 from webapp import create_app
 
-OWNER = {"X-Owner": "tester"}
+OWNER = bearer("tester")
 
 
 @pytest.fixture

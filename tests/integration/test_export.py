@@ -16,9 +16,10 @@ from core import aws, lifecycle
 from stack import customers
 from stack.services import wait_for
 from tasks.imports.validate import BatchValidator
+from tests.support.accounts import bearer
 from tests.support.jobs import Sender, queue_depth, row, wait_finished
 
-OWNER = {"X-Owner": "tester"}
+OWNER = bearer("tester")
 ROWS = 3000
 UNWRITABLE = "C0900001"  # its name holds a character CP932 has no code for
 GENERATED_UNTIL = "2025-12-31"  # registered_on of every generated row is before it

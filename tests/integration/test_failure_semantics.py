@@ -8,6 +8,7 @@ import pytest
 
 from core import lifecycle
 from stack.services import wait_for
+from tests.support.accounts import bearer, signed_in
 from tests.support.jobs import (Sender, create, executions, queue_depth, row, wait_drained,
                                 wait_finished, wait_status)
 
@@ -159,8 +160,8 @@ def test_a_running_job_stops_when_cancelled(app, engine, sender, start_worker):
     sender.send("canary.run", job_id)
     wait_status(engine, job_id, lifecycle.RUNNING)
 
-    client = app.test_client()
-    response = client.post(f"/api/jobs/{job_id}/cancel", headers={"X-Owner": "tester"})
+    client = signed_in(app.test_client())
+    response = client.post(f"/api/jobs/{job_id}/cancel", headers=bearer("tester"))
     assert response.status_code == 202
     assert response.get_json()["cancel_requested"] is True
 

@@ -9,9 +9,10 @@ import pytest
 import requests
 
 from core import aws, lifecycle
+from tests.support.accounts import bearer
 from tests.support.jobs import wait_finished
 
-OWNER = {"X-Owner": "tester"}
+OWNER = bearer("tester")
 COLUMNS = ["customer_code", "name", "name_kana", "email", "birth_date", "gender", "prefecture",
            "phone", "points", "balance", "registered_on", "note"]
 # The headers a Japanese spreadsheet writes; the spec's aliases map them to COLUMNS.

@@ -13,9 +13,10 @@ from sqlalchemy import text
 from core import lifecycle
 from stack.services import wait_for
 from tasks.pdf import samples
+from tests.support.accounts import bearer
 from tests.support.jobs import Sender, row, wait_drained, wait_finished
 
-OWNER = {"X-Owner": "tester"}
+OWNER = bearer("tester")
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 
 from core import lifecycle
+from tests.support.accounts import bearer, signed_in
 from tests.support.jobs import Sender, create, queue_depth, wait_status
 from webapp import create_app
 
@@ -12,7 +13,7 @@ def test_a_canary_travels_api_to_worker_and_records_its_queue_wait(
         settings, queue_urls, start_worker, engine):
     start_worker("canary-worker")
     app = create_app({"TESTING": True}, settings=settings)
-    client = app.test_client()
+    client = signed_in(app.test_client())
 
     response = client.post("/api/jobs", json={"kind": "canary"})
     assert response.status_code == 202
@@ -25,7 +26,7 @@ def test_a_canary_travels_api_to_worker_and_records_its_queue_wait(
 
 def test_the_pipeline_health_check_runs_a_canary(settings, queue_urls, start_worker):
     start_worker()
-    client = create_app({"TESTING": True}, settings=settings).test_client()
+    client = signed_in(create_app({"TESTING": True}, settings=settings).test_client())
 
     response = client.get("/healthz/pipeline?timeout=20")
 
@@ -34,7 +35,7 @@ def test_the_pipeline_health_check_runs_a_canary(settings, queue_urls, start_wor
 
 
 def test_the_pipeline_health_check_fails_clearly_without_workers(settings, queue_urls):
-    client = create_app({"TESTING": True}, settings=settings).test_client()
+    client = signed_in(create_app({"TESTING": True}, settings=settings).test_client())
 
     response = client.get("/healthz/pipeline?timeout=1")
 
@@ -52,7 +53,7 @@ def test_each_workload_has_its_own_queue(app, settings, queue_urls, sqs):
 
 
 def test_a_missing_queue_is_reported_with_the_command_that_creates_it(settings):
-    client = create_app({"TESTING": True}, settings=settings).test_client()
+    client = signed_in(create_app({"TESTING": True}, settings=settings).test_client())
 
     response = client.post("/api/jobs", json={"kind": "canary"})
 
@@ -80,7 +81,7 @@ def test_provisioning_is_idempotent_and_wires_each_dead_letter_queue(settings, s
 
 def test_queueing_a_job_drops_one_wake_signal_for_its_workload(settings, queue_urls, sqs):
     from core.wake import wake_queue_name
-    client = create_app({"TESTING": True}, settings=settings).test_client()
+    client = signed_in(create_app({"TESTING": True}, settings=settings).test_client())
     for _ in range(3):
         assert client.post("/api/jobs", json={"kind": "canary"}).status_code == 202
 
@@ -96,7 +97,7 @@ def test_the_queue_depths_come_from_sqs(app, settings, queue_urls, sqs):
     sqs.send_message(QueueUrl=queue_urls[settings.queue_name("pdf")], MessageBody="{}")
     sqs.send_message(QueueUrl=queue_urls[settings.dead_letter_name("imports")], MessageBody="{}")
 
-    depths = {q["workload"]: q for q in app.test_client().get("/api/queues").get_json()["queues"]}
+    depths = {q["workload"]: q for q in app.test_client().get("/api/queues", headers=bearer("ops")).get_json()["queues"]}
 
     assert set(depths) == {"default", "pdf", "imports", "exports"}
     assert (depths["pdf"]["visible"], depths["pdf"]["in_flight"]) == (1, 0)
@@ -105,7 +106,7 @@ def test_the_queue_depths_come_from_sqs(app, settings, queue_urls, sqs):
 
 
 def test_queue_depths_name_a_missing_queue(app):
-    response = app.test_client().get("/api/queues")
+    response = app.test_client().get("/api/queues", headers=bearer("ops"))
 
     assert response.status_code == 503
     assert "python -m core.provision" in response.get_json()["error"]["message"]

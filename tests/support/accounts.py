@@ -1,0 +1,45 @@
+"""Accounts every test database has, each with a fixed API token.
+
+``bearer("alice")`` is the header that makes a request as alice; ``PASSWORD``
+signs any of them in through the login form.
+"""
+from __future__ import annotations
+
+from sqlalchemy import text
+from werkzeug.security import generate_password_hash
+
+from webapp.accounts import TOKEN_PREFIX, digest
+
+PASSWORD = "correct horse battery"
+USERS = {"local": "user", "alice": "user", "bob": "user", "tester": "user",
+         "ops": "operator"}
+
+
+def token_of(username: str) -> str:
+    return f"{TOKEN_PREFIX}test-token-of-{username}"
+
+
+def bearer(username: str = "local") -> dict:
+    return {"Authorization": f"Bearer {token_of(username)}"}
+
+
+def seed(engine) -> None:
+    """Create the accounts and their tokens (again, harmlessly, if they exist)."""
+    hashed = generate_password_hash(PASSWORD)
+    with engine.begin() as conn:
+        for username, role in USERS.items():
+            user_id = conn.execute(text(
+                "INSERT INTO users (username, email, password_hash, role) "
+                "VALUES (:u, :e, :h, :r) ON CONFLICT (username) DO UPDATE SET role = :r "
+                "RETURNING id"),
+                {"u": username, "e": f"{username}@example.com", "h": hashed, "r": role}).scalar()
+            conn.execute(text(
+                "INSERT INTO api_tokens (user_id, name, digest, prefix) VALUES (:i, 'tests', :d, :p) "
+                "ON CONFLICT (digest) DO UPDATE SET revoked_at = NULL"),
+                {"i": user_id, "d": digest(token_of(username)), "p": token_of(username)[:12]})
+
+
+def signed_in(test_client, username: str = "local"):
+    """``test_client`` sending ``username``'s token with every request."""
+    test_client.environ_base["HTTP_AUTHORIZATION"] = bearer(username)["Authorization"]
+    return test_client

@@ -1,0 +1,118 @@
+"""Accounts and API tokens: create users, check passwords, issue and revoke tokens."""
+from __future__ import annotations
+
+import functools
+import hashlib
+import re
+import secrets
+from datetime import datetime, timezone
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from core.errors import InvalidRequest
+from webapp.models import ROLES, ApiToken, User
+
+TOKEN_PREFIX = "jst_"
+MIN_PASSWORD = 10
+_USERNAME = re.compile(r"^[A-Za-z0-9][\w.@+-]{0,199}$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Checked against when a name is unknown, so a wrong name costs what a wrong password does."""
+    return generate_password_hash("not a password of anyone")
+
+
+def create_user(session: Session, username: str, email: str, password: str,
+                role: str = "user") -> User:
+    """A new account; InvalidRequest names what is wrong with the input."""
+    if not _USERNAME.match(username or ""):
+        raise InvalidRequest("username", "must be 1-200 letters, digits or . _ @ + -, "
+                                         "starting with a letter or digit")
+    if not _EMAIL.match(email or ""):
+        raise InvalidRequest("email", f"{email!r} is not an e-mail address")
+    if len(password or "") < MIN_PASSWORD:
+        raise InvalidRequest("password", f"must be at least {MIN_PASSWORD} characters")
+    if role not in ROLES:
+        raise InvalidRequest("role", f"must be one of {', '.join(ROLES)}")
+    if session.scalar(select(User.id).where(User.username == username)) is not None:
+        raise InvalidRequest("username", f"{username!r} is taken")
+    user = User(username=username, email=email, role=role,
+                password_hash=generate_password_hash(password))
+    session.add(user)
+    session.commit()
+    return user
+
+
+def set_password(session: Session, user: User, password: str) -> None:
+    """Replace a user's password."""
+    if len(password or "") < MIN_PASSWORD:
+        raise InvalidRequest("password", f"must be at least {MIN_PASSWORD} characters")
+    user.password_hash = generate_password_hash(password)
+    session.commit()
+
+
+def authenticate(session: Session, username: str, password: str) -> User | None:
+    """The enabled user with this name and password, else None."""
+    user = session.scalar(select(User).where(User.username == (username or "")))
+    if user is None:
+        check_password_hash(_dummy_hash(), password or "")
+        return None
+    if not check_password_hash(user.password_hash, password or "") or user.disabled_at:
+        return None
+    return user
+
+
+def digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_token(session: Session, user: User, name: str) -> tuple[ApiToken, str]:
+    """A new API token for ``user``: the row and the token itself (shown once)."""
+    name = (name or "").strip()
+    if not 1 <= len(name) <= 100:
+        raise InvalidRequest("name", "must be 1-100 characters, e.g. 'nightly script'")
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    row = ApiToken(user_id=user.id, name=name, digest=digest(token), prefix=token[:12])
+    session.add(row)
+    session.commit()
+    return row, token
+
+
+def user_for_token(session: Session, token: str) -> User | None:
+    """The enabled owner of a live token, noting when it was used; else None."""
+    if not token.startswith(TOKEN_PREFIX):
+        return None
+    row = session.execute(
+        update(ApiToken).where(ApiToken.digest == digest(token), ApiToken.revoked_at.is_(None))
+        .values(last_used_at=datetime.now(timezone.utc)).returning(ApiToken.user_id)).first()
+    if row is None:
+        session.rollback()
+        return None
+    session.commit()
+    user = session.get(User, row.user_id)
+    return user if user is not None and user.disabled_at is None else None
+
+
+def tokens_of(session: Session, user: User) -> list[ApiToken]:
+    """The user's tokens, newest first, revoked ones included."""
+    return list(session.scalars(select(ApiToken).where(ApiToken.user_id == user.id)
+                                .order_by(ApiToken.created_at.desc(), ApiToken.id.desc())))
+
+
+def revoke_token(session: Session, user: User, token_id: int) -> bool:
+    """Revoke one of the user's own tokens; False if it is not theirs or already revoked."""
+    done = session.execute(
+        update(ApiToken).where(ApiToken.id == token_id, ApiToken.user_id == user.id,
+                               ApiToken.revoked_at.is_(None))
+        .values(revoked_at=datetime.now(timezone.utc))).rowcount
+    session.commit()
+    return bool(done)
+
+
+def email_of(session: Session, username: str) -> str | None:
+    """The e-mail address of the account that owns jobs under ``username``."""
+    return session.scalar(select(User.email).where(User.username == username))

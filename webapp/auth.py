@@ -1,0 +1,108 @@
+"""Who is asking: a signed-in session (pages) or an API token (``Authorization: Bearer``).
+
+Every ``/api/`` route but the public ones needs one of the two. Requests that
+change something with a session cookie must carry the CSRF token (a form
+field, or the ``X-CSRFToken`` header from the pages' scripts); requests with a
+bearer token need none, since a browser never adds that header on its own.
+"""
+from __future__ import annotations
+
+import logging
+import secrets
+from functools import wraps
+
+from flask import abort, current_app, redirect, request, url_for
+from flask_login import LoginManager, current_user
+
+from webapp import accounts
+from webapp.errors import ApiError
+from webapp.extensions import csrf, db
+from webapp.models import User
+
+log = logging.getLogger(__name__)
+login_manager = LoginManager()
+PUBLIC_API = {"openapi.spec"}
+_UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+def init_app(app, settings) -> None:
+    """Sessions, tokens and CSRF for ``app``."""
+    key = app.config.get("SECRET_KEY") or settings.secret_key
+    if not key:
+        if not app.testing:
+            log.warning("SECRET_KEY is not set: sign-ins last only as long as this process and "
+                        "work in no other; set it to one long random string for every web process")
+        key = secrets.token_urlsafe(32)
+    app.config.update(SECRET_KEY=key, WTF_CSRF_CHECK_DEFAULT=False, WTF_CSRF_TIME_LIMIT=None,
+                      SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
+                      SESSION_COOKIE_SECURE=settings.cookie_secure,
+                      REMEMBER_COOKIE_SECURE=settings.cookie_secure,
+                      REMEMBER_COOKIE_HTTPONLY=True, REMEMBER_COOKIE_SAMESITE="Lax")
+    login_manager.init_app(app)
+    login_manager.session_protection = "basic"
+    csrf.init_app(app)
+    app.before_request(_guard)
+
+
+@login_manager.user_loader
+def _load_user(user_id: str) -> User | None:
+    user = db.session.get(User, int(user_id))
+    return user if user is not None and user.disabled_at is None else None
+
+
+@login_manager.request_loader
+def _token_user(req) -> User | None:
+    token = bearer_token(req)
+    return accounts.user_for_token(db.session, token) if token else None
+
+
+@login_manager.unauthorized_handler
+def _unauthorized():
+    if request.path.startswith("/api/"):
+        raise ApiError(401, "sign in, or send an API token as 'Authorization: Bearer <token>' "
+                            "(create one under Account → API tokens)")
+    return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+
+
+def bearer_token(req) -> str | None:
+    auth = req.authorization
+    if auth is not None and auth.type == "bearer" and auth.token:
+        return auth.token
+    return None
+
+
+def _guard():
+    """API routes need a user; cookie-authenticated changes need the CSRF token."""
+    if (request.path.startswith("/api/") and request.endpoint not in PUBLIC_API
+            and not current_user.is_authenticated):
+        return current_app.login_manager.unauthorized()
+    if request.method in _UNSAFE and bearer_token(request) is None:
+        csrf.protect()
+    return None
+
+
+def current_owner() -> str:
+    """The name jobs created by this request are recorded under."""
+    if not current_user.is_authenticated:
+        raise ApiError(401, "sign in or send an API token")
+    return current_user.username
+
+
+def can_see(owner: str) -> bool:
+    """Whether the current user may see (and act on) what ``owner`` owns."""
+    return current_user.is_authenticated and (
+        current_user.is_operator or current_user.username == owner)
+
+
+def operator_required(view):
+    """A page or API route only operators may use (403 for others)."""
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        if not current_user.is_authenticated:
+            return current_app.login_manager.unauthorized()
+        if not current_user.is_operator:
+            if request.path.startswith("/api/"):
+                raise ApiError(403, "only operators may do this")
+            abort(403)
+        return view(*args, **kwargs)
+    return wrapper
