@@ -1,7 +1,8 @@
 """Japanese and English UI text.
 
-Templates write English and pass it through ``_()``; ``translations/ja.json``
-maps each English text to its Japanese. The language comes from ``?lang=``
+Templates write English and pass it through ``_()``; the JSON files in
+``translations/ja/`` map each English text to its Japanese (one file per part
+of the app; they are merged). The language comes from ``?lang=``
 (remembered in a cookie), else the browser's Accept-Language, else English.
 A text missing from the catalog shows in English rather than failing.
 """
@@ -20,8 +21,10 @@ _CATALOGS: dict[str, dict[str, str]] = {}
 def catalog(lang: str) -> dict[str, str]:
     """The translations into ``lang`` (empty for English)."""
     if lang not in _CATALOGS:
-        path = Path(__file__).parent / "translations" / f"{lang}.json"
-        _CATALOGS[lang] = json.loads(path.read_text("utf-8")) if path.exists() else {}
+        merged: dict[str, str] = {}
+        for path in sorted((Path(__file__).parent / "translations" / lang).glob("*.json")):
+            merged.update(json.loads(path.read_text("utf-8")))
+        _CATALOGS[lang] = merged
     return _CATALOGS[lang]
 
 
