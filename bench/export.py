@@ -39,13 +39,13 @@ from pathlib import Path
 import requests
 from sqlalchemy import create_engine
 
-from bench.harness import RESULTS, peak_memory_mb, start_base, start_web, start_workers
+from bench.harness import AUTH, RESULTS, peak_memory_mb, start_base, start_web, start_workers
 from core import aws, lifecycle
 from core.settings import Settings
 from stack import customers, services
 
 DEFAULT_OUT = RESULTS / "export.json"
-OWNER = {"X-Owner": "bench"}
+OWNER = AUTH  # filled in by start_web
 
 
 def fill(settings: Settings, rows: int) -> float:

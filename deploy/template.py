@@ -67,6 +67,9 @@ def parameters() -> dict:
         "DatabasePort": {"Type": "Number", "Default": 5432, "Description": "the database's port"},
         "DatabaseUrlSecretArn": {"Type": "String",
                                  "Description": "Secrets Manager secret whose value is DATABASE_URL"},
+        "WebSecretKeyArn": {"Type": "String",
+                            "Description": "Secrets Manager secret whose value is SECRET_KEY: a "
+                                           "long random string that signs the web app's sessions"},
         "FlowerSecretArn": {"Type": "String",
                             "Description": "Secrets Manager secret of Flower's sign-in: its value "
                                            "is user:password (basic auth) or, with FlowerAuth, "

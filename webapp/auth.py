@@ -50,12 +50,6 @@ def _load_user(user_id: str) -> User | None:
     return user if user is not None and user.disabled_at is None else None
 
 
-@login_manager.request_loader
-def _token_user(req) -> User | None:
-    token = bearer_token(req)
-    return accounts.user_for_token(db.session, token) if token else None
-
-
 @login_manager.unauthorized_handler
 def _unauthorized():
     if request.path.startswith("/api/"):
@@ -72,11 +66,19 @@ def bearer_token(req) -> str | None:
 
 
 def _guard():
-    """API routes need a user; cookie-authenticated changes need the CSRF token."""
+    """API routes need a user; cookie-authenticated changes need the CSRF token.
+
+    A request that carries a bearer token is that token's user, or nobody: the
+    token is never overruled by a session cookie sent alongside it.
+    """
+    token = bearer_token(request)
+    if token is not None:
+        user = accounts.user_for_token(db.session, token)
+        login_manager._update_request_context_with_user(user)
     if (request.path.startswith("/api/") and request.endpoint not in PUBLIC_API
             and not current_user.is_authenticated):
         return current_app.login_manager.unauthorized()
-    if request.method in _UNSAFE and bearer_token(request) is None:
+    if request.method in _UNSAFE and token is None:
         csrf.protect()
     return None
 
