@@ -17,6 +17,7 @@ from webapp import accounts
 from webapp.models import User
 
 LOCAL_USERS = {"demo": "user", "admin": "operator"}
+TOKEN_NAME = "local run"
 
 
 def ensure(database_url: str, saved: Path) -> dict:
@@ -35,7 +36,10 @@ def ensure(database_url: str, saved: Path) -> dict:
                 elif accounts.authenticate(session, name, passwords[name]) is None:
                     accounts.set_password(session, user, passwords[name])
             demo = session.scalar(select(User).where(User.username == "demo"))
-            _, token = accounts.create_token(session, demo, "local run")
+            for old in accounts.tokens_of(session, demo):
+                if old.name == TOKEN_NAME:  # one live token of the run at a time
+                    accounts.revoke_token(session, demo, old.id)
+            _, token = accounts.create_token(session, demo, TOKEN_NAME)
     finally:
         engine.dispose()
     saved.parent.mkdir(parents=True, exist_ok=True)

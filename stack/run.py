@@ -258,7 +258,7 @@ def banner(urls: dict) -> None:
     print(f"""
 The system is up.
   web app   {urls['web']}          sign in as demo / {urls['passwords']['demo']}
-            (operator: admin / {urls['passwords']['admin']}; kept in .run/accounts.json)
+            (operator: admin / {urls['passwords']['admin']}; kept in {STATE / 'accounts.json'})
   API       {urls['web']}/api/jobs   token of demo: {urls['token']}
   health    {urls['web']}/healthz/pipeline   (runs a canary end to end)
   Flower    {urls['flower']}          (user:password {urls['flower_auth']})

@@ -17,7 +17,7 @@ from webapp.models import ROLES, ApiToken, User
 TOKEN_PREFIX = "jst_"
 MIN_PASSWORD = 10
 _USERNAME = re.compile(r"^[A-Za-z0-9][\w.@+-]{0,199}$")
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s.][^@\s]*$")
 
 
 @functools.cache

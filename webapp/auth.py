@@ -29,10 +29,9 @@ def init_app(app, settings) -> None:
     """Sessions, tokens and CSRF for ``app``."""
     key = app.config.get("SECRET_KEY") or settings.secret_key
     if not key:
-        if not app.testing:
-            log.warning("SECRET_KEY is not set: sign-ins last only as long as this process and "
-                        "work in no other; set it to one long random string for every web process")
         key = secrets.token_urlsafe(32)
+        if not app.testing:
+            app.before_request(_warn_once())
     app.config.update(SECRET_KEY=key, WTF_CSRF_CHECK_DEFAULT=False, WTF_CSRF_TIME_LIMIT=None,
                       SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
                       SESSION_COOKIE_SECURE=settings.cookie_secure,
@@ -42,6 +41,17 @@ def init_app(app, settings) -> None:
     login_manager.session_protection = "basic"
     csrf.init_app(app)
     app.before_request(_guard)
+
+
+def _warn_once():
+    warned = []
+
+    def warn():
+        if not warned:
+            warned.append(True)
+            log.warning("SECRET_KEY is not set: sign-ins last only as long as this process and "
+                        "work in no other; set it to one long random string for every web process")
+    return warn
 
 
 @login_manager.user_loader
