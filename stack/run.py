@@ -70,7 +70,7 @@ class Stack:
             return url
         self.postgres = services.EmbeddedPostgres(STATE / "pgdata")
         url = services.ensure_database(self.postgres.start(), "jobsys")
-        print(f"  database     embedded PostgreSQL, data in {STATE / 'pgdata'}")
+        print(f"  database     {url} (embedded PostgreSQL, data in {STATE / 'pgdata'})")
         return url
 
     def stop(self) -> None:
