@@ -164,3 +164,16 @@ def test_the_users_command_creates_an_account_that_can_sign_in(app, anonymous):
     with app.app_context():
         db.session.execute(db.text("DELETE FROM users WHERE username = 'carol'"))
         db.session.commit()
+
+
+def test_a_tokens_last_use_is_noted_at_most_once_a_minute(app):
+    from datetime import datetime, timedelta, timezone
+    with app.app_context():
+        user = db.session.scalar(db.select(User).filter_by(username="alice"))
+        row, token = accounts.create_token(db.session, user, "cron")
+        start = datetime(2026, 11, 23, 9, 0, tzinfo=timezone.utc)
+        for offset, noted in [(0, 0), (30, 0), (61, 61)]:
+            assert accounts.user_for_token(db.session, token, start + timedelta(seconds=offset)) == user
+            db.session.refresh(row)
+            assert row.last_used_at == start + timedelta(seconds=noted)
+        accounts.revoke_token(db.session, user, row.id)
