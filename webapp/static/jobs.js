@@ -4,8 +4,11 @@
   const J = window.jobsys;
   const FINISHED = ["succeeded", "partially_failed", "failed", "cancelled"];
 
+  // Statuses are shown as words: partially_failed is "partially failed".
+  const statusText = (value) => J.t(value.replace("_", " "));
+
   function status(job) {
-    return J.el("span", { class: `status status-${job.status}`, text: J.t(job.status) });
+    return J.el("span", { class: `status status-${job.status}`, text: statusText(job.status) });
   }
 
   function progress(job) {
@@ -81,7 +84,7 @@
   function documents(section) {
     const row = (d) => J.el("tr", {},
       J.el("td", { text: d.seq + 1 }), J.el("td", { text: d.recipient }),
-      J.el("td", {}, J.el("span", { class: `status status-${d.status}`, text: J.t(d.status) })),
+      J.el("td", {}, J.el("span", { class: `status status-${d.status}`, text: statusText(d.status) })),
       J.el("td", { class: "bad", text: d.error || "" }),
       J.el("td", {}, d.download ? J.el("a", { href: d.download, text: J.t("Download") }) : ""));
     const filter = section.querySelector("[data-filter]");

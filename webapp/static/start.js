@@ -57,7 +57,7 @@
 
   async function importForm(form) {
     const select = form.elements.dataset, about = form.querySelector("[data-dataset-columns]");
-    const { datasets } = await J.api("GET", form.dataset.datasets);
+    const { datasets } = await J.api("GET", form.getAttribute("data-datasets"));
     select.replaceChildren(...datasets.map((d) => J.el("option", { value: d.name, text: d.description ? `${d.name} — ${d.description}` : d.name })));
     const describe = () => {
       const d = datasets.find((x) => x.name === select.value);
@@ -122,7 +122,8 @@
 
   const FORMS = { pdf: pdfForm, import: importForm, export: exportForm };
   document.addEventListener("DOMContentLoaded", () => {
+    // form.dataset would be the form's "dataset" field: read the attribute itself.
     const form = document.querySelector("form[data-start]");
-    if (form) Promise.resolve(FORMS[form.dataset.start](form)).catch((error) => fail(form, error));
+    if (form) Promise.resolve(FORMS[form.getAttribute("data-start")](form)).catch((error) => fail(form, error));
   });
 })();
