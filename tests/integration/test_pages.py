@@ -123,6 +123,41 @@ def test_a_finished_jobs_page_links_its_files(pages, engine, clean_db):
     assert 'id="retry-failed"' in alice.get(f"/jobs/{jobs['archive']}").get_data(as_text=True)
 
 
+def test_the_owner_retries_the_failed_documents_from_the_page(pages, engine, clean_db):
+    job_id = _job(engine, "alice", "pdf_batch", "partially_failed", total=2, done=1, failed=1)
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO pdf_documents (job_id, seq, recipient, data, status, error) "
+                          "VALUES (:j, 0, '山田', '{}', 'done', NULL), "
+                          "(:j, 1, '佐藤', '{}', 'failed', 'date is undefined')"), {"j": job_id})
+    alice = pages("alice")
+    answer = alice.post(f"/jobs/{job_id}/retry-failed", data={"csrf_token": alice.csrf},
+                        follow_redirects=True)
+    assert "Rendering 1 failed documents again." in answer.get_data(as_text=True)
+    assert _status(engine, job_id) == "queued"
+
+
+def test_a_refused_action_comes_back_with_its_reason(pages, engine, clean_db):
+    alice = pages("alice")
+    job_id = _job(engine, "alice", "pdf_batch", "succeeded", total=1, done=1)
+    answer = alice.post(f"/jobs/{job_id}/retry-failed", data={"csrf_token": alice.csrf},
+                        follow_redirects=True)
+    assert "could not be retried: the job is succeeded with 0 failed documents" \
+        in answer.get_data(as_text=True)
+    answer = alice.post(f"/jobs/{job_id}/cancel", data={"csrf_token": alice.csrf},
+                        follow_redirects=True)
+    assert "could not be cancelled: the job is already succeeded" in answer.get_data(as_text=True)
+
+
+@pytest.mark.settings(pdf_source_tables=("investors",))
+def test_the_pdf_page_offers_the_tables_a_batch_may_read(pages, clean_db):
+    html = pages("alice").get("/pdf/new").get_data(as_text=True)
+    assert '<option>investors</option>' in html and 'value="table"' in html
+
+
+def test_the_pdf_page_offers_no_table_when_none_is_allowed(pages, clean_db):
+    assert 'value="table"' not in pages("alice").get("/pdf/new").get_data(as_text=True)
+
+
 def test_pages_speak_japanese(pages, clean_db):
     alice = pages("alice")
     html = alice.get("/?lang=ja").get_data(as_text=True)

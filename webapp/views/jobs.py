@@ -83,7 +83,7 @@ def retry_failed(job_id: str):
     if job.kind != pdfbatch.KIND:
         abort(404, description="Only PDF batches retry failed documents.")
     try:
-        _, moved = documents.retry(job)
+        moved = documents.retry(job)[1]
         flash(_("Rendering {count} failed documents again.", count=moved), "info")
     except ApiError as exc:
         flash(_("The failed documents could not be retried: {reason}", reason=exc.message),
