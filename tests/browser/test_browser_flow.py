@@ -106,6 +106,7 @@ def test_import_with_a_bad_row_then_a_pdf_batch(page, worker, clean_imports, tmp
     page.select_option(".filter [data-f=column]", "customer_code")
     page.select_option(".filter [data-f=op]", "in")
     page.fill(".filter [data-f=value]", "C00000001, C00000002")
+    page.screenshot(path=str(artifacts / "export-form.png"), full_page=True)
     page.click("#export-form button[type=submit]")
     page.wait_for_url(re.compile(r"/jobs/[0-9a-f-]{36}$"))
     _wait_until_finished(page, "succeeded")
@@ -114,9 +115,10 @@ def test_import_with_a_bad_row_then_a_pdf_batch(page, worker, clean_imports, tmp
     assert download.value.path().read_text(encoding="utf-8").splitlines() == [
         "customer_code,email", "C00000001,user1@example.co.jp", "C00000002,user2@example.co.jp"]
 
-    # The list shows the three jobs, kept live from the API.
-    page.goto("/")
+    # The list shows the three jobs, kept live from the API, in Japanese when asked.
     with page.expect_response(lambda r: "/api/jobs?limit=" in r.url):
-        pass
+        page.goto("/?lang=ja")
     expect(page.locator("#jobs tbody tr")).to_have_count(3)
-    expect(page.locator("#jobs .status-succeeded")).to_have_count(2)
+    expect(page.locator("#jobs .status-succeeded")).to_have_text(["成功", "成功"])
+    expect(page.locator("#jobs .status-partially_failed")).to_have_text("一部失敗")
+    page.screenshot(path=str(artifacts / "jobs-list-ja.png"), full_page=True)

@@ -48,12 +48,14 @@ window.jobsys = {
     for (const child of children) if (child !== null && child !== undefined) node.append(child);
     return node;
   },
+  // Times in the reader's time zone, written the way the page's language writes them.
+  localTime(iso) { return new Date(iso).toLocaleString(document.documentElement.lang || undefined); },
   time(iso) {
     if (!iso) return document.createTextNode("—");
-    return this.el("time", { datetime: iso, text: new Date(iso).toLocaleString() });
+    return this.el("time", { datetime: iso, text: this.localTime(iso) });
   },
   localTimes(root) {
-    for (const node of (root || document).querySelectorAll("time[datetime]")) node.textContent = new Date(node.getAttribute("datetime")).toLocaleString();
+    for (const node of (root || document).querySelectorAll("time[datetime]")) node.textContent = this.localTime(node.getAttribute("datetime"));
   },
   // Call fn every `ms` while it returns true; pauses while the tab is hidden.
   poll(fn, ms) {
