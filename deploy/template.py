@@ -83,6 +83,10 @@ def parameters() -> dict:
         "FlowerOAuthRedirectUri": {"Type": "String", "Default": "",
                                    "Description": "FLOWER_OAUTH2_REDIRECT_URI; empty: "
                                                   "<FlowerUrl>/login"},
+        "WebOrigin": {"Type": "String", "Default": "",
+                      "Description": "the web app's address as browsers see it "
+                                     "(https://jobs.example.com), which the bucket lets upload "
+                                     "files straight to it; empty: the load balancer's URL"},
         "RepositoryPrefix": {"Type": "String", "Default": "jobsys",
                              "Description": "ECR repositories <prefix>/web, /worker, /flower, "
                                             "/autoscaler in this account and region"},
@@ -167,6 +171,7 @@ def build() -> dict:
                 {"Ref": "DatabaseSecurityGroupId"}, ""]}]},
             "UseOAuth": {"Fn::Not": [{"Fn::Equals": [{"Ref": "FlowerAuth"}, ""]}]},
             "HasRedirectUri": {"Fn::Not": [{"Fn::Equals": [{"Ref": "FlowerOAuthRedirectUri"}, ""]}]},
+            "HasWebOrigin": {"Fn::Not": [{"Fn::Equals": [{"Ref": "WebOrigin"}, ""]}]},
         },
         "Resources": resources.all_resources(),
         "Outputs": outputs(),
