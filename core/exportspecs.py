@@ -50,6 +50,7 @@ class ExportSpec:
     table: str | None = None
     view: str | None = None
     description: str = ""
+    operators_only: bool = False
 
     def column(self, name: str) -> SpecColumn | None:
         return next((c for c in self.columns if c.name == name), None)
@@ -122,8 +123,12 @@ def _parse(name: str, raw: dict, path: Path) -> ExportSpec:
     missing = [k for k in key if k not in names]
     if missing:
         raise ConfigurationError(f"{path}: key column {missing[0]!r} is not a declared column")
+    operators_only = raw.get("operators_only", False)
+    if not isinstance(operators_only, bool):
+        raise ConfigurationError(f"{path}: operators_only must be true or false")
     return ExportSpec(name=name, columns=columns, key=key, table=table, view=view,
-                      description=str(raw.get("description", "")))
+                      description=str(raw.get("description", "")),
+                      operators_only=operators_only)
 
 
 def _column(raw: dict, n: int, path: Path) -> SpecColumn:

@@ -11,7 +11,8 @@ from flask import Blueprint, current_app, jsonify, request, url_for
 from flask_login import current_user
 from sqlalchemy import and_, or_, select
 
-from core import kinds, lifecycle
+from core import exports, kinds, lifecycle
+from core.exportspecs import load_export_spec
 from core.errors import InvalidRequest
 from webapp import jobstore
 from webapp.errors import ApiError
@@ -63,6 +64,7 @@ def create_job():
     if not isinstance(params, dict):
         raise InvalidRequest("params", "must be a JSON object")
     params = kind.validate(params)
+    _check_allowed(kind.name, params)
     unknown = sorted(set(body) - {"kind", "params"})
     if unknown:
         raise InvalidRequest(unknown[0], "is not a field of a job request (use kind and params)")
@@ -78,6 +80,14 @@ def create_job():
         raise ApiError(503, "the job could not be queued; the queue service is unreachable. "
                             "Try again shortly.", job_id=str(job.id)) from None
     return _accepted(job)
+
+
+def _check_allowed(kind: str, params: dict) -> None:
+    """Datasets of everyone's records (``operators_only`` specs) are exported by operators only."""
+    if kind == exports.KIND and not current_user.is_operator:
+        if load_export_spec(params["dataset"]).operators_only:
+            raise ApiError(403, f"only operators may export {params['dataset']!r}: it holds "
+                                "every user's records", field="params.dataset")
 
 
 def _accepted(job: Job, replayed: bool = False):

@@ -177,3 +177,20 @@ def test_a_tokens_last_use_is_noted_at_most_once_a_minute(app):
             db.session.refresh(row)
             assert row.last_used_at == start + timedelta(seconds=noted)
         accounts.revoke_token(db.session, user, row.id)
+
+
+def test_only_operators_export_everyones_jobs(client):
+    body = {"kind": "export", "params": {"dataset": "jobs"}}
+    refused = client.post("/api/jobs", json=body, headers=bearer("alice"))
+    assert refused.status_code == 403 and refused.get_json()["error"]["field"] == "params.dataset"
+    assert client.post("/api/jobs", json=body, headers=bearer("ops")).status_code == 202
+    customers = {"kind": "export", "params": {"dataset": "customers"}}
+    assert client.post("/api/jobs", json=customers, headers=bearer("alice")).status_code == 202
+
+
+def test_the_export_form_offers_everyones_jobs_to_operators_only(anonymous):
+    sign_in(anonymous, "alice")
+    assert 'value="jobs"' not in anonymous.get("/exports/new").get_data(as_text=True)
+    anonymous.post("/logout", data={"csrf_token": _csrf(anonymous.get("/exports/new"))})
+    sign_in(anonymous, "ops")
+    assert 'value="jobs"' in anonymous.get("/exports/new").get_data(as_text=True)

@@ -7,7 +7,7 @@ bar), then the job is created and the browser moves to the job's page.
 from __future__ import annotations
 
 from flask import Blueprint, current_app, render_template
-from flask_login import login_required
+from flask_login import current_user, login_required
 
 from core import csvimport, exports, pdfbatch
 from core.errors import ConfigurationError
@@ -59,6 +59,8 @@ def export_datasets() -> list[dict]:
             spec = load_export_spec(name)
         except ConfigurationError:
             continue  # a broken spec file is reported when an export names it
+        if spec.operators_only and not current_user.is_operator:
+            continue
         out.append({"name": spec.name, "description": spec.description,
                     "columns": [{"name": c.name, "type": c.type, "filters": list(c.filters)}
                                 for c in spec.columns]})
