@@ -94,8 +94,12 @@ def start(stack: Stack, args) -> dict:
     print(f"  emulator     {endpoint} (SQS, SNS, S3)")
     database_url = stack.database()
     services.migrate(database_url)
-    env = services.python_env(DATABASE_URL=database_url, AWS_ENDPOINT_URL=endpoint)
+    env = services.python_env(DATABASE_URL=database_url, AWS_ENDPOINT_URL=endpoint,
+                              FLOWER_URL=os.environ.get("FLOWER_URL")
+                              or f"http://127.0.0.1:{flower_port}")
     settings = Settings.from_env(env)
+    # The autoscaler keeps its state and last decisions where the operator page reads them.
+    env.setdefault("AUTOSCALER_STATE_BUCKET", settings.bucket)
     provision.apply(settings, aws.client(settings, "sqs"), aws.client(settings, "s3"))
     print(f"  queues       {', '.join(settings.queue_name(w) for w in settings.worker_queues)}"
           " (+ dead-letter queues)")

@@ -7,6 +7,7 @@ from flask_login import current_user
 NAV = [
     ("pages.jobs", "Jobs", False),
     ("auth.tokens", "API tokens", False),
+    ("operator.page", "Operations", True),
 ]
 
 
@@ -17,7 +18,8 @@ def nav_links() -> list[tuple[str, str]]:
 
 
 def init_app(app) -> None:
-    from webapp.views import account, jobs
+    from webapp.views import account, jobs, operator
     app.register_blueprint(account.bp)
     app.register_blueprint(jobs.bp)
+    app.register_blueprint(operator.bp)
     app.jinja_env.globals["nav_links"] = nav_links
