@@ -50,7 +50,10 @@ def create_upload():
                              "filename, encoding, max_bad_rows)")
     dataset, options = _request_options(body)
     settings, owner = _settings(), current_owner()
-    key = csvimport.upload_key(dataset, body.get("filename"))
+    filename = body.get("filename")
+    if filename is not None and not isinstance(filename, str):
+        raise InvalidRequest("filename", "must be the file's name, a string")
+    key = csvimport.upload_key(dataset, filename)
     importstore.record_upload(db.session, key=key, owner=owner, dataset=dataset, options=options)
     post = s3_client().generate_presigned_post(
         settings.bucket, key, ExpiresIn=settings.import_upload_seconds,
