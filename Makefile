@@ -4,15 +4,19 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: run test bench install provision clean
+.PHONY: run test bench install install-test provision clean
 
 install:
 	./scripts/bootstrap.sh
 
+# Also the browser the browser tests drive (Debian's chromium).
+install-test:
+	./scripts/bootstrap.sh --test
+
 run: install
 	$(PY) -m stack
 
-test: install
+test: install-test
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # Every benchmark in turn (about half an hour on two cores); each prints its

@@ -42,8 +42,8 @@ from autoscaler import trace as traces
 from autoscaler.config import load
 from autoscaler.rounds import decisions_in
 from autoscaler.sim import simulate
-from bench.harness import RESULTS, ROOT, child_env, percentile, start_base, start_child, \
-    start_web
+from bench.harness import AUTH, RESULTS, ROOT, child_env, percentile, start_base, \
+    start_child, start_web
 from core import lifecycle
 from stack import services
 from tasks.pdf import samples
@@ -52,7 +52,7 @@ DEFAULT_OUT = RESULTS / "autoscale.json"
 COOLDOWN = 20
 INTERVAL = 5
 POOL_MAX = 2  # two cores: more workers per pool only compete for them
-OWNER = {"X-Owner": "bench"}
+OWNER = AUTH  # filled in by start_web
 EXAMPLE_TRACE = ROOT / "autoscaler" / "traces" / "example.json"
 
 
@@ -73,6 +73,7 @@ class Autoscaled:
         self.engine = create_engine(self.settings.database_url)
         stack.callback(self.engine.dispose)
         self.http = requests.Session()
+        self.http.headers.update(AUTH)
         stack.callback(self.http.close)
         services.wait_for(self.decisions, 60, "the autoscaler's first round")
 

@@ -94,6 +94,7 @@ def ask_upload(session, web: str, path: Path) -> dict:
 
 def product_import(web: str, settings, path: Path, engine) -> dict:
     session = requests.Session()
+    session.headers.update(harness.AUTH)
     key = ask_upload(session, web, path)["key"]
     aws.client(settings, "s3").upload_file(str(path), settings.bucket, key)
     began = time.perf_counter()
@@ -117,6 +118,7 @@ def notified_import(web: str, settings, path: Path, engine) -> dict:
     from lambdas import local
 
     session = requests.Session()
+    session.headers.update(harness.AUTH)
     upload = ask_upload(session, web, path)
     post = upload["upload"]
     with open(path, "rb") as body:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -111,15 +112,42 @@ def start_workers(stack: contextlib.ExitStack, settings: Settings, logs: Path,
     return workers
 
 
+# The header that makes a benchmark's API calls as the user ``bench`` (set by start_web).
+AUTH: dict[str, str] = {}
+
+
 def start_web(stack: contextlib.ExitStack, settings: Settings, logs: Path) -> str:
-    """The web app under gunicorn (2 workers, 4 threads); returns its URL."""
+    """The web app under gunicorn (2 workers, 4 threads); returns its URL.
+
+    Also creates the user ``bench`` and puts its API token in ``AUTH``.
+    """
     port = services.free_port()
     web = f"http://127.0.0.1:{port}"
     gunicorn = start_child(stack, "web", [
         sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}",
         "--workers", "2", "--threads", "4", "webapp:create_app()"], child_env(settings), logs)
     services.wait_for(lambda: web_ready(gunicorn, web), 60, f"the web app on {web}")
+    AUTH["Authorization"] = f"Bearer {bench_token(settings.database_url)}"
     return web
+
+
+def bench_token(database_url: str) -> str:
+    """An API token of the user ``bench``, created with the account if need be."""
+    from sqlalchemy import create_engine, select
+    from sqlalchemy.orm import Session
+
+    from webapp import accounts
+    from webapp.models import User
+    engine = create_engine(database_url)
+    try:
+        with Session(engine, expire_on_commit=False) as session:
+            user = session.scalar(select(User).where(User.username == "bench"))
+            if user is None:
+                user = accounts.create_user(session, "bench", "bench@localhost",
+                                            secrets.token_urlsafe(16))
+            return accounts.create_token(session, user, "benchmark")[1]
+    finally:
+        engine.dispose()
 
 
 def peak_memory_mb(workers: list) -> list[dict]:

@@ -40,7 +40,7 @@ import requests
 from sqlalchemy import create_engine, text
 
 from bench import cpu
-from bench.harness import RESULTS, peak_memory_mb, start_base, start_web, start_workers
+from bench.harness import AUTH, RESULTS, peak_memory_mb, start_base, start_web, start_workers
 from core import lifecycle
 from core.settings import Settings
 from stack import services
@@ -49,7 +49,7 @@ from tasks.pdf import samples
 
 DEFAULT_OUT = RESULTS / "pdf.json"
 WORKERS, CONCURRENCY = 1, 2  # two pool processes: this machine has two cores
-OWNER = {"X-Owner": "bench"}
+OWNER = AUTH  # filled in by start_web
 STACK_ROLES = ("worker pool", "worker main", "moto", "postgres", "web")
 _renderer = None
 

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import requests
 
-from bench.harness import RESULTS, start_base, start_web, start_workers, summary
+from bench.harness import AUTH, RESULTS, start_base, start_web, start_workers, summary
 from core import aws, lifecycle
 from core.settings import Settings
 from stack import services
@@ -97,6 +97,7 @@ def run_canary(session: requests.Session, stack: Stack) -> tuple[float, float]:
 def measure_jobs(stack: Stack, jobs: int) -> tuple[list[float], list[float]]:
     """Warm up, then run ``jobs`` canaries one after another."""
     with requests.Session() as session:
+        session.headers.update(AUTH)
         for _ in range(WARMUP_JOBS):
             run_canary(session, stack)
         results = []

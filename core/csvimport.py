@@ -51,8 +51,12 @@ def options(params: Mapping[str, Any], where: str = "params") -> dict:
 
 def upload_key(dataset: str, filename: str | None = None) -> str:
     """A fresh key under the imports prefix for a file to import into ``dataset``."""
-    name = _FILENAME.sub("_", (filename or "upload.csv").rsplit("/", 1)[-1])[-100:] or "upload.csv"
-    return f"{PREFIX}{dataset}/{uuid.uuid4().hex}/{name}"
+    return f"{PREFIX}{dataset}/{uuid.uuid4().hex}/{safe_filename(filename, 'upload.csv')}"
+
+
+def safe_filename(filename: str | None, default: str) -> str:
+    """The last part of a client's file name, in characters safe for a key (at most 100)."""
+    return _FILENAME.sub("_", (filename or default).rsplit("/", 1)[-1])[-100:] or default
 
 
 def report_key(job_id: str) -> str:

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
+import uuid
 from typing import Any, Mapping
 
+from core.csvimport import safe_filename
 from core.errors import InvalidRequest
 
 KIND = "pdf_batch"
@@ -77,6 +79,12 @@ def chunk_bounds(chunk: int, size: int) -> tuple[int, int]:
 def document_key(job_id: str, seq: int) -> str:
     """Where document ``seq`` of a job lives in the bucket: the same key on every delivery."""
     return f"pdf/{job_id}/{seq:06d}.pdf"
+
+
+def recipients_key(filename: str | None) -> str:
+    """A fresh key for an uploaded recipients CSV, under the PDF files' prefix (and retention)."""
+    name = safe_filename(filename, "recipients.csv")
+    return f"pdf/recipients/{uuid.uuid4().hex}/{name}"
 
 
 def archive_key(job_id: str) -> str:

@@ -15,7 +15,7 @@ CONFIG=${DEPLOY_CONFIG:-deploy/config.env}
 
 missing=""
 for name in AWS_REGION VPC_ID PUBLIC_SUBNET_IDS PRIVATE_SUBNET_IDS \
-            DATABASE_URL_SECRET_ARN FLOWER_SECRET_ARN; do
+            DATABASE_URL_SECRET_ARN FLOWER_SECRET_ARN SECRET_KEY_SECRET_ARN; do
   [ -n "${!name:-}" ] || missing="$missing $name"
 done
 if [ -n "$missing" ]; then
@@ -41,6 +41,7 @@ parameters=(
   "DatabaseUrlSecretArn=$DATABASE_URL_SECRET_ARN"
   "DatabaseSecurityGroupId=${DATABASE_SECURITY_GROUP_ID:-}"
   "FlowerSecretArn=$FLOWER_SECRET_ARN"
+  "WebSecretKeyArn=$SECRET_KEY_SECRET_ARN"
   "RepositoryPrefix=${REPOSITORY_PREFIX:-jobsys}"
   "WebImageTag=$IMAGE_TAG" "WorkerImageTag=$IMAGE_TAG"
   "FlowerImageTag=$IMAGE_TAG" "AutoscalerImageTag=$IMAGE_TAG"

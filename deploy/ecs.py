@@ -75,7 +75,9 @@ def task_definitions() -> dict:
     out["WebTaskDefinition"] = task_definition("${QueuePrefix}web", "512", "1024", "WebTaskRole", {
         "Name": "web", "Image": image("web"), "Command": WEB_COMMAND,
         "PortMappings": [{"ContainerPort": WEB_PORT}],
-        "Environment": env(common_env()), "Secrets": database_secret(),
+        "Environment": env(common_env()) + [{"Name": "FLOWER_URL", "Value": flower_url()}],
+        "Secrets": database_secret() + [{"Name": "SECRET_KEY",
+                                         "ValueFrom": ref("WebSecretKeyArn")}],
         "LogConfiguration": logging("web")})
     out["FlowerTaskDefinition"] = task_definition(
         "${QueuePrefix}flower", "512", "1024", "FlowerTaskRole", {
@@ -90,6 +92,12 @@ def task_definitions() -> dict:
             "Name": "migrate", "Image": image("web"), "Command": MIGRATE_COMMAND,
             "Secrets": database_secret(), "LogConfiguration": logging("migrate")})
     return out
+
+
+def flower_url() -> dict:
+    """Flower's address on the load balancer (the operator page links to it)."""
+    scheme = if_("HasCertificate", "https", "http")
+    return {"Fn::Join": ["", [scheme, "://", att("LoadBalancer", "DNSName"), f":{FLOWER_PORT}"]]}
 
 
 def flower_oauth_env() -> list:

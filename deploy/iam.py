@@ -76,7 +76,8 @@ def roles() -> dict:
             statement(["logs:CreateLogStream", "logs:PutLogEvents"],
                       sub("${LogGroup.Arn}"), "Logs"),
             statement("secretsmanager:GetSecretValue",
-                      [{"Ref": "DatabaseUrlSecretArn"}, {"Ref": "FlowerSecretArn"}], "Secrets"),
+                      [{"Ref": "DatabaseUrlSecretArn"}, {"Ref": "FlowerSecretArn"},
+                       {"Ref": "WebSecretKeyArn"}], "Secrets"),
         ]}),
         "WorkerTaskRole": role("ecs-tasks.amazonaws.com", {"worker": [
             *celery_on_sqs(),

@@ -67,6 +67,9 @@ def parameters() -> dict:
         "DatabasePort": {"Type": "Number", "Default": 5432, "Description": "the database's port"},
         "DatabaseUrlSecretArn": {"Type": "String",
                                  "Description": "Secrets Manager secret whose value is DATABASE_URL"},
+        "WebSecretKeyArn": {"Type": "String",
+                            "Description": "Secrets Manager secret whose value is SECRET_KEY: a "
+                                           "long random string that signs the web app's sessions"},
         "FlowerSecretArn": {"Type": "String",
                             "Description": "Secrets Manager secret of Flower's sign-in: its value "
                                            "is user:password (basic auth) or, with FlowerAuth, "
@@ -80,6 +83,10 @@ def parameters() -> dict:
         "FlowerOAuthRedirectUri": {"Type": "String", "Default": "",
                                    "Description": "FLOWER_OAUTH2_REDIRECT_URI; empty: "
                                                   "<FlowerUrl>/login"},
+        "WebOrigin": {"Type": "String", "Default": "",
+                      "Description": "the web app's address as browsers see it "
+                                     "(https://jobs.example.com), which the bucket lets upload "
+                                     "files straight to it; empty: the load balancer's URL"},
         "RepositoryPrefix": {"Type": "String", "Default": "jobsys",
                              "Description": "ECR repositories <prefix>/web, /worker, /flower, "
                                             "/autoscaler in this account and region"},
@@ -164,6 +171,7 @@ def build() -> dict:
                 {"Ref": "DatabaseSecurityGroupId"}, ""]}]},
             "UseOAuth": {"Fn::Not": [{"Fn::Equals": [{"Ref": "FlowerAuth"}, ""]}]},
             "HasRedirectUri": {"Fn::Not": [{"Fn::Equals": [{"Ref": "FlowerOAuthRedirectUri"}, ""]}]},
+            "HasWebOrigin": {"Fn::Not": [{"Fn::Equals": [{"Ref": "WebOrigin"}, ""]}]},
         },
         "Resources": resources.all_resources(),
         "Outputs": outputs(),

@@ -2,6 +2,8 @@
 # Installs what the project needs and nothing else: the system packages the
 # workers use (as root; otherwise it names them) and a virtualenv with the
 # pinned Python packages. Safe to run again: it only does what is missing.
+# --test also installs what only the tests use: Debian's chromium, which the
+# browser tests drive with Playwright (Playwright never downloads a browser here).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,6 +13,13 @@ PYTHON=${PYTHON:-python3}
 # slower), Japanese fonts, the PostgreSQL client for the benchmarks and
 # poppler's pdftotext/pdffonts, which the tests read PDFs with.
 SYSTEM_PACKAGES="libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b libharfbuzz-subset0 fonts-noto-cjk postgresql-client poppler-utils"
+TEST_PACKAGES="chromium"
+for arg in "$@"; do
+  case "$arg" in
+    --test) SYSTEM_PACKAGES="$SYSTEM_PACKAGES $TEST_PACKAGES" ;;
+    *) echo "usage: $0 [--test]" >&2; exit 2 ;;
+  esac
+done
 
 missing=""
 if command -v dpkg-query >/dev/null 2>&1; then

@@ -23,10 +23,12 @@ import requests
 from autoscaler.rounds import decisions_in
 from core import aws, provision
 from core.settings import Settings
-from stack import services
+from stack import accounts, services
 
 ROOT = Path(__file__).resolve().parent.parent
 STATE = Path(os.environ.get("RUN_DIR", ROOT / ".run"))
+# The demo's calls to the API, as the local user ``demo`` (its token is set at start).
+HTTP = requests.Session()
 log = logging.getLogger("stack")
 
 
@@ -68,7 +70,7 @@ class Stack:
             return url
         self.postgres = services.EmbeddedPostgres(STATE / "pgdata")
         url = services.ensure_database(self.postgres.start(), "jobsys")
-        print(f"  database     embedded PostgreSQL, data in {STATE / 'pgdata'}")
+        print(f"  database     {url} (embedded PostgreSQL, data in {STATE / 'pgdata'})")
         return url
 
     def stop(self) -> None:
@@ -94,9 +96,12 @@ def start(stack: Stack, args) -> dict:
     print(f"  emulator     {endpoint} (SQS, SNS, S3)")
     database_url = stack.database()
     services.migrate(database_url)
+    web, flower = f"http://127.0.0.1:{web_port}", f"http://127.0.0.1:{flower_port}"
     env = services.python_env(DATABASE_URL=database_url, AWS_ENDPOINT_URL=endpoint,
-                              FLOWER_URL=os.environ.get("FLOWER_URL")
-                              or f"http://127.0.0.1:{flower_port}")
+                              SECRET_KEY=_secret_key(), COOKIE_SECURE="off",
+                              FLOWER_URL=os.environ.get("FLOWER_URL") or flower)
+    local = accounts.ensure(database_url, STATE / "accounts.json")
+    HTTP.headers["Authorization"] = f"Bearer {local['token']}"
     settings = Settings.from_env(env)
     # The autoscaler keeps its state and last decisions where the operator page reads them.
     env.setdefault("AUTOSCALER_STATE_BUCKET", settings.bucket)
@@ -115,10 +120,22 @@ def start(stack: Stack, args) -> dict:
     stack.spawn("flower", [sys.executable, "-m", "celery", "--app", "worker.flower:app", "flower",
                            "--address=127.0.0.1", f"--port={flower_port}",
                            f"--basic-auth={flower_auth}"], env)
-    web = f"http://127.0.0.1:{web_port}"
     _wait_up(stack, web)
-    return {"web": web, "flower": f"http://127.0.0.1:{flower_port}", "flower_auth": flower_auth,
-            "autoscaler_log": stack.logs / "autoscaler.log"}
+    return {"web": web, "flower": flower, "flower_auth": flower_auth,
+            "autoscaler_log": stack.logs / "autoscaler.log", "passwords": local["passwords"],
+            "token": local["token"]}
+
+
+def _secret_key() -> str:
+    """SECRET_KEY from the environment, else one kept in the run folder (sign-ins survive restarts)."""
+    if os.environ.get("SECRET_KEY"):
+        return os.environ["SECRET_KEY"]
+    path = STATE / "secret_key"
+    if not path.exists():
+        STATE.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
 
 
 def start_upload_notifications(stack: Stack, env: dict) -> services.Child:
@@ -160,7 +177,7 @@ def demo(stack: Stack, web: str, count: int) -> None:
     ids = []
     for _ in range(count):
         began = time.perf_counter()
-        response = requests.post(f"{web}/api/jobs", json={"kind": "canary", "params": {}},
+        response = HTTP.post(f"{web}/api/jobs", json={"kind": "canary", "params": {}},
                                  timeout=10)
         response.raise_for_status()
         ids.append(response.json()["id"])
@@ -179,7 +196,7 @@ def demo(stack: Stack, web: str, count: int) -> None:
 
 
 def _finished(web: str, job_id: str):
-    job = requests.get(f"{web}/api/jobs/{job_id}", timeout=5).json()
+    job = HTTP.get(f"{web}/api/jobs/{job_id}", timeout=5).json()
     return job if job["status"] not in ("queued", "running") else None
 
 
@@ -193,18 +210,18 @@ def demo_work(web: str) -> None:
     from tasks.pdf.samples import statement
 
     print("\nReal work through the API (each pool wakes from zero):")
-    answer = requests.post(f"{web}/api/imports/direct",
+    answer = HTTP.post(f"{web}/api/imports/direct",
                            params={"dataset": "customers", "filename": "demo-customers.csv"},
                            data=customers_csv(200), headers={"Content-Type": "text/csv"},
                            timeout=30)
     job = _follow(web, answer, "import of 200 customers (POST /api/imports/direct)")
     if job["status"] == "succeeded":
-        answer = requests.post(f"{web}/api/jobs", timeout=30, json={
+        answer = HTTP.post(f"{web}/api/jobs", timeout=30, json={
             "kind": "export", "params": {"dataset": "customers", "encoding": "utf-8-sig"}})
         job = _follow(web, answer, "export of the customers table (POST /api/jobs)")
         if job["status"] == "succeeded":
             print(f"    download: {web}/api/jobs/{job['id']}/download")
-    answer = requests.post(f"{web}/api/jobs", timeout=30, json={
+    answer = HTTP.post(f"{web}/api/jobs", timeout=30, json={
         "kind": "pdf_batch",
         "params": {"template": "statement", "rows": [statement(n) for n in range(10)]}})
     job = _follow(web, answer, "10 Japanese statements as PDFs (POST /api/jobs)")
@@ -224,7 +241,7 @@ def _follow(web: str, answer: requests.Response, what: str) -> dict:
     began, shown = time.perf_counter(), None
     deadline = began + 180
     while time.perf_counter() < deadline:
-        job = requests.get(f"{web}/api/jobs/{job_id}", timeout=5).json()
+        job = HTTP.get(f"{web}/api/jobs/{job_id}", timeout=5).json()
         progress = job["progress"]
         state = (job["status"], progress["done"], progress["failed"], progress["total"])
         if state != shown:
@@ -243,12 +260,15 @@ def _follow(web: str, answer: requests.Response, what: str) -> dict:
 def banner(urls: dict) -> None:
     print(f"""
 The system is up.
-  web app   {urls['web']}          (API: {urls['web']}/api/jobs)
+  web app   {urls['web']}          sign in as demo / {urls['passwords']['demo']}
+            (operator: admin / {urls['passwords']['admin']}; kept in {STATE / 'accounts.json'})
+  API       {urls['web']}/api/jobs   token of demo: {urls['token']}
   health    {urls['web']}/healthz/pipeline   (runs a canary end to end)
   Flower    {urls['flower']}          (user:password {urls['flower_auth']})
   workers   started and stopped by the autoscaler; its decisions: {urls['autoscaler_log']}
 Try:
   curl -s -X POST {urls['web']}/api/jobs -H 'Content-Type: application/json' \\
+       -H 'Authorization: Bearer {urls['token']}' \\
        -d '{{"kind": "canary", "params": {{"sleep_seconds": 2}}}}'
 Press Ctrl-C to stop everything.""")
 

@@ -177,3 +177,17 @@ def _ready(child):
         raise services.ChildExited(f"worker {child.name} exited:\n{child.tail()}")
     return " ready." in (child.log_path.read_text(errors="replace") if child.log_path else "")
 
+
+def _drop_customers(engine) -> None:
+    with engine.begin() as conn:
+        conn.execute(text("DROP TABLE IF EXISTS customers"))
+        conn.execute(text("DROP FUNCTION IF EXISTS slow_row() CASCADE"))
+        conn.execute(text("TRUNCATE import_uploads"))
+
+
+@pytest.fixture
+def clean_imports(engine):
+    """No customers table and no recorded uploads, before and after the test."""
+    _drop_customers(engine)
+    yield
+    _drop_customers(engine)  # the schema test compares tables with the models

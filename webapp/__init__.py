@@ -30,13 +30,14 @@ def create_app(test_config: dict | None = None, *, settings: Settings | None = N
     app.extensions["jobsys.enqueuer"] = enqueuer or CeleryEnqueuer(settings, app)
 
     from webapp import (api, auth, cli, documents, errors, exports, health, i18n, imports,
-                        openapi, queues, views)
+                        openapi, queues, uploads, views)
     auth.init_app(app, settings)
     i18n.init_app(app)
     app.register_blueprint(api.bp)
     app.register_blueprint(queues.bp)
     app.register_blueprint(documents.bp)
     app.register_blueprint(imports.bp)
+    app.register_blueprint(uploads.bp)
     app.register_blueprint(exports.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(openapi.bp)

@@ -5,7 +5,7 @@ import functools
 import hashlib
 import re
 import secrets
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -16,8 +16,9 @@ from webapp.models import ROLES, ApiToken, User
 
 TOKEN_PREFIX = "jst_"
 MIN_PASSWORD = 10
+_USE_NOTED_EVERY = timedelta(minutes=1)
 _USERNAME = re.compile(r"^[A-Za-z0-9][\w.@+-]{0,199}$")
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s.][^@\s]*$")
 
 
 @functools.cache
@@ -82,17 +83,19 @@ def create_token(session: Session, user: User, name: str) -> tuple[ApiToken, str
     return row, token
 
 
-def user_for_token(session: Session, token: str) -> User | None:
-    """The enabled owner of a live token, noting when it was used; else None."""
+def user_for_token(session: Session, token: str, now: datetime | None = None) -> User | None:
+    """The enabled owner of a live token, else None. When it was last used is noted
+    at most once a minute, so that API calls do not each write a row."""
     if not token.startswith(TOKEN_PREFIX):
         return None
-    row = session.execute(
-        update(ApiToken).where(ApiToken.digest == digest(token), ApiToken.revoked_at.is_(None))
-        .values(last_used_at=datetime.now(timezone.utc)).returning(ApiToken.user_id)).first()
+    row = session.execute(select(ApiToken.id, ApiToken.user_id, ApiToken.last_used_at).where(
+        ApiToken.digest == digest(token), ApiToken.revoked_at.is_(None))).first()
     if row is None:
-        session.rollback()
         return None
-    session.commit()
+    now = now or datetime.now(timezone.utc)
+    if row.last_used_at is None or now - row.last_used_at > _USE_NOTED_EVERY:
+        session.execute(update(ApiToken).where(ApiToken.id == row.id).values(last_used_at=now))
+        session.commit()
     user = session.get(User, row.user_id)
     return user if user is not None and user.disabled_at is None else None
 

@@ -169,13 +169,16 @@ def get_job(job_id: str):
 @bp.post("/jobs/<job_id>/cancel")
 def cancel_job(job_id: str):
     """Cancel a queued job at once; ask a running one to stop at its next check."""
-    job = _owned_job(job_id)
-    if job.status in lifecycle.FINISHED:
-        raise ApiError(409, f"the job is already {job.status}", field="status")
-    job = jobstore.cancel(db.session, job.id)
-    response = jsonify(job_json(job))
+    response = jsonify(job_json(cancel(_owned_job(job_id))))
     response.status_code = 202
     return response
+
+
+def cancel(job: Job) -> Job:
+    """Cancel ``job`` (409 once it has finished)."""
+    if job.status in lifecycle.FINISHED:
+        raise ApiError(409, f"the job is already {job.status}", field="status")
+    return jobstore.cancel(db.session, job.id)
 
 
 @bp.get("/jobs")

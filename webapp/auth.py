@@ -29,10 +29,9 @@ def init_app(app, settings) -> None:
     """Sessions, tokens and CSRF for ``app``."""
     key = app.config.get("SECRET_KEY") or settings.secret_key
     if not key:
-        if not app.testing:
-            log.warning("SECRET_KEY is not set: sign-ins last only as long as this process and "
-                        "work in no other; set it to one long random string for every web process")
         key = secrets.token_urlsafe(32)
+        if not app.testing:
+            app.before_request(_warn_once())
     app.config.update(SECRET_KEY=key, WTF_CSRF_CHECK_DEFAULT=False, WTF_CSRF_TIME_LIMIT=None,
                       SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
                       SESSION_COOKIE_SECURE=settings.cookie_secure,
@@ -44,16 +43,21 @@ def init_app(app, settings) -> None:
     app.before_request(_guard)
 
 
+def _warn_once():
+    warned = []
+
+    def warn():
+        if not warned:
+            warned.append(True)
+            log.warning("SECRET_KEY is not set: sign-ins last only as long as this process and "
+                        "work in no other; set it to one long random string for every web process")
+    return warn
+
+
 @login_manager.user_loader
 def _load_user(user_id: str) -> User | None:
     user = db.session.get(User, int(user_id))
     return user if user is not None and user.disabled_at is None else None
-
-
-@login_manager.request_loader
-def _token_user(req) -> User | None:
-    token = bearer_token(req)
-    return accounts.user_for_token(db.session, token) if token else None
 
 
 @login_manager.unauthorized_handler
@@ -72,11 +76,19 @@ def bearer_token(req) -> str | None:
 
 
 def _guard():
-    """API routes need a user; cookie-authenticated changes need the CSRF token."""
+    """API routes need a user; cookie-authenticated changes need the CSRF token.
+
+    A request that carries a bearer token is that token's user, or nobody: the
+    token is never overruled by a session cookie sent alongside it.
+    """
+    token = bearer_token(request)
+    if token is not None:
+        user = accounts.user_for_token(db.session, token)
+        login_manager._update_request_context_with_user(user)
     if (request.path.startswith("/api/") and request.endpoint not in PUBLIC_API
             and not current_user.is_authenticated):
         return current_app.login_manager.unauthorized()
-    if request.method in _UNSAFE and bearer_token(request) is None:
+    if request.method in _UNSAFE and token is None:
         csrf.protect()
     return None
 

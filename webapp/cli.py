@@ -1,6 +1,7 @@
 """``flask --app webapp users ...``: create accounts, make operators, reset passwords."""
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -15,7 +16,11 @@ from webapp.models import User
 users = AppGroup("users", help="Manage the accounts that sign in to the web app.")
 
 
-def _password(from_stdin: bool) -> str:
+def _password(from_stdin: bool, env_name: str | None = None) -> str:
+    if env_name:
+        if not os.environ.get(env_name):
+            raise click.ClickException(f"the environment variable {env_name} is not set")
+        return os.environ[env_name]
     if from_stdin:
         return sys.stdin.readline().rstrip("\n")
     return click.prompt("Password", hide_input=True, confirmation_prompt=True)
@@ -26,10 +31,13 @@ def _password(from_stdin: bool) -> str:
 @click.option("--email", required=True, help="Where job e-mails go.")
 @click.option("--operator", is_flag=True, help="May see every job and the operator page.")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
-def create(username, email, operator, password_stdin):
+@click.option("--password-env", metavar="NAME",
+              help="Read the password from this environment variable (one-off ECS tasks).")
+def create(username, email, operator, password_stdin, password_env):
     """Create an account."""
     try:
-        user = accounts.create_user(db.session, username, email, _password(password_stdin),
+        user = accounts.create_user(db.session, username, email,
+                                    _password(password_stdin, password_env),
                                     role="operator" if operator else "user")
     except InvalidRequest as exc:
         raise click.ClickException(f"{exc.field}: {exc.message}") from None

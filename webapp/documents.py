@@ -117,7 +117,14 @@ def archive(job_id: str):
 @bp.post("/retry-failed")
 def retry_failed(job_id: str):
     """Render the failed documents of a finished batch again (and only those)."""
-    job = _batch(job_id)
+    job, moved = retry(_batch(job_id))
+    response = jsonify({**job_json(job), "retrying": moved})
+    response.status_code = 202
+    return response
+
+
+def retry(job: Job) -> tuple[Job, int]:
+    """Queue the failed documents of a finished batch again; the job and how many."""
     moved = batchstore.retry_failed(db.session, job.id, job.owner)
     if moved is None:
         raise ApiError(409, f"the job is {job.status} with {job.failed} failed documents; "
@@ -129,10 +136,7 @@ def retry_failed(job_id: str):
         jobstore.fail_unsent(db.session, job.id, f"could not be queued: {exc}")
         raise ApiError(503, "the retry could not be queued; the queue service is unreachable. "
                             "Try again shortly.", job_id=str(job.id)) from None
-    job = db.session.get(Job, job.id, populate_existing=True)
-    response = jsonify({**job_json(job), "retrying": moved})
-    response.status_code = 202
-    return response
+    return db.session.get(Job, job.id, populate_existing=True), moved
 
 
 def _int_arg(name: str, default: int, low: int, high: int | None) -> int:

@@ -53,8 +53,13 @@ def gettext(text: str, **values) -> str:
     return translate(text, current(), **values)
 
 
+def texts(*keys: str) -> dict[str, str]:
+    """Texts a page's script shows, translated: embedded in the page as JSON."""
+    return {key: gettext(key) for key in keys}
+
+
 def init_app(app) -> None:
-    app.jinja_env.globals.update(_=gettext, languages=LANGUAGES)
+    app.jinja_env.globals.update(_=gettext, languages=LANGUAGES, texts=texts)
     app.context_processor(lambda: {"lang": current()})
 
     @app.after_request

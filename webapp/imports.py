@@ -7,14 +7,16 @@
     POST /api/imports/direct       a small CSV in the request body (IMPORT_DIRECT_MAX_BYTES)
     GET  /api/imports/datasets     the datasets there are, with their columns
     GET  /api/jobs/<id>/errors.csv 302 to the job's error report
+    GET  /api/jobs/<id>/errors     a page of the report's problems as JSON
 """
 from __future__ import annotations
 
+import csv
+import io
 import uuid
-from datetime import datetime, timedelta, timezone
 
 from botocore.exceptions import ClientError
-from flask import Blueprint, current_app, jsonify, redirect, request
+from flask import Blueprint, current_app, jsonify, redirect, request, url_for
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from core import csvimport
@@ -22,8 +24,9 @@ from core.datasets import load_specs, spec_named
 from core.errors import InvalidRequest
 from webapp import importstore
 from webapp.api import _accepted, _json_object
-from webapp.documents import presigned, s3_client
+from webapp.documents import _int_arg, presigned, s3_client
 from webapp.errors import ApiError
+from webapp.uploads import presigned_post
 from webapp.extensions import db
 from webapp.models import Job
 from webapp.auth import can_see, current_owner
@@ -49,20 +52,14 @@ def create_upload():
         raise InvalidRequest(unknown[0], "is not a field of an upload request (use dataset, "
                              "filename, encoding, max_bad_rows)")
     dataset, options = _request_options(body)
-    settings, owner = _settings(), current_owner()
     filename = body.get("filename")
     if filename is not None and not isinstance(filename, str):
         raise InvalidRequest("filename", "must be the file's name, a string")
     key = csvimport.upload_key(dataset, filename)
-    importstore.record_upload(db.session, key=key, owner=owner, dataset=dataset, options=options)
-    post = s3_client().generate_presigned_post(
-        settings.bucket, key, ExpiresIn=settings.import_upload_seconds,
-        Conditions=[["content-length-range", 1, settings.import_max_bytes]])
-    expires = datetime.now(timezone.utc) + timedelta(seconds=settings.import_upload_seconds)
+    importstore.record_upload(db.session, key=key, owner=current_owner(), dataset=dataset,
+                              options=options)
     response = jsonify({"key": key, "dataset": dataset, "options": options,
-                        "upload": {"method": "POST", "url": post["url"], "fields": post["fields"],
-                                   "file_field": "file", "max_bytes": settings.import_max_bytes,
-                                   "expires_at": expires.isoformat()},
+                        "upload": presigned_post(key),
                         "complete": {"method": "POST", "url": "/api/imports",
                                      "body": {"key": key}}})
     response.status_code = 201
@@ -138,20 +135,63 @@ def list_datasets():
                      "aliases": list(c.aliases)} for c in s.columns]} for s in specs.values()]})
 
 
-@bp.get("/jobs/<job_id>/errors.csv")
-def error_report(job_id: str):
-    """302 to the error report of an import job (line, column, value, message)."""
+def _import_job(job_id: str) -> Job:
     try:
         job = db.session.get(Job, uuid.UUID(job_id))
     except ValueError:
         job = None
     if job is None or not can_see(job.owner) or job.kind != csvimport.KIND:
         raise ApiError(404, f"no csv_import job {job_id!r}", field="job_id")
-    key = csvimport.report_key(str(job.id))
+    return job
+
+
+def _report_body(job: Job):
+    """The stored error report's streaming body; 404 when the job has none."""
     try:
-        s3_client().head_object(Bucket=_settings().bucket, Key=key)
+        return s3_client().get_object(Bucket=_settings().bucket,
+                                      Key=csvimport.report_key(str(job.id)))["Body"]
     except ClientError:
         raise ApiError(404, f"the job is {job.status} and has no error report (no row had "
                             "a problem, or it has not finished)", field="job_id") from None
-    url, _ = presigned(key, f"import-{job.id}-errors.csv", "text/csv; charset=utf-8")
+
+
+@bp.get("/jobs/<job_id>/errors.csv")
+def error_report(job_id: str):
+    """302 to the error report of an import job (line, column, value, message)."""
+    job = _import_job(job_id)
+    _report_body(job).close()
+    url, _ = presigned(csvimport.report_key(str(job.id)), f"import-{job.id}-errors.csv",
+                       "text/csv; charset=utf-8")
     return redirect(url, 302)
+
+
+@bp.get("/jobs/<job_id>/errors")
+def list_errors(job_id: str):
+    """A page of an import's problems, read from its error report: ``offset``, ``limit``."""
+    job = _import_job(job_id)
+    offset, limit = _int_arg("offset", 0, 0, None), _int_arg("limit", 50, 1, 500)
+    body = _report_body(job)
+    try:
+        rows = _report_page(body, offset, limit + 1)
+    finally:
+        body.close()
+    more = None
+    if len(rows) > limit:
+        more = url_for("imports.list_errors", job_id=job.id, offset=offset + limit, limit=limit)
+    return jsonify({"job": str(job.id), "bad_rows": job.failed, "offset": offset,
+                    "errors": rows[:limit], "next": more,
+                    "report": url_for("imports.error_report", job_id=job.id)})
+
+
+def _report_page(body, offset: int, count: int) -> list[dict]:
+    """Problems ``offset`` to ``offset + count`` of a report, streamed (never read whole)."""
+    reader = csv.reader(io.TextIOWrapper(body, encoding="utf-8-sig", newline=""))
+    next(reader, None)  # the header line
+    out = []
+    for n, row in enumerate(reader):
+        if n >= offset + count:
+            break
+        if n >= offset and len(row) == 4:
+            out.append({"line": int(row[0]) if row[0].isdigit() else row[0], "column": row[1],
+                        "value": row[2], "message": row[3]})
+    return out

@@ -65,6 +65,8 @@ def deploy(endpoint: str, **overrides) -> Stack:
             Name=f"{prefix}database-url", SecretString="postgresql://app@db:5432/jobsys")["ARN"],
         "FlowerSecretArn": secrets.create_secret(
             Name=f"{prefix}flower", SecretString="admin:secret")["ARN"],
+        "WebSecretKeyArn": secrets.create_secret(
+            Name=f"{prefix}secret-key", SecretString="a-long-random-string")["ARN"],
         "RetentionDays": "7", "WorkerImageTag": "v42", **overrides,
     }
     name = f"{prefix}stack"

@@ -101,7 +101,7 @@ def test_an_export_lands_in_the_bucket_with_its_rows_a_link_and_one_email(
 
     wait_for(lambda: mails(mail_dir), 30, "the owner's e-mail")
     (message,) = mails(mail_dir)
-    assert message["To"] == "tester@localhost"
+    assert message["To"] == "tester@example.com"  # the owner's account address
     assert "finished" in message["Subject"] and job["result"]["url"] in message.get_content()
 
     # The same message again (SQS redelivers): nothing runs, no second e-mail.

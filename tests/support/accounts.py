@@ -43,3 +43,20 @@ def signed_in(test_client, username: str = "local"):
     """``test_client`` sending ``username``'s token with every request."""
     test_client.environ_base["HTTP_AUTHORIZATION"] = bearer(username)["Authorization"]
     return test_client
+
+
+def csrf_token(html: str) -> str:
+    """The CSRF token a page carries (its ``<meta name="csrf-token">``)."""
+    import re
+    match = re.search(r'<meta name="csrf-token" content="([^"]+)"', html)
+    assert match, "the page carries no CSRF token"
+    return match.group(1)
+
+
+def sign_in_session(test_client, username: str = "local") -> str:
+    """Sign ``test_client`` in through the login form, as a browser does; returns the CSRF token."""
+    token = csrf_token(test_client.get("/login").get_data(as_text=True))
+    answer = test_client.post("/login", data={"username": username, "password": PASSWORD,
+                                               "csrf_token": token})
+    assert answer.status_code == 302, answer.get_data(as_text=True)
+    return csrf_token(test_client.get("/").get_data(as_text=True))

@@ -21,6 +21,7 @@ SETTINGS = {
     "PRIVATE_SUBNET_IDS": "subnet-3,subnet-4",
     "DATABASE_URL_SECRET_ARN": "arn:aws:secretsmanager:ap-northeast-1:123456789012:secret:db",
     "FLOWER_SECRET_ARN": "arn:aws:secretsmanager:ap-northeast-1:123456789012:secret:fl",
+    "SECRET_KEY_SECRET_ARN": "arn:aws:secretsmanager:ap-northeast-1:123456789012:secret:sk",
     "IMAGE_TAG": "abc123", "EXTRA_PARAMETERS": "PoolMax=8 RetentionDays=14",
 }
 

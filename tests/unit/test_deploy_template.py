@@ -149,6 +149,15 @@ def test_the_bucket_is_private_expiring_and_announces_imports():
     assert bucket["DependsOn"] == "ImportUploadPermission"
 
 
+def test_the_bucket_takes_uploads_from_the_web_pages_origin_only():
+    (rule,) = RESOURCES["FilesBucket"]["Properties"]["CorsConfiguration"]["CorsRules"]
+    assert rule["AllowedMethods"] == ["POST"]
+    (origin,) = rule["AllowedOrigins"]
+    given, load_balancer = origin["Fn::If"][1:]
+    assert origin["Fn::If"][0] == "HasWebOrigin" and given == {"Ref": "WebOrigin"}
+    assert load_balancer["Fn::Join"][1][1:] == ["://", {"Fn::GetAtt": ["LoadBalancer", "DNSName"]}]
+
+
 def test_only_the_schedule_is_left_out_for_the_emulator():
     assert {n for n, r in RESOURCES.items() if r.get("Condition") == "IsAws"} == \
         {"NightlyExportSchedule"}

@@ -1,0 +1,179 @@
+"""Accounts, sessions, API tokens and who may see what, against a real PostgreSQL."""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from core.errors import InvalidRequest
+from tests.support.accounts import PASSWORD, bearer
+from webapp import accounts, jobstore
+from webapp.models import User
+from webapp.extensions import db
+
+
+def _csrf(page) -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', page.get_data(as_text=True)).group(1)
+
+
+def sign_in(test_client, username: str, password: str = PASSWORD):
+    form = test_client.get("/login")
+    return test_client.post("/login", data={"username": username, "password": password,
+                                            "csrf_token": _csrf(form)})
+
+
+def test_the_api_answers_401_without_a_token_or_session(anonymous):
+    response = anonymous.get("/api/jobs")
+    assert response.status_code == 401
+    assert "Authorization: Bearer" in response.get_json()["error"]["message"]
+    assert anonymous.post("/api/jobs", json={"kind": "canary"}).status_code == 401
+
+
+def test_an_unknown_or_revoked_token_is_refused(app, anonymous):
+    assert anonymous.get("/api/jobs", headers={"Authorization": "Bearer jst_nope"}).status_code == 401
+    with app.app_context():
+        user = db.session.scalar(db.select(User).filter_by(username="alice"))
+        row, token = accounts.create_token(db.session, user, "script")
+        headers = {"Authorization": f"Bearer {token}"}
+        assert anonymous.get("/api/jobs", headers=headers).status_code == 200
+        assert accounts.revoke_token(db.session, user, row.id)
+    assert anonymous.get("/api/jobs", headers=headers).status_code == 401
+
+
+def test_pages_send_a_visitor_to_the_sign_in_form(anonymous):
+    response = anonymous.get("/account/tokens")
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/login?next=")
+
+
+def test_signing_in_with_the_right_password_opens_a_session(anonymous):
+    assert sign_in(anonymous, "alice", "wrong password!").status_code == 401
+    response = sign_in(anonymous, "alice")
+    assert response.status_code == 302
+    cookie = anonymous.get_cookie("session")
+    assert cookie.http_only and cookie.same_site == "Lax"
+    assert anonymous.get("/api/jobs").status_code == 200
+
+
+def test_the_session_cookie_is_secure_unless_turned_off(app, anonymous):
+    assert app.config["SESSION_COOKIE_SECURE"] is True
+
+
+def test_a_session_request_that_changes_something_needs_the_csrf_token(anonymous):
+    sign_in(anonymous, "alice")
+    refused = anonymous.post("/api/jobs", json={"kind": "canary"})
+    assert refused.status_code == 400 and "CSRF" in refused.get_json()["error"]["message"]
+    token = _csrf(anonymous.get("/account/tokens"))
+    accepted = anonymous.post("/api/jobs", json={"kind": "canary"}, headers={"X-CSRFToken": token})
+    assert accepted.status_code == 202 and accepted.get_json()["owner"] == "alice"
+
+
+def test_forms_without_the_csrf_token_are_refused(anonymous):
+    assert anonymous.post("/login", data={"username": "alice", "password": PASSWORD}).status_code == 400
+    sign_in(anonymous, "alice")
+    assert anonymous.post("/account/tokens", data={"name": "x"}).status_code == 400
+    assert anonymous.post("/logout").status_code == 400
+
+
+def test_a_token_made_on_the_page_works_once_shown_and_stops_when_revoked(anonymous):
+    sign_in(anonymous, "bob")
+    page = anonymous.post("/account/tokens", data={"name": "nightly script",
+                                                    "csrf_token": _csrf(anonymous.get("/account/tokens"))})
+    token = re.search(r'id="new-token">([^<]+)<', page.get_data(as_text=True)).group(1)
+    listing = anonymous.get("/account/tokens").get_data(as_text=True)
+    assert "nightly script" in listing and token not in listing
+    headers = {"Authorization": f"Bearer {token}"}
+    assert anonymous.post("/api/jobs", json={"kind": "canary"}, headers=headers).status_code == 202
+    token_id = re.search(r'/account/tokens/(\d+)/revoke', listing).group(1)
+    anonymous.post(f"/account/tokens/{token_id}/revoke", data={"csrf_token": _csrf(page)})
+    assert anonymous.get("/api/jobs", headers=headers).status_code == 401
+
+
+def test_sign_in_goes_back_only_to_a_path_on_this_site(anonymous):
+    form = anonymous.get("/login?next=//evil.example/x")
+    response = anonymous.post("/login?next=//evil.example/x", data={
+        "username": "alice", "password": PASSWORD, "csrf_token": _csrf(form)})
+    assert response.headers["Location"] == "/"
+
+
+@pytest.mark.parametrize("kind, path", [
+    ("canary", "/api/jobs/{id}"),
+    ("pdf_batch", "/api/jobs/{id}/documents"),
+    ("pdf_batch", "/api/jobs/{id}/archive"),
+    ("export", "/api/jobs/{id}/download"),
+    ("csv_import", "/api/jobs/{id}/errors.csv"),
+])
+def test_one_user_cannot_see_or_download_anothers_job(app, client, kind, path):
+    with app.app_context():
+        job, _ = jobstore.create(db.session, kind=kind, owner="alice", params={})
+    url = path.format(id=job.id)
+    assert not _no_such_job(client.get(url, headers=bearer("alice")))
+    assert not _no_such_job(client.get(url, headers=bearer("ops")))
+    assert _no_such_job(client.get(url, headers=bearer("bob")))
+
+
+def _no_such_job(response) -> bool:
+    return (response.status_code == 404
+            and response.get_json()["error"]["message"].startswith("no "))
+
+
+def test_one_user_cannot_cancel_anothers_job_but_an_operator_can(client):
+    job = client.post("/api/jobs", json={"kind": "canary"}, headers=bearer("alice")).get_json()
+    assert client.post(f"/api/jobs/{job['id']}/cancel", headers=bearer("bob")).status_code == 404
+    assert client.get(f"/api/jobs/{job['id']}", headers=bearer("alice")).get_json()["status"] == "queued"
+    assert client.post(f"/api/jobs/{job['id']}/cancel", headers=bearer("ops")).status_code == 202
+
+
+def test_users_list_their_own_jobs_and_operators_everyones(client):
+    mine = client.post("/api/jobs", json={"kind": "canary"}, headers=bearer("alice")).get_json()
+    theirs = client.post("/api/jobs", json={"kind": "canary"}, headers=bearer("bob")).get_json()
+    listed = {j["id"] for j in client.get("/api/jobs", headers=bearer("alice")).get_json()["jobs"]}
+    assert listed == {mine["id"]}
+    assert client.get("/api/jobs?owner=bob", headers=bearer("alice")).status_code == 403
+    every = {j["id"] for j in client.get("/api/jobs", headers=bearer("ops")).get_json()["jobs"]}
+    assert {mine["id"], theirs["id"]} <= every
+    bobs = client.get("/api/jobs?owner=bob", headers=bearer("ops")).get_json()["jobs"]
+    assert [j["id"] for j in bobs] == [theirs["id"]]
+
+
+def test_queue_depths_are_for_operators(client):
+    assert client.get("/api/queues", headers=bearer("alice")).status_code == 403
+
+
+def test_account_rules_say_what_to_change(app):
+    with app.app_context():
+        for args, field in [(("a b", "x@example.com", PASSWORD), "username"),
+                            (("carol", "not-mail", PASSWORD), "email"),
+                            (("carol", "c@example.com", "short"), "password"),
+                            (("alice", "a@example.com", PASSWORD), "username")]:
+            with pytest.raises(InvalidRequest) as caught:
+                accounts.create_user(db.session, *args)
+            assert caught.value.field == field
+
+
+def test_the_users_command_creates_an_account_that_can_sign_in(app, anonymous):
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["users", "create", "carol", "--email", "carol@example.com",
+                                 "--operator", "--password-stdin"], input="a long password\n")
+    assert result.exit_code == 0, result.output
+    assert "created operator carol" in result.output
+    assert sign_in(anonymous, "carol", "a long password").status_code == 302
+    again = runner.invoke(args=["users", "create", "carol", "--email", "c@example.com",
+                                "--password-stdin"], input="a long password\n")
+    assert again.exit_code != 0 and "taken" in again.output
+    with app.app_context():
+        db.session.execute(db.text("DELETE FROM users WHERE username = 'carol'"))
+        db.session.commit()
+
+
+def test_a_tokens_last_use_is_noted_at_most_once_a_minute(app):
+    from datetime import datetime, timedelta, timezone
+    with app.app_context():
+        user = db.session.scalar(db.select(User).filter_by(username="alice"))
+        row, token = accounts.create_token(db.session, user, "cron")
+        start = datetime(2026, 11, 23, 9, 0, tzinfo=timezone.utc)
+        for offset, noted in [(0, 0), (30, 0), (61, 61)]:
+            assert accounts.user_for_token(db.session, token, start + timedelta(seconds=offset)) == user
+            db.session.refresh(row)
+            assert row.last_used_at == start + timedelta(seconds=noted)
+        accounts.revoke_token(db.session, user, row.id)
