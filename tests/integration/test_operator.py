@@ -11,7 +11,8 @@ from autoscaler.rounds import Autoscaler, Pool, run_round
 from autoscaler.scalers import MemoryWorkerScaler
 from autoscaler.state import S3StateStore
 from core import envelope
-from webapp import create_app, jobstore
+from tasks import deadletter
+from webapp import create_app
 from webapp.enqueue import MemoryEnqueuer
 from webapp.extensions import db
 from tests.support.accounts import signed_in
@@ -28,14 +29,16 @@ def ops(settings, queue_urls):
 
 
 def dead_letter(settings, sqs, queue_urls, app) -> str:
-    """A canary job whose message went to the default dead-letter queue; its id."""
+    """A canary job whose message went to the default dead-letter queue, failed by the
+    workers' dead-letter sweep; its id."""
     job_id = create(app, "canary")
     Sender(settings, queue_urls).send("canary.run", job_id)
     url = queue_urls[settings.queue_name("default")]
     for _ in range(2):  # the second receive finds the message over its receive count
         sqs.receive_message(QueueUrl=url, VisibilityTimeout=0, WaitTimeSeconds=1)
-    with app.app_context():
-        assert jobstore.fail_dead_lettered(db.session, job_id, "dead-lettered", 0)
+    dead = {"default": queue_urls[settings.dead_letter_name("default")]}
+    with app.app_context():  # the workers' sweep fails the job, and leaves the message visible
+        assert deadletter.sweep(settings, sqs, db.session, dead) == [job_id]
     return job_id
 
 
@@ -56,7 +59,7 @@ def test_the_page_shows_queue_depths_dead_letters_and_a_flower_link(ops, setting
     assert 'class="dead-letter status-failed">1</td>' in html
     assert job_id in html and "canary.run" in html
     assert 'href="http://flower.test:5555"' in html
-    assert "dead-lettered" in html, "the failed job is listed with its error"
+    assert "moved to the dead-letter queue" in html, "the failed job is listed with its error"
     dead = sqs.receive_message(QueueUrl=queue_urls[settings.dead_letter_name("default")],
                                WaitTimeSeconds=1)["Messages"]
     assert envelope.parse(dead[0]["Body"]).job_id == job_id, "looking took nothing away"

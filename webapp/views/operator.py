@@ -9,10 +9,10 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from sqlalchemy import select
 
 from autoscaler.errors import TargetMissing
-from core import kinds, lifecycle
+from core import deadletters, kinds, lifecycle
 from core.errors import InvalidRequest
 from core.settings import WORKLOADS
-from webapp import autoscaling, deadletters, jobstore, queues
+from webapp import autoscaling, jobstore, queues
 from webapp.auth import operator_required
 from webapp.documents import s3_client
 from webapp.extensions import db

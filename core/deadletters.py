@@ -1,5 +1,8 @@
 """Dead-letter messages for operators: look at them without taking them, and send them back.
 
+Used by the operator page (``webapp/views/operator.py``) and the workers' dead-letter
+sweep (``tasks/deadletter.py``), which hands back what it read the same way.
+
 SQS has no way to read a message without receiving it. A peek receives the
 messages and at once makes them visible again (visibility 0), so the worker's
 dead-letter sweep and the next look still find them. A redrive receives,
@@ -53,7 +56,7 @@ def peek(sqs, url: str, limit: int = 50) -> list[DeadLetter]:
                 break
             found.update((m["MessageId"], letter(m)) for m in fresh)
     finally:
-        _release(sqs, url, handles)
+        release(sqs, url, handles)
     return list(found.values())
 
 
@@ -72,7 +75,7 @@ def redrive(sqs, dead_url: str, main_url: str, limit: int = 100,
             before_send(letter(message))
         sent = _send(sqs, main_url, batch)
         _delete(sqs, dead_url, [m for m in batch if m["MessageId"] in sent])
-        _release(sqs, dead_url, [m["ReceiptHandle"] for m in batch if m["MessageId"] not in sent])
+        release(sqs, dead_url, [m["ReceiptHandle"] for m in batch if m["MessageId"] not in sent])
         moved += [letter(m) for m in batch if m["MessageId"] in sent]
         if len(sent) < len(batch):
             break
@@ -104,7 +107,8 @@ def _delete(sqs, url: str, batch: list[dict]) -> None:
             {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)])
 
 
-def _release(sqs, url: str, handles: list[str]) -> None:
+def release(sqs, url: str, handles: list[str]) -> None:
+    """Make the received messages of ``handles`` visible again at once."""
     for start in range(0, len(handles), 10):
         sqs.change_message_visibility_batch(QueueUrl=url, Entries=[
             {"Id": str(i), "ReceiptHandle": handle, "VisibilityTimeout": 0}
