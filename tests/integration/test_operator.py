@@ -15,7 +15,7 @@ from tasks import deadletter
 from webapp import create_app
 from webapp.enqueue import MemoryEnqueuer
 from webapp.extensions import db
-from tests.support.accounts import signed_in
+from tests.support.accounts import sign_in_session, signed_in
 from tests.support.jobs import Sender, create, row
 
 pytestmark = pytest.mark.settings(max_receive_count=1)
@@ -78,6 +78,17 @@ def test_redrive_sends_dead_letters_back_and_queues_their_jobs_again(ops, settin
         QueueUrl=queue_urls[settings.dead_letter_name("default")], WaitTimeSeconds=0)
     assert row(engine, job_id)["status"] == "queued"
     assert f"Messages sent back to {settings.queue_name('default')}: 1." in ops.get("/operator/").get_data(as_text=True)
+
+
+def test_a_signed_in_operators_redrive_needs_the_pages_csrf_token(settings, sqs, queue_urls,
+                                                                  app, engine):
+    job_id = dead_letter(settings, sqs, queue_urls, app)
+    browser = app.test_client()
+    token = sign_in_session(browser, "ops")
+    assert browser.post("/operator/queues/default/redrive").status_code == 400
+    assert row(engine, job_id)["status"] == "failed"
+    answer = browser.post("/operator/queues/default/redrive", data={"csrf_token": token})
+    assert answer.status_code == 302 and row(engine, job_id)["status"] == "queued"
 
 
 def test_the_page_shows_each_pools_workers_from_the_autoscalers_last_round(ops, settings, s3,
