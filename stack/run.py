@@ -265,6 +265,7 @@ The system is up.
   API       {urls['web']}/api/jobs   token of demo: {urls['token']}
   health    {urls['web']}/healthz/pipeline   (runs a canary end to end)
   Flower    {urls['flower']}          (user:password {urls['flower_auth']})
+  operators {urls['web']}/operator/   (queues, worker pools, dead letters; sign in as admin)
   workers   started and stopped by the autoscaler; its decisions: {urls['autoscaler_log']}
 Try:
   curl -s -X POST {urls['web']}/api/jobs -H 'Content-Type: application/json' \\
