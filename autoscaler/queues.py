@@ -48,11 +48,12 @@ class SqsQueueDepth(QueueDepth):
 
     def depths(self, queue: str) -> Depths:
         attributes = self.sqs.get_queue_attributes(
-            QueueUrl=self._url(queue), AttributeNames=list(ATTRIBUTES))["Attributes"]
+            QueueUrl=self.url(queue), AttributeNames=list(ATTRIBUTES))["Attributes"]
         visible, not_visible, delayed = (int(attributes.get(name, 0)) for name in ATTRIBUTES)
         return Depths(visible=visible, in_flight=not_visible, delayed=delayed)
 
-    def _url(self, queue: str) -> str:
+    def url(self, queue: str) -> str:
+        """The URL of ``queue``, looked up once."""
         if queue not in self._urls:
             try:
                 self._urls[queue] = self.sqs.get_queue_url(QueueName=queue)["QueueUrl"]

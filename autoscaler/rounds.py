@@ -13,7 +13,7 @@ from typing import Callable
 from autoscaler.decide import Decision, Depths, Policy, PoolState, decide
 from autoscaler.queues import QueueDepth
 from autoscaler.scalers import WorkerScaler
-from autoscaler.state import StateStore
+from autoscaler.state import StateStore, remember
 
 log = logging.getLogger("autoscaler")
 
@@ -78,7 +78,7 @@ def run_round(autoscaler: Autoscaler, now: float) -> list[dict]:
                       "dry_run": autoscaler.dry_run}
         autoscaler.emit(json.dumps(record))
         records.append(record)
-    autoscaler.store.save(states)
+    autoscaler.store.save(states, remember(autoscaler.store.recent(), records, now))
     return records
 
 

@@ -1,7 +1,10 @@
 """What the autoscaler remembers per pool between rounds: the interface, S3, memory.
 
 In AWS the Lambda keeps nothing between invocations, so its memory is one small
-JSON object in S3: ``{"version": 1, "pools": {"pdf": {"last_busy": …}, …}}``.
+JSON object in S3: ``{"version": 1, "pools": {"pdf": {"last_busy": …}, …},
+"decisions": {"pdf": [{…, "at": …}, …]}}``. The decisions (newest first, the
+last ``KEEP_DECISIONS`` per pool) are for people: the web app's operator page
+reads them from the same object.
 """
 from __future__ import annotations
 
@@ -16,6 +19,8 @@ from autoscaler.errors import TargetMissing
 
 log = logging.getLogger("autoscaler")
 VERSION = 1
+KEEP_DECISIONS = 10
+Decisions = dict[str, list[dict]]
 
 
 class StateStore:
@@ -25,8 +30,13 @@ class StateStore:
         """Pool name → its state; pools never saved are absent."""
         raise NotImplementedError
 
-    def save(self, states: Mapping[str, PoolState]) -> None:
-        """Replace the stored states with ``states``."""
+    def save(self, states: Mapping[str, PoolState],
+             decisions: Mapping[str, list[dict]] | None = None) -> None:
+        """Replace the stored states (and recent decisions) with these."""
+        raise NotImplementedError
+
+    def recent(self) -> Decisions:
+        """Pool name → its last decision records, newest first."""
         raise NotImplementedError
 
 
@@ -35,12 +45,18 @@ class MemoryStateStore(StateStore):
 
     def __init__(self, states: Mapping[str, PoolState] | None = None):
         self.states: dict[str, PoolState] = dict(states or {})
+        self.decisions: Decisions = {}
 
     def load(self) -> dict[str, PoolState]:
         return dict(self.states)
 
-    def save(self, states: Mapping[str, PoolState]) -> None:
+    def save(self, states: Mapping[str, PoolState],
+             decisions: Mapping[str, list[dict]] | None = None) -> None:
         self.states = dict(states)
+        self.decisions = {pool: list(records) for pool, records in (decisions or {}).items()}
+
+    def recent(self) -> Decisions:
+        return {pool: list(records) for pool, records in self.decisions.items()}
 
 
 class S3StateStore(StateStore):
@@ -50,20 +66,29 @@ class S3StateStore(StateStore):
         self.s3, self.bucket, self.key = s3, bucket, key
 
     def load(self) -> dict[str, PoolState]:
+        body = self._read()
+        return {} if body is None else decode(body, f"s3://{self.bucket}/{self.key}")
+
+    def recent(self) -> Decisions:
+        body = self._read()
+        return {} if body is None else decode_decisions(body)
+
+    def _read(self) -> bytes | None:
         try:
-            body = self.s3.get_object(Bucket=self.bucket, Key=self.key)["Body"].read()
+            return self.s3.get_object(Bucket=self.bucket, Key=self.key)["Body"].read()
         except ClientError as exc:
             code = exc.response["Error"]["Code"]
             if code in ("NoSuchKey", "404"):
-                return {}
+                return None
             if code == "NoSuchBucket":
                 raise self._missing() from None
             raise
-        return decode(body, f"s3://{self.bucket}/{self.key}")
 
-    def save(self, states: Mapping[str, PoolState]) -> None:
+    def save(self, states: Mapping[str, PoolState],
+             decisions: Mapping[str, list[dict]] | None = None) -> None:
         try:
-            self.s3.put_object(Bucket=self.bucket, Key=self.key, Body=encode(states),
+            self.s3.put_object(Bucket=self.bucket, Key=self.key,
+                               Body=encode(states, decisions),
                                ContentType="application/json")
         except ClientError as exc:
             if exc.response["Error"]["Code"] == "NoSuchBucket":
@@ -75,10 +100,32 @@ class S3StateStore(StateStore):
                              "exist; create it or set AUTOSCALER_STATE_BUCKET")
 
 
-def encode(states: Mapping[str, PoolState]) -> bytes:
-    """The stored form of ``states``."""
+def encode(states: Mapping[str, PoolState],
+           decisions: Mapping[str, list[dict]] | None = None) -> bytes:
+    """The stored form of ``states`` and the recent ``decisions``."""
     pools = {name: state.to_dict() for name, state in sorted(states.items())}
-    return json.dumps({"version": VERSION, "pools": pools}, sort_keys=True).encode()
+    body = {"version": VERSION, "pools": pools, "decisions": dict(decisions or {})}
+    return json.dumps(body, sort_keys=True).encode()
+
+
+def remember(previous: Mapping[str, list[dict]], records: list[dict], now: float,
+             keep: int = KEEP_DECISIONS) -> Decisions:
+    """The recent decisions once this round's ``records`` (taken at ``now``) are added."""
+    recent = {pool: list(found) for pool, found in previous.items()}
+    for record in records:
+        pool = record["pool"]
+        recent[pool] = [dict(record, at=now)] + recent.get(pool, [])[:keep - 1]
+    return recent
+
+
+def decode_decisions(body: bytes) -> Decisions:
+    """The recent decisions in a stored object; none when it holds none or is unreadable."""
+    try:
+        found = json.loads(body).get("decisions") or {}
+        return {str(pool): [r for r in records if isinstance(r, dict)]
+                for pool, records in found.items() if isinstance(records, list)}
+    except (ValueError, TypeError, AttributeError):
+        return {}
 
 
 def decode(body: bytes, where: str = "state") -> dict[str, PoolState]:

@@ -74,6 +74,8 @@ class Settings:
     secret_key: str | None = None
     cookie_secure: bool = True
     flower_url: str | None = None
+    autoscaler_state_bucket: str | None = None
+    autoscaler_state_key: str = "autoscaler/state.json"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
@@ -149,6 +151,8 @@ class Settings:
             secret_key=env.get("SECRET_KEY") or None,
             cookie_secure=reader.flag("COOKIE_SECURE", True),
             flower_url=env.get("FLOWER_URL") or None,
+            autoscaler_state_bucket=env.get("AUTOSCALER_STATE_BUCKET") or None,
+            autoscaler_state_key=env.get("AUTOSCALER_STATE_KEY") or "autoscaler/state.json",
         )
 
     def to_env(self) -> dict[str, str]:
@@ -204,6 +208,8 @@ class Settings:
             "SECRET_KEY": self.secret_key,
             "COOKIE_SECURE": "on" if self.cookie_secure else "off",
             "FLOWER_URL": self.flower_url,
+            "AUTOSCALER_STATE_BUCKET": self.autoscaler_state_bucket,
+            "AUTOSCALER_STATE_KEY": self.autoscaler_state_key,
         }
         env.update({f"QUEUE_VISIBILITY_{w.upper()}": t for w, t in self.visibility_timeouts.items()})
         return {k: str(v) for k, v in env.items() if v is not None}
@@ -215,6 +221,11 @@ class Settings:
     def dead_letter_name(self, workload: str) -> str:
         """The SQS name of a workload's dead-letter queue."""
         return f"{self.queue_prefix}{workload}-dlq"
+
+    def autoscaler_state(self) -> tuple[str, str]:
+        """Bucket and key of the autoscaler's state (its decisions): the files bucket
+        unless ``AUTOSCALER_STATE_BUCKET`` names another."""
+        return self.autoscaler_state_bucket or self.bucket, self.autoscaler_state_key
 
     def link_seconds(self, wanted: int) -> int:
         """How long a download link may live: never past the files' retention."""

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from deploy.cfn import att, role, statement, sub
 from deploy.names import (CLUSTER_NAME, DATA_PREFIXES, IMPORTS_PREFIX, POOLS, STATE_KEY,
-                          arn, bucket_arn, function_name, queue_id, service_name)
+                          arn, bucket_arn, dead_letter_id, function_name, queue_id,
+                          service_name)
 
 #: What a process that sends and receives Celery's events and remote control
 #: does on SQS and SNS (docs/flower.md, "IAM").
@@ -53,6 +54,15 @@ def sender(queues: list[dict]) -> list[dict]:
             statement("sqs:SendMessage", queues + [att("WakeQueue", "Arn")], "Enqueue")]
 
 
+def operator_page() -> list[dict]:
+    """What the operator page reads and does: dead-letter queues (depth, peek, redrive)
+    and the autoscaler's last decisions."""
+    return [statement(["sqs:GetQueueUrl", "sqs:GetQueueAttributes", "sqs:ReceiveMessage",
+                       "sqs:ChangeMessageVisibility", "sqs:DeleteMessage"],
+                      [att(dead_letter_id(p), "Arn") for p in POOLS], "DeadLetters"),
+            statement("s3:GetObject", bucket_arn(STATE_KEY), "AutoscalerDecisions")]
+
+
 def lambda_logs(short: str) -> dict:
     return statement(["logs:CreateLogStream", "logs:PutLogEvents"],
                      arn("logs", "log-group:/aws/lambda/" + function_name(short) + ":*"), "Logs")
@@ -88,6 +98,7 @@ def roles() -> dict:
         "WebTaskRole": role("ecs-tasks.amazonaws.com", {"web": [
             *sender(task_queues()),
             statement(["s3:GetObject", "s3:PutObject"], data_objects(), "Files"),
+            *operator_page(),
         ]}),
         "FlowerTaskRole": role("ecs-tasks.amazonaws.com", {"flower": celery_on_sqs()}),
         "AutoscalerRole": role("lambda.amazonaws.com", {"autoscaler": [

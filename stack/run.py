@@ -98,10 +98,13 @@ def start(stack: Stack, args) -> dict:
     services.migrate(database_url)
     web, flower = f"http://127.0.0.1:{web_port}", f"http://127.0.0.1:{flower_port}"
     env = services.python_env(DATABASE_URL=database_url, AWS_ENDPOINT_URL=endpoint,
-                              SECRET_KEY=_secret_key(), COOKIE_SECURE="off", FLOWER_URL=flower)
+                              SECRET_KEY=_secret_key(), COOKIE_SECURE="off",
+                              FLOWER_URL=os.environ.get("FLOWER_URL") or flower)
     local = accounts.ensure(database_url, STATE / "accounts.json")
     HTTP.headers["Authorization"] = f"Bearer {local['token']}"
     settings = Settings.from_env(env)
+    # The autoscaler keeps its state and last decisions where the operator page reads them.
+    env.setdefault("AUTOSCALER_STATE_BUCKET", settings.bucket)
     provision.apply(settings, aws.client(settings, "sqs"), aws.client(settings, "s3"))
     print(f"  queues       {', '.join(settings.queue_name(w) for w in settings.worker_queues)}"
           " (+ dead-letter queues)")
@@ -262,6 +265,7 @@ The system is up.
   API       {urls['web']}/api/jobs   token of demo: {urls['token']}
   health    {urls['web']}/healthz/pipeline   (runs a canary end to end)
   Flower    {urls['flower']}          (user:password {urls['flower_auth']})
+  operators {urls['web']}/operator/   (queues, worker pools, dead letters; sign in as admin)
   workers   started and stopped by the autoscaler; its decisions: {urls['autoscaler_log']}
 Try:
   curl -s -X POST {urls['web']}/api/jobs -H 'Content-Type: application/json' \\

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 
-from core import envelope
+from core import deadletters, envelope
 from core.settings import Settings
 from tasks import notify
 from webapp import jobstore
@@ -32,17 +32,30 @@ def sweep(settings: Settings, sqs, session, dead_letter_urls: dict[str, str]) ->
     """Fail the jobs of messages now in the dead-letter queues; returns their ids."""
     failed = []
     for workload, url in dead_letter_urls.items():
-        stale = settings.visibility_timeouts[workload] * 2 / 3
-        for message in _messages(sqs, url):
-            job_id = jobstore.as_uuid(envelope.parse(message["Body"]).job_id)
-            if job_id is None:
-                continue
-            if jobstore.fail_dead_lettered(session, job_id, reason(settings, workload), stale):
-                log.error("job %s failed: its message is in %s", job_id,
-                          settings.dead_letter_name(workload))
-                failed.append(str(job_id))
-                notify.job_ended(job_id, settings)
+        handles = []
+        try:
+            for message in _messages(sqs, url):
+                handles.append(message["ReceiptHandle"])
+                job_id = _fail_job(settings, session, workload, message)
+                if job_id is not None:
+                    failed.append(job_id)
+        finally:
+            # Visible again at once, for the operator page's look and redrive.
+            deadletters.release(sqs, url, handles)
     return failed
+
+
+def _fail_job(settings: Settings, session, workload: str, message: dict) -> str | None:
+    """Fail the job of a dead-lettered message unless a live worker runs it; its id if so."""
+    job_id = jobstore.as_uuid(envelope.parse(message["Body"]).job_id)
+    if job_id is None:
+        return None
+    stale = settings.visibility_timeouts[workload] * 2 / 3
+    if not jobstore.fail_dead_lettered(session, job_id, reason(settings, workload), stale):
+        return None
+    log.error("job %s failed: its message is in %s", job_id, settings.dead_letter_name(workload))
+    notify.job_ended(job_id, settings)
+    return str(job_id)
 
 
 def _messages(sqs, url: str):

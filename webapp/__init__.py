@@ -30,7 +30,7 @@ def create_app(test_config: dict | None = None, *, settings: Settings | None = N
     app.extensions["jobsys.enqueuer"] = enqueuer or CeleryEnqueuer(settings, app)
 
     from webapp import (api, auth, cli, documents, errors, exports, health, i18n, imports,
-                        queues, uploads, views)
+                        openapi, queues, uploads, views)
     auth.init_app(app, settings)
     i18n.init_app(app)
     app.register_blueprint(api.bp)
@@ -40,6 +40,7 @@ def create_app(test_config: dict | None = None, *, settings: Settings | None = N
     app.register_blueprint(uploads.bp)
     app.register_blueprint(exports.bp)
     app.register_blueprint(health.bp)
+    app.register_blueprint(openapi.bp)
     views.init_app(app)
     errors.init_app(app)
     app.cli.add_command(cli.users)

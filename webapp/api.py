@@ -115,7 +115,38 @@ def _json_object() -> dict:
     if not isinstance(body, dict):
         raise ApiError(400, "the request body must be a JSON object, not a "
                             f"{type(body).__name__}")
+    where = _nul_in(body, "")
+    if where is not None:
+        raise InvalidRequest(where or "body", _NUL_MESSAGE)
     return body
+
+
+_NUL_MESSAGE = "must not contain the NUL character (\\u0000); PostgreSQL cannot store it"
+
+
+def _nul_in(value, path: str) -> str | None:
+    """The path of the first string (or key) in ``value`` holding a NUL character."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    items = (value.items() if isinstance(value, dict)
+             else enumerate(value) if isinstance(value, list) else ())
+    for key, item in items:
+        here = f"{path}[{key}]" if isinstance(key, int) else f"{path}.{key}".lstrip(".")
+        if isinstance(key, str) and "\x00" in key:
+            return here
+        found = _nul_in(item, here)
+        if found is not None:
+            return found
+    return None
+
+
+@bp.before_app_request
+def _refuse_nul_in_query():
+    """Query values go into SQL as text, which cannot hold NUL: refuse them up front."""
+    if request.path.startswith("/api/"):
+        for name, value in request.args.items(multi=True):
+            if "\x00" in value or "\x00" in name:
+                raise ApiError(400, _NUL_MESSAGE, field=name.replace("\x00", ""))
 
 
 def _idempotency_key() -> str | None:

@@ -52,7 +52,10 @@ def create_upload():
         raise InvalidRequest(unknown[0], "is not a field of an upload request (use dataset, "
                              "filename, encoding, max_bad_rows)")
     dataset, options = _request_options(body)
-    key = csvimport.upload_key(dataset, body.get("filename"))
+    filename = body.get("filename")
+    if filename is not None and not isinstance(filename, str):
+        raise InvalidRequest("filename", "must be the file's name, a string")
+    key = csvimport.upload_key(dataset, filename)
     importstore.record_upload(db.session, key=key, owner=current_owner(), dataset=dataset,
                               options=options)
     response = jsonify({"key": key, "dataset": dataset, "options": options,

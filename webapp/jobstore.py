@@ -134,6 +134,16 @@ def requeue(session: Session, job_id, *, ran_too: bool = False) -> bool:
         (lifecycle.FAILED, lifecycle.CANCELLED) if ran_too else (lifecycle.FAILED,)))
     if not ran_too:
         where = and_(where, Job.attempts == 0)
+    return _requeue(session, job_id, where)
+
+
+def requeue_failed(session: Session, job_id) -> bool:
+    """Queue a failed job again (its message is being sent back from the dead-letter
+    queue); a job in any other state is left as it is."""
+    return _requeue(session, job_id, and_(Job.id == job_id, Job.status == lifecycle.FAILED))
+
+
+def _requeue(session: Session, job_id, where) -> bool:
     moved = session.execute(update(Job).where(where).values(
         status=lifecycle.QUEUED, error=None, result=None, finished_at=None, heartbeat_at=None,
         cancel_requested_at=None, total=0, done=0, failed=0).returning(Job.id)).scalar()

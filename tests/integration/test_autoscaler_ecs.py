@@ -126,8 +126,10 @@ def test_state_store_round_trips_the_pools_state_in_a_bucket(aws):
     store = S3StateStore(s3, bucket, "autoscaler/state.json")
     assert store.load() == {}
     states = {"pdf": PoolState(last_busy=10.0, last_scale_out=5.0), "imports": PoolState()}
-    store.save(states)
+    decisions = {"pdf": [{"pool": "pdf", "desired": 1, "at": 10.0}]}
+    store.save(states, decisions)
     assert store.load() == states
+    assert store.recent() == decisions
     assert json.loads(s3.get_object(Bucket=bucket, Key="autoscaler/state.json")["Body"].read())[
         "pools"]["pdf"] == {"last_busy": 10.0, "last_scale_out": 5.0}
 

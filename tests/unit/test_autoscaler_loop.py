@@ -10,7 +10,7 @@ from autoscaler.loop import LocalLoop, run_forever, run_once
 from autoscaler.queues import MemoryQueueDepth
 from autoscaler.rounds import Autoscaler, Pool
 from autoscaler.scalers import MemoryWorkerScaler, WorkerScaler
-from autoscaler.state import MemoryStateStore
+from autoscaler.state import KEEP_DECISIONS, MemoryStateStore
 from stack.services import wait_for
 
 KEYS = {"pool", "visible", "in_flight", "delayed", "current", "desired", "reason", "dry_run"}
@@ -81,6 +81,19 @@ def test_rounds_remember_the_pools_state_and_scale_to_zero_after_the_cooldown():
     run_once(scaler, clock)
     assert pdf.requests == [1, 0]
     assert scaler.store.load()["pdf"] == PoolState(last_busy=1000.0, last_scale_out=1000.0)
+
+
+def test_rounds_keep_each_pools_last_decisions_newest_first_for_the_operator_page():
+    depth, pdf, clock = MemoryQueueDepth({"q-pdf": Depths(visible=2)}), MemoryWorkerScaler(), Clock()
+    scaler, _ = wire(depth, pdf=pdf, broken=BrokenScaler())
+    for _ in range(KEEP_DECISIONS + 2):
+        run_once(scaler, clock)
+        clock.now += 10
+    recent = scaler.store.recent()
+    assert len(recent["pdf"]) == KEEP_DECISIONS
+    assert [r["at"] for r in recent["pdf"][:2]] == [1110.0, 1100.0]
+    assert recent["pdf"][-1]["reason"].startswith("steady")
+    assert recent["broken"][0]["error"] == "RuntimeError: ECS is down"
 
 
 def test_a_broken_pool_is_logged_and_the_others_still_scale():

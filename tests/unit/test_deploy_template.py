@@ -204,10 +204,12 @@ def test_no_role_may_do_everything(role):
         assert s["Effect"] == "Allow"
 
 
-def test_the_web_app_sends_but_does_not_receive():
+def test_the_web_app_sends_and_receives_only_dead_letters():
     acts = actions("WebTaskRole")
-    assert "sqs:SendMessage" in acts and not {"sqs:ReceiveMessage", "sqs:DeleteMessage",
-                                              "sqs:CreateQueue"} & acts
+    assert "sqs:SendMessage" in acts and "sqs:CreateQueue" not in acts
+    receiving = [s for s in statements("WebTaskRole") if "sqs:ReceiveMessage" in s["Action"]]
+    assert [r["Fn::GetAtt"][0] for s in receiving for r in s["Resource"]] == \
+        [f"{w.capitalize()}DeadLetterQueue" for w in WORKLOADS], "the operator page's redrive"
 
 
 def test_the_autoscaler_changes_only_the_worker_services():

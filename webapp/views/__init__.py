@@ -10,6 +10,7 @@ NAV = [
     ("start.new_import", "Import a CSV", False),
     ("start.new_export", "New export", False),
     ("auth.tokens", "API tokens", False),
+    ("operator.page", "Operations", True),
 ]
 #: How each job kind is named on the pages (English; translated in the catalog).
 KIND_LABELS = {"pdf_batch": "PDF batch", "csv_import": "CSV import", "export": "Export",
@@ -29,8 +30,9 @@ def nav_links() -> list[tuple[str, str]]:
 
 
 def init_app(app) -> None:
-    from webapp.views import account, jobs, start
+    from webapp.views import account, jobs, operator, start
     app.register_blueprint(account.bp)
     app.register_blueprint(jobs.bp)
     app.register_blueprint(start.bp)
+    app.register_blueprint(operator.bp)
     app.jinja_env.globals.update(nav_links=nav_links, kind_labels=kind_labels)
