@@ -79,28 +79,31 @@ def open_text(source, declared: str = "auto") -> tuple["Text", CountingStream, s
 
 
 class Text:
-    """Decoded blocks of a byte stream; a byte the codec refuses fails the import
-    with the line it is on."""
+    """Decoded blocks of a byte stream."""
 
     def __init__(self, raw: io.RawIOBase, codec: str):
         self.raw, self.codec = raw, codec
         self.decoder = codecs.getincrementaldecoder(codec)(errors="strict")
-        self.breaks = 0  # line breaks in the text returned so far
 
     def read(self) -> str:
-        """The next block of text; "" at the end of the stream."""
+        """The next block of text; "" at the end of the stream. A byte the codec
+        refuses raises ``Undecodable`` with the line breaks before it in the block."""
         while True:
             data = self.raw.read(READ_SIZE)
             try:
                 text = self.decoder.decode(data or b"", final=not data)
             except UnicodeDecodeError as exc:
-                line = self.breaks + exc.object[:exc.start].count(b"\n") + 1
-                raise FileProblem(f"the file is not valid {self.codec} text near line {line} "
-                                  f"({exc.reason}); save it as 'CSV UTF-8' or declare the right "
-                                  "encoding") from None
+                raise Undecodable(exc.object[:exc.start].count(b"\n"), exc.reason) from None
             if text or not data:
-                self.breaks += text.count("\n")
                 return text
+
+
+class Undecodable(Exception):
+    """Bytes the codec refuses, after ``breaks`` line breaks in their block."""
+
+    def __init__(self, breaks: int, reason: str):
+        super().__init__(reason)
+        self.breaks, self.reason = breaks, reason
 
 
 class Clean(NamedTuple):
@@ -141,18 +144,20 @@ class Rows:
     def batches(self, size: int) -> Iterator[Batch]:
         """Lists of up to ``size`` records, the line where each starts, and their raw
         text (None when the batch held blank lines, which are no records)."""
-        while not self._done():
-            yield from self._parsed(size)
+        yield from self.pieces(size, None)
 
     def pieces(self, size: int, shape: re.Pattern | None) -> Iterator[Clean | Batch]:
         """Runs of records ``shape`` matches whole (``Clean``), and batches of up to
         ``size`` parsed records where it does not (a row it refuses, or no shape)."""
-        while not self._done():
-            clean = self._clean(shape) if shape is not None else None
-            if clean is not None:
-                yield clean
-            else:
-                yield from self._parsed(size)
+        try:
+            while not self._done():
+                clean = self._clean(shape) if shape is not None else None
+                if clean is not None:
+                    yield clean
+                else:
+                    yield from self._parsed(size)
+        except Undecodable as exc:
+            raise self._undecodable(exc, self.line) from None
 
     def _done(self) -> bool:
         if self.pos >= len(self.buffer) and not self.ended:
@@ -160,9 +165,18 @@ class Rows:
         return self.ended and self.pos >= len(self.buffer)
 
     def _fill(self) -> None:
-        more = self.text.read()
+        try:
+            more = self.text.read()
+        except Undecodable as exc:  # count the breaks not handed out yet too
+            exc.breaks += self.buffer.count("\n", self.pos)
+            raise
         self.buffer = self.buffer[self.pos:] + more
         self.pos, self.ended = 0, not more
+
+    def _undecodable(self, exc: Undecodable, line: int) -> FileProblem:
+        return FileProblem(f"the file is not valid {self.codec} text near line "
+                           f"{line + exc.breaks + 1} ({exc.reason}); save it as 'CSV UTF-8' "
+                           "or declare the right encoding")
 
     def _clean(self, shape: re.Pattern) -> Clean | None:
         while True:
@@ -173,8 +187,9 @@ class Rows:
             if end == self.pos:
                 return None
             text = self.buffer[self.pos:end]
-            self.pos, self.line = end, self.line + text.count("\n")
-            return Clean(text, shapes.count_records(text))
+            records, lines = shapes.count_records(text)
+            self.pos, self.line = end, self.line + lines
+            return Clean(text, records)
 
     def _parsed(self, size: int) -> Iterator[Batch]:
         """Up to ``size`` records through the CSV parser, from where the text stands."""
@@ -214,6 +229,8 @@ class Rows:
     def _guarded(self, reader) -> Iterator[list[str]]:
         try:
             yield from reader
+        except Undecodable as exc:
+            raise self._undecodable(exc, self.line + reader.line_num) from None
         except csv.Error as exc:
             raise FileProblem(f"the file is not a well-formed CSV at line "
                               f"{self.line + reader.line_num}: {exc}") from None

@@ -39,11 +39,13 @@ def row_shape(columns: list[ColumnSpec]) -> re.Pattern | None:
     return re.compile(f"(?:{row})*+")
 
 
-def count_records(clean: str) -> int:
-    """Records in text ``row_shape`` matched: line breaks outside quoted values."""
+def count_records(clean: str) -> tuple[int, int]:
+    """Records and lines in text ``row_shape`` matched: every line break ends a record
+    but those inside quoted values."""
+    lines = clean.count("\n")
     if '"' not in clean:
-        return clean.count("\n")
-    return _QUOTED_SPAN.sub("", clean).count("\n")
+        return lines, lines
+    return lines - "".join(_QUOTED_SPAN.findall(clean)).count("\n"), lines
 
 
 def field_pattern(spec: ColumnSpec) -> str | None:

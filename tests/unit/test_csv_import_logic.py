@@ -173,9 +173,9 @@ def test_the_sample_file_passes_every_check():
     assert report.problems == 0 and len(good) == 500
 
 
-def parse_fast(data: bytes, size: int = 4000):
+def parse_fast(data: bytes, size: int = 4000, encoding: str = "auto"):
     """Like ``parse``, through the row shape: clean runs come back as text."""
-    text, _, codec = open_text(io.BytesIO(data))
+    text, _, codec = open_text(io.BytesIO(data), encoding)
     rows = Rows(text, codec)
     validator = BatchValidator(spec_named("customers"), rows.read_header())
     report = ErrorReport()
@@ -213,3 +213,11 @@ def test_a_bad_value_after_many_good_ones_is_found_without_retrying_the_good_one
     _, _, good, report, _ = parse(data, size=10_000)
     assert len(good) == 200 and report.sample[0]["line"] == 202
 
+
+
+def test_a_byte_the_codec_refuses_is_named_with_its_line_on_either_path():
+    data = samples.customers_csv(30) + "C99,髙橋,z@example.jp,,,,,,,,2024-01-05,".encode("cp932")
+    with pytest.raises(FileProblem, match="not valid utf-8 text near line 34 "):
+        parse_fast(data, encoding="utf-8")
+    with pytest.raises(FileProblem, match="not valid utf-8 text near line 34 "):
+        parse(data, encoding="utf-8")
