@@ -17,7 +17,7 @@ from core import csvimport
 from core.errors import JobFailed
 from tasks.imports import shapes
 
-READ_SIZE = 1 << 20
+READ_SIZE = 1 << 18  # bytes read and decoded at a time; a clean run is at most one block
 HEAD_SIZE = 1 << 16
 TAIL_SIZE = 1 << 16  # text after the last clean record that may still be a partial record
 _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+")
