@@ -19,13 +19,16 @@ from tasks.imports.checks import ColumnCheck
 PLAIN = r'[^",\r\n\x1f]'  # a character of an unquoted field: no delimiter, quote or break
 _QUOTED_CHAR = r'(?:[^"\x1f\r]|\r(?=\n)|"")'  # one character of a quoted value
 _UNQUOTED_END = r'(?![^",\r\n\x1f])'
-_EMAIL = r'[^@\s\x1f\",;<>()\[\]]+@[^@\s\x1f\",;<>()\[\]]+\.[^@\s\x1f\",;<>()\[\]]+'
+# Addresses whose domain is dot-separated labels: a part of what the email check takes.
+_EMAIL = (r'[^@\s\x1f\",;<>()\[\]]++@(?:[^@\s\x1f\",;<>()\[\].]++\.)++'
+          r'[^@\s\x1f\",;<>()\[\].]++')
 _BOOLEAN = r"(?i:true|false|t|f|yes|no|y|n|on|off|1|0)"
 _DAYS = (r"(?:(?:0?[13578]|1[02])[-/](?:0?[1-9]|[12][0-9]|3[01])"
          r"|(?:0?[469]|11)[-/](?:0?[1-9]|[12][0-9]|30)|0?2[-/](?:0?[1-9]|1[0-9]|2[0-8]))")
 _LEAP_YEAR = r"(?:[0-9]{2}(?:0[48]|[2468][048]|[13579][26])|(?:0[48]|[2468][048]|[13579][26])00)"
 # A pattern the fast check may embed: character classes (no negation, no escapes)
 # and plain characters, each with an optional quantifier.
+_ONE_CLASS = re.compile(r"(\[[^\]\\\[^][^\]\\\[]*\])[+*]")
 _SAFE_PATTERN = re.compile(r"(?:(\[[^\]\\\[^][^\]\\\[]*\])|[A-Za-z0-9_ -])(?:[*+?]|\{\d+(?:,\d*)?\})?")
 _QUOTED_SPAN = re.compile(r'"[^"]*"')
 
@@ -89,11 +92,15 @@ def _checked_text(spec: ColumnSpec) -> list[str] | None:
     """Text with a pattern, or an email: values without delimiters or quotes."""
     if spec.pattern and not _safe(spec.pattern):
         return None
-    body = _EMAIL if spec.type == "email" else f"{PLAIN}*"
+    one_class = _ONE_CLASS.fullmatch(spec.pattern or "")
+    if one_class and spec.type == "text":  # "[...]+": the class and the lengths say it all
+        value = lambda end: f"{one_class.group(1)}{_lengths(spec)}"  # noqa: E731
+    else:
+        body = _EMAIL if spec.type == "email" else f"{PLAIN}*"
 
-    def value(end: str) -> str:
-        pattern = f"(?=(?:{spec.pattern}){end})" if spec.pattern else ""
-        return f"(?={PLAIN}{_lengths(spec)}{end}){pattern}{body}"
+        def value(end: str) -> str:
+            pattern = f"(?=(?:{spec.pattern}){end})" if spec.pattern else ""
+            return f"(?={PLAIN}{_lengths(spec)}{end}){pattern}{body}"
 
     return [value(_UNQUOTED_END), f'"{value(chr(34))}"']
 
@@ -167,14 +174,27 @@ def _date(low: date | None, high: date | None) -> str:
 
 
 def _year_range(first: int, last: int) -> str:
-    """Four-digit years from ``first`` to ``last``, grouped by century and decade."""
-    parts = []
-    for century in range(first // 100, last // 100 + 1):
-        low, high = max(first, century * 100), min(last, century * 100 + 99)
-        if (low, high) == (century * 100, century * 100 + 99):
-            parts.append(f"{century:02d}[0-9]{{2}}")
-            continue
-        for decade in range(low // 10, high // 10 + 1):
-            a, b = max(low, decade * 10) % 10, min(high, decade * 10 + 9) % 10
-            parts.append(f"{decade:03d}[{a}-{b}]")
-    return "|".join(parts)
+    """Four-digit years from ``first`` to ``last``."""
+    return _digit_range(f"{first:04d}", f"{last:04d}")
+
+
+def _digit_range(low: str, high: str) -> str:
+    """Strings of digits as long as ``low`` from ``low`` to ``high`` (as numbers)."""
+    if low == high:
+        return low
+    if len(low) == 1:
+        return f"[{low}-{high}]"
+    if low[0] == high[0]:
+        return low[0] + _digit_range(low[1:], high[1:])
+    rest = len(low) - 1
+    parts, first, last = [], int(low[0]), int(high[0])
+    if low[1:] != "0" * rest:
+        parts.append(low[0] + _digit_range(low[1:], "9" * rest))
+        first += 1
+    tail = []
+    if high[1:] != "9" * rest:
+        tail.append(high[0] + _digit_range("0" * rest, high[1:]))
+        last -= 1
+    if first <= last:
+        parts.append(f"[{first}-{last}]" + ("[0-9]" if rest == 1 else f"[0-9]{{{rest}}}"))
+    return f"(?:{'|'.join(parts + tail)})"
