@@ -1,6 +1,7 @@
 """The csv_import job: a file in the bucket into its dataset's table.
 
-S3 in chunks → decode → parse → check → COPY (in a writer thread, so the
+S3 in chunks → decode → check (runs of clean rows by one pattern, the rest
+parsed and checked row by row) → COPY (in a writer thread, so the
 server loads while Python parses) → upsert, in one transaction. Holds one of
 the database's import slots while it runs; waits in the queue when none is
 free. Progress (rows, and an estimate of the total from bytes read) is
@@ -26,7 +27,7 @@ from core.datasets import spec_named
 from core.errors import InvalidRequest, JobCancelled, JobDeferred, JobFailed
 from core.settings import Settings
 from tasks.imports import loading, slots
-from tasks.imports.reading import FileProblem, Rows, open_text
+from tasks.imports.reading import Clean, FileProblem, Rows, open_text
 from tasks.imports.report import ErrorReport, describe
 from tasks.imports.validate import BatchValidator
 from tasks.runtime import JobContext, job_task
@@ -172,14 +173,23 @@ class Import:
 
     def _chunks(self, rows: Rows, validator: BatchValidator, counter, size: int):
         """CSV text of the good rows, a batch at a time, while the bad ones are reported."""
-        for batch, lines, raw in rows.batches(BATCH_ROWS):
-            good, bad = validator.check(batch, lines, self.report)
-            self.rows += len(batch)
-            self.bad += bad
-            if self.bad <= self.max_bad and good:
-                yield self._copy_text(good, bad, raw, rows.newline, validator.whole_rows)
+        for piece in rows.pieces(BATCH_ROWS, validator.shape):
+            text = self._checked(piece, validator, rows.newline)
+            if self.bad <= self.max_bad and text:
+                yield text
             if time.monotonic() >= self._next_progress:
                 self._progress(counter.bytes_read, size)
+
+    def _checked(self, piece, validator: BatchValidator, newline: str) -> str:
+        """The COPY text of a piece's good rows, counting its rows and bad rows."""
+        if isinstance(piece, Clean):
+            self.rows += piece.records
+            return piece.text
+        batch, lines, raw = piece
+        good, bad = validator.check(batch, lines, self.report)
+        self.rows += len(batch)
+        self.bad += bad
+        return self._copy_text(good, bad, raw, newline, validator.whole_rows) if good else ""
 
     @staticmethod
     def _copy_text(good, bad: int, raw: str | None, newline: str, whole_rows: bool) -> str:

@@ -1,20 +1,26 @@
 """From a byte stream to rows: count bytes, pick the encoding, decode, parse CSV.
 
 Pure: the stream is anything with ``read(n)`` (an S3 body, a file). Memory is
-one read buffer plus one batch of rows, whatever the file's size.
+one block of text plus one batch of rows, whatever the file's size. Where a
+row shape is given, runs of records it matches are handed on as text without
+being split into fields; the rest goes through the CSV parser.
 """
 from __future__ import annotations
 
 import codecs
 import csv
 import io
-from typing import Iterator
+import re
+from typing import Iterator, NamedTuple
 
 from core import csvimport
 from core.errors import JobFailed
+from tasks.imports import shapes
 
-READ_SIZE = 1 << 20
+READ_SIZE = 1 << 18  # bytes read and decoded at a time; a clean run is at most one block
 HEAD_SIZE = 1 << 16
+TAIL_SIZE = 1 << 16  # text after the last clean record that may still be a partial record
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+")
 
 
 class FileProblem(JobFailed):
@@ -60,8 +66,8 @@ def detect_encoding(head: bytes) -> str:
                       "as 'CSV UTF-8' or declare its encoding")
 
 
-def open_text(source, declared: str = "auto") -> tuple[io.TextIOWrapper, CountingStream, str]:
-    """Decode ``source`` as text; returns the text stream, its byte counter and the codec."""
+def open_text(source, declared: str = "auto") -> tuple["Text", CountingStream, str]:
+    """Decode ``source`` as text; returns the text, its byte counter and the codec."""
     head = source.read(HEAD_SIZE)
     if not head:
         raise FileProblem("the file is empty")
@@ -69,70 +75,162 @@ def open_text(source, declared: str = "auto") -> tuple[io.TextIOWrapper, Countin
     if codec == "utf-8" and head.startswith(codecs.BOM_UTF8):
         codec = "utf-8-sig"
     counter = CountingStream(source, head)
-    text = io.TextIOWrapper(io.BufferedReader(counter, READ_SIZE), encoding=codec,
-                            errors="strict", newline="")
-    return text, counter, codec
+    return Text(counter, codec), counter, codec
+
+
+class Text:
+    """Decoded blocks of a byte stream."""
+
+    def __init__(self, raw: io.RawIOBase, codec: str):
+        self.raw, self.codec = raw, codec
+        self.decoder = codecs.getincrementaldecoder(codec)(errors="strict")
+
+    def read(self) -> str:
+        """The next block of text; "" at the end of the stream. A byte the codec
+        refuses raises ``Undecodable`` with the line breaks before it in the block."""
+        while True:
+            data = self.raw.read(READ_SIZE)
+            try:
+                text = self.decoder.decode(data or b"", final=not data)
+            except UnicodeDecodeError as exc:
+                raise Undecodable(exc.object[:exc.start].count(b"\n"), exc.reason) from None
+            if text or not data:
+                return text
+
+
+class Undecodable(Exception):
+    """Bytes the codec refuses, after ``breaks`` line breaks in their block."""
+
+    def __init__(self, breaks: int, reason: str):
+        super().__init__(reason)
+        self.breaks, self.reason = breaks, reason
+
+
+class Clean(NamedTuple):
+    """Records the fast check passed as a whole: their text and how many there are."""
+
+    text: str
+    records: int
+
+
+Batch = tuple[list[list[str]], list[int], str | None]
 
 
 class Rows:
-    """CSV records of a text stream, in batches, with the line each record starts on
-    and the batch's raw text (so a clean batch can go to the database as it came)."""
+    """CSV records of a text, in batches, with the line each record starts on and the
+    batch's raw text (so a clean batch can go to the database as it came)."""
 
-    def __init__(self, text: io.TextIOWrapper, codec: str):
-        self._raw: list[str] = []
-        self.reader = csv.reader(self._lines(text), strict=True)
-        self.codec = codec
+    def __init__(self, text: Text, codec: str):
+        self.text, self.codec = text, codec
+        self.buffer, self.pos, self.ended = "", 0, False
+        self.line = 0  # lines before ``pos``
         self.header: list[str] = []
         self.newline = "\n"
 
-    def _lines(self, text) -> Iterator[str]:
-        raw = self._raw
-        for line in text:
-            raw.append(line)
-            yield line
-
     def read_header(self) -> list[str]:
-        self.header = next(self._guarded(), None) or []
+        """The first record; its line break is taken as the file's."""
+        raw: list[str] = []
+        reader = csv.reader(self._lines(raw), strict=True)
+        self.header = next(self._guarded(reader), None) or []
+        self.line += reader.line_num
         if not any(h.strip() for h in self.header):
             raise FileProblem("the file has no header line (its first line is empty)")
-        first = self._raw[0] if self._raw else ""
+        first = raw[0] if raw else ""
         self.newline = "\r\n" if first.endswith("\r\n") else first[-1:] or "\n"
         if self.newline not in ("\n", "\r", "\r\n"):
             self.newline = "\n"
-        self._raw.clear()
         return self.header
 
-    def batches(self, size: int) -> Iterator[tuple[list[list[str]], list[int], str | None]]:
+    def batches(self, size: int) -> Iterator[Batch]:
         """Lists of up to ``size`` records, the line where each starts, and their raw
         text (None when the batch held blank lines, which are no records)."""
+        yield from self.pieces(size, None)
+
+    def pieces(self, size: int, shape: re.Pattern | None) -> Iterator[Clean | Batch]:
+        """Runs of records ``shape`` matches whole (``Clean``), and batches of up to
+        ``size`` parsed records where it does not (a row it refuses, or no shape)."""
+        try:
+            while not self._done():
+                clean = self._clean(shape) if shape is not None else None
+                if clean is not None:
+                    yield clean
+                else:
+                    yield from self._parsed(size)
+        except Undecodable as exc:
+            raise self._undecodable(exc, self.line) from None
+
+    def _done(self) -> bool:
+        if self.pos >= len(self.buffer) and not self.ended:
+            self._fill()
+        return self.ended and self.pos >= len(self.buffer)
+
+    def _fill(self) -> None:
+        try:
+            more = self.text.read()
+        except Undecodable as exc:  # count the breaks not handed out yet too
+            exc.breaks += self.buffer.count("\n", self.pos)
+            raise
+        self.buffer = self.buffer[self.pos:] + more
+        self.pos, self.ended = 0, not more
+
+    def _undecodable(self, exc: Undecodable, line: int) -> FileProblem:
+        return FileProblem(f"the file is not valid {self.codec} text near line "
+                           f"{line + exc.breaks + 1} ({exc.reason}); save it as 'CSV UTF-8' "
+                           "or declare the right encoding")
+
+    def _clean(self, shape: re.Pattern) -> Clean | None:
+        while True:
+            end = shape.match(self.buffer, self.pos).end()
+            if end == self.pos and not self.ended and len(self.buffer) - self.pos < TAIL_SIZE:
+                self._fill()  # the record may go on in the next block
+                continue
+            if end == self.pos:
+                return None
+            text = self.buffer[self.pos:end]
+            records, lines = shapes.count_records(text)
+            self.pos, self.line = end, self.line + lines
+            return Clean(text, records)
+
+    def _parsed(self, size: int) -> Iterator[Batch]:
+        """Up to ``size`` records through the CSV parser, from where the text stands."""
+        raw: list[str] = []
+        reader = csv.reader(self._lines(raw), strict=True)
         rows: list[list[str]] = []
         lines: list[int] = []
-        reader, last, blank = self.reader, self.reader.line_num, False
-        for row in self._guarded():
+        last, blank = 0, False
+        for row in self._guarded(reader):
             if row:
                 rows.append(row)
-                lines.append(last + 1)
-                if len(rows) >= size:
-                    yield rows, lines, self._take_raw(blank)
-                    rows, lines, blank = [], [], False
+                lines.append(self.line + last + 1)
             else:
                 blank = True
             last = reader.line_num
+            if len(rows) >= size:
+                break
+        self.line += reader.line_num
         if rows:
-            yield rows, lines, self._take_raw(blank)
+            yield rows, lines, None if blank else "".join(raw)
 
-    def _take_raw(self, blank: bool) -> str | None:
-        text = None if blank else "".join(self._raw)
-        self._raw.clear()
-        return text
+    def _lines(self, raw: list[str]) -> Iterator[str]:
+        """Lines from ``pos`` (ended by CRLF, LF or CR, as the CSV parser expects);
+        ``pos`` moves past each line as it is handed out."""
+        while True:
+            match = _LINE.match(self.buffer, self.pos)
+            if not self.ended and (match is None or match.end() == len(self.buffer)):
+                self._fill()  # a line, or a CR's LF, may go on in the next block
+                continue
+            if match is None:
+                return
+            line = match.group(0)
+            self.pos = match.end()
+            raw.append(line)
+            yield line
 
-    def _guarded(self) -> Iterator[list[str]]:
+    def _guarded(self, reader) -> Iterator[list[str]]:
         try:
-            yield from self.reader
-        except UnicodeDecodeError as exc:
-            raise FileProblem(f"the file is not valid {self.codec} text near line "
-                              f"{self.reader.line_num + 1} ({exc.reason}); save it as "
-                              "'CSV UTF-8' or declare the right encoding") from None
+            yield from reader
+        except Undecodable as exc:
+            raise self._undecodable(exc, self.line + reader.line_num) from None
         except csv.Error as exc:
             raise FileProblem(f"the file is not a well-formed CSV at line "
-                              f"{self.reader.line_num}: {exc}") from None
+                              f"{self.line + reader.line_num}: {exc}") from None

@@ -1,8 +1,10 @@
 """Matching a file's header to a dataset and checking its rows, a batch at a time.
 
-Pure. A batch the fast checks accept costs no per-row Python work beyond the
-CSV parser's own lists; a batch they reject is checked row by row, and every
-problem goes to the error report with its line, column, value and message.
+Pure. Runs of rows the row shape matches are never split into fields. A batch
+of parsed rows the column-wise fast checks accept costs no per-row Python work
+beyond the CSV parser's own lists; a batch they reject is checked row by row,
+and every problem goes to the error report with its line, column, value and
+message.
 """
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from operator import itemgetter
 from typing import Callable
 
 from core.datasets import DatasetSpec
+from tasks.imports import shapes
 from tasks.imports.checks import ColumnCheck
 from tasks.imports.reading import FileProblem
 
@@ -29,6 +32,9 @@ class BatchValidator:
         self.whole_rows = indexes == list(range(self.width))
         getter = itemgetter(*indexes)
         self.pick = getter if len(indexes) > 1 else (lambda row: (getter(row),))
+        # Runs of rows this matches are clean as they stand (see shapes.row_shape).
+        self.shape = (shapes.row_shape([check.spec for _, check, _ in self.checks])
+                      if self.whole_rows else None)
 
     def check(self, rows: list[list[str]], lines: list[int], report: Report):
         """The rows to load (each as a tuple of the known columns) and how many were bad."""
