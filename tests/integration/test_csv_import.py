@@ -211,8 +211,9 @@ def test_a_worker_killed_mid_import_leaves_exactly_one_import_after_the_retry(
 
 def _copying(engine) -> bool:
     with engine.connect() as conn:
-        return conn.execute(text("SELECT count(*) FROM pg_stat_activity WHERE query LIKE "
-                                 "'COPY%customers%' AND state = 'active'")).scalar() > 0
+        return conn.execute(text(  # this test's database only: others may be loading too
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND query LIKE 'COPY%customers%' AND state = 'active'")).scalar() > 0
 
 
 @pytest.mark.settings(import_concurrency=1, import_wait_seconds=1)
