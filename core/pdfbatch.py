@@ -81,10 +81,16 @@ def document_key(job_id: str, seq: int) -> str:
     return f"pdf/{job_id}/{seq:06d}.pdf"
 
 
-def recipients_key(filename: str | None) -> str:
-    """A fresh key for an uploaded recipients CSV, under the PDF files' prefix (and retention)."""
+def recipients_key(filename: str | None, owner: str) -> str:
+    """A fresh key for an uploaded recipients CSV, under the PDF files' prefix (and
+    retention) and its owner's folder."""
     name = safe_filename(filename, "recipients.csv")
-    return f"pdf/recipients/{uuid.uuid4().hex}/{name}"
+    return f"{recipients_prefix(owner)}{uuid.uuid4().hex}/{name}"
+
+
+def recipients_prefix(owner: str) -> str:
+    """Where ``owner``'s recipients files live: the only keys their batches may read."""
+    return f"pdf/recipients/{owner}/"
 
 
 def archive_key(job_id: str) -> str:

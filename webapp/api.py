@@ -11,7 +11,7 @@ from flask import Blueprint, current_app, jsonify, request, url_for
 from flask_login import current_user
 from sqlalchemy import and_, or_, select
 
-from core import exports, kinds, lifecycle
+from core import exports, kinds, lifecycle, pdfbatch
 from core.exportspecs import load_export_spec
 from core.errors import InvalidRequest
 from webapp import jobstore
@@ -83,11 +83,17 @@ def create_job():
 
 
 def _check_allowed(kind: str, params: dict) -> None:
-    """Datasets of everyone's records (``operators_only`` specs) are exported by operators only."""
-    if kind == exports.KIND and not current_user.is_operator:
-        if load_export_spec(params["dataset"]).operators_only:
-            raise ApiError(403, f"only operators may export {params['dataset']!r}: it holds "
-                                "every user's records", field="params.dataset")
+    """What a user may read, operators may read all: datasets of everyone's records
+    (``operators_only`` export specs), and recipients files other than their own."""
+    if current_user.is_operator:
+        return
+    if kind == exports.KIND and load_export_spec(params["dataset"]).operators_only:
+        raise ApiError(403, f"only operators may export {params['dataset']!r}: it holds "
+                            "every user's records", field="params.dataset")
+    own = pdfbatch.recipients_prefix(current_user.username)
+    if kind == pdfbatch.KIND and "csv" in params and not params["csv"].startswith(own):
+        raise ApiError(403, f"a batch may read only recipients files you uploaded (keys under "
+                            f"{own}; POST /api/pdf/uploads gives one)", field="params.csv")
 
 
 def _accepted(job: Job, replayed: bool = False):

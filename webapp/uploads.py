@@ -12,6 +12,7 @@ from flask import Blueprint, current_app, jsonify
 from core import pdfbatch
 from core.errors import InvalidRequest
 from webapp.api import _json_object
+from webapp.auth import current_owner
 from webapp.documents import s3_client
 
 bp = Blueprint("uploads", __name__, url_prefix="/api")
@@ -39,7 +40,7 @@ def create_recipients_upload():
     filename = body.get("filename")
     if filename is not None and not isinstance(filename, str):
         raise InvalidRequest("filename", "must be a file name such as recipients.csv")
-    key = pdfbatch.recipients_key(filename)
+    key = pdfbatch.recipients_key(filename, current_owner())
     response = jsonify({"key": key, "upload": presigned_post(key)})
     response.status_code = 201
     return response

@@ -194,3 +194,17 @@ def test_the_export_form_offers_everyones_jobs_to_operators_only(anonymous):
     anonymous.post("/logout", data={"csrf_token": _csrf(anonymous.get("/exports/new"))})
     sign_in(anonymous, "ops")
     assert 'value="jobs"' in anonymous.get("/exports/new").get_data(as_text=True)
+
+
+def test_a_batch_reads_only_its_owners_recipients_files(client):
+    def batch(user, key):
+        return client.post("/api/jobs", headers=bearer(user), json={
+            "kind": "pdf_batch", "params": {"template": "letter", "csv": key}})
+    alices = client.post("/api/pdf/uploads", json={"filename": "r.csv"},
+                         headers=bearer("alice")).get_json()["key"]
+    assert alices.startswith("pdf/recipients/alice/")
+    assert batch("alice", alices).status_code == 202
+    refused = batch("bob", alices)
+    assert refused.status_code == 403 and refused.get_json()["error"]["field"] == "params.csv"
+    assert batch("bob", "exports/some-job/customers.csv").status_code == 403
+    assert batch("ops", alices).status_code == 202

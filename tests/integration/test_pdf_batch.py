@@ -174,20 +174,20 @@ def test_the_per_worker_rate_limit_spaces_one_workers_documents(live, engine, st
 def test_a_batch_from_a_missing_csv_fails_with_what_to_do(live, engine, start_worker):
     start_worker()
     response = live.post("/api/jobs", headers=OWNER, json={
-        "kind": "pdf_batch", "params": {"template": "letter", "csv": "uploads/none.csv"}})
+        "kind": "pdf_batch", "params": {"template": "letter", "csv": "pdf/recipients/tester/none.csv"}})
     job = wait_finished(engine, response.get_json()["id"], timeout=60)
     assert job["status"] == lifecycle.FAILED
-    assert "no file 'uploads/none.csv'" in job["error"]
+    assert "no file 'pdf/recipients/tester/none.csv'" in job["error"]
 
 
 @pytest.mark.settings(pdf_chunk_size=2)
 def test_a_batch_from_a_shift_jis_csv_in_the_bucket(live, engine, settings, s3, start_worker):
     lines = ["name,date,subject,body"] + [f"髙橋 {n},11月30日,お知らせ①,本文{n}" for n in range(3)]
-    s3.put_object(Bucket=settings.bucket, Key="uploads/r.csv",
+    s3.put_object(Bucket=settings.bucket, Key="pdf/recipients/tester/r.csv",
                   Body="\r\n".join(lines).encode("cp932"))
     start_worker()
     response = live.post("/api/jobs", headers=OWNER, json={
-        "kind": "pdf_batch", "params": {"template": "letter", "csv": "uploads/r.csv"}})
+        "kind": "pdf_batch", "params": {"template": "letter", "csv": "pdf/recipients/tester/r.csv"}})
     job = wait_finished(engine, response.get_json()["id"], timeout=90)
     assert (job["status"], job["done"]) == (lifecycle.SUCCEEDED, 3)
     assert [d["recipient"] for d in documents(engine, job["id"])] == [f"髙橋 {n}" for n in range(3)]

@@ -90,7 +90,8 @@ def test_the_per_worker_limit_is_per_kind_and_counted_in_documents(limits, chunk
 
 
 def test_an_uploaded_recipients_file_gets_a_fresh_key_with_a_safe_name():
-    first, second = pdfbatch.recipients_key("../宛先 一覧.csv"), pdfbatch.recipients_key(None)
-    assert first.startswith("pdf/recipients/") and first.endswith("/宛先_一覧.csv")
+    first = pdfbatch.recipients_key("../宛先 一覧.csv", "alice")
+    second = pdfbatch.recipients_key(None, "alice")
+    assert first.startswith("pdf/recipients/alice/") and first.endswith("/宛先_一覧.csv")
     assert ".." not in first and second.endswith("/recipients.csv")
-    assert pdfbatch.recipients_key("a.csv") != pdfbatch.recipients_key("a.csv")
+    assert pdfbatch.recipients_key("a.csv", "alice") != pdfbatch.recipients_key("a.csv", "alice")
