@@ -300,9 +300,16 @@ def main(argv=None) -> int:
         print(f"\n{exc}", file=sys.stderr)
         return 1
     finally:
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, _still_stopping)  # a second Ctrl-C must not orphan anything
         stack.stop()
         print("Stopped every process this run started.")
     return 0
+
+
+def _still_stopping(*_) -> None:
+    print("Still stopping: each process gets its time to finish (the workers up to 75 s).",
+          flush=True)
 
 
 def _watch(stack: Stack) -> None:
