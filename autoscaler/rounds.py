@@ -63,7 +63,7 @@ class Autoscaler:
 
 def run_round(autoscaler: Autoscaler, now: float) -> list[dict]:
     """Decide for every pool at ``now`` and apply unless dry-run; returns the log records."""
-    states = autoscaler.store.load()
+    states, recent = autoscaler.store.load_all()
     records = []
     for pool in autoscaler.pools:
         state = states.get(pool.name, PoolState())
@@ -78,7 +78,7 @@ def run_round(autoscaler: Autoscaler, now: float) -> list[dict]:
                       "dry_run": autoscaler.dry_run}
         autoscaler.emit(json.dumps(record))
         records.append(record)
-    autoscaler.store.save(states, remember(autoscaler.store.recent(), records, now))
+    autoscaler.store.save(states, remember(recent, records, now))
     return records
 
 

@@ -39,6 +39,10 @@ class StateStore:
         """Pool name → its last decision records, newest first."""
         raise NotImplementedError
 
+    def load_all(self) -> tuple[dict[str, PoolState], Decisions]:
+        """``load()`` and ``recent()`` together (one read where the store allows)."""
+        return self.load(), self.recent()
+
 
 class MemoryStateStore(StateStore):
     """States in this process's memory (the local loop, tests)."""
@@ -72,6 +76,12 @@ class S3StateStore(StateStore):
     def recent(self) -> Decisions:
         body = self._read()
         return {} if body is None else decode_decisions(body)
+
+    def load_all(self) -> tuple[dict[str, PoolState], Decisions]:
+        body = self._read()
+        if body is None:
+            return {}, {}
+        return decode(body, f"s3://{self.bucket}/{self.key}"), decode_decisions(body)
 
     def _read(self) -> bytes | None:
         try:

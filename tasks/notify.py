@@ -14,6 +14,7 @@ from sqlalchemy import text
 
 from core import aws, lifecycle, mail
 from core.settings import Settings
+from webapp import accounts
 from webapp.extensions import db
 
 log = logging.getLogger(__name__)
@@ -49,8 +50,7 @@ def job_ended(job_id, settings: Settings | None = None, sender: mail.Mailer | No
             or job["kind"] not in settings.notify_kinds):
         return False
     sender = sender or mailer(settings)
-    address = (session.execute(text("SELECT email FROM users WHERE username = :o"),
-                               {"o": job["owner"]}).scalar()
+    address = (accounts.email_of(session, job["owner"])
                or mail.address_for(job["owner"], settings.notify_domain))
     if session.execute(text(_CLAIM), {"j": job_id, "o": job["status"], "a": address,
                                       "t": sender.name}).scalar() is None:

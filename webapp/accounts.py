@@ -88,16 +88,17 @@ def user_for_token(session: Session, token: str, now: datetime | None = None) ->
     at most once a minute, so that API calls do not each write a row."""
     if not token.startswith(TOKEN_PREFIX):
         return None
-    row = session.execute(select(ApiToken.id, ApiToken.user_id, ApiToken.last_used_at).where(
-        ApiToken.digest == digest(token), ApiToken.revoked_at.is_(None))).first()
+    row = session.execute(
+        select(ApiToken.id, ApiToken.last_used_at, User).join(User, User.id == ApiToken.user_id)
+        .where(ApiToken.digest == digest(token), ApiToken.revoked_at.is_(None),
+               User.disabled_at.is_(None))).first()
     if row is None:
         return None
     now = now or datetime.now(timezone.utc)
     if row.last_used_at is None or now - row.last_used_at > _USE_NOTED_EVERY:
         session.execute(update(ApiToken).where(ApiToken.id == row.id).values(last_used_at=now))
         session.commit()
-    user = session.get(User, row.user_id)
-    return user if user is not None and user.disabled_at is None else None
+    return row.User
 
 
 def tokens_of(session: Session, user: User) -> list[ApiToken]:

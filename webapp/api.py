@@ -18,7 +18,7 @@ from webapp import jobstore
 from webapp.errors import ApiError
 from webapp.extensions import db
 from webapp.models import Job
-from webapp.auth import can_see, current_owner
+from webapp.auth import api_job, current_owner
 
 log = logging.getLogger(__name__)
 bp = Blueprint("api", __name__, url_prefix="/api")
@@ -165,27 +165,16 @@ def _idempotency_key() -> str | None:
     return key
 
 
-def _owned_job(job_id: str) -> Job:
-    try:
-        key = uuid.UUID(job_id)
-    except ValueError:
-        raise ApiError(404, f"no job {job_id!r}", field="job_id") from None
-    job = db.session.get(Job, key)
-    if job is None or not can_see(job.owner):
-        raise ApiError(404, f"no job {job_id!r}", field="job_id")
-    return job
-
-
 @bp.get("/jobs/<job_id>")
 def get_job(job_id: str):
     """One job, as it is now."""
-    return jsonify(job_json(_owned_job(job_id)))
+    return jsonify(job_json(api_job(job_id)))
 
 
 @bp.post("/jobs/<job_id>/cancel")
 def cancel_job(job_id: str):
     """Cancel a queued job at once; ask a running one to stop at its next check."""
-    response = jsonify(job_json(cancel(_owned_job(job_id))))
+    response = jsonify(job_json(cancel(api_job(job_id))))
     response.status_code = 202
     return response
 

@@ -14,10 +14,10 @@ from functools import wraps
 from flask import abort, current_app, redirect, request, url_for
 from flask_login import LoginManager, current_user
 
-from webapp import accounts
+from webapp import accounts, jobstore
 from webapp.errors import ApiError
 from webapp.extensions import csrf, db
-from webapp.models import User
+from webapp.models import Job, User
 
 log = logging.getLogger(__name__)
 login_manager = LoginManager()
@@ -106,6 +106,23 @@ def can_see(owner: str) -> bool:
         current_user.is_operator or current_user.username == owner)
 
 
+def visible_job(job_id, kind: str | None = None) -> Job | None:
+    """The job ``job_id`` (of ``kind``, when given) if the current user may see it, else None."""
+    key = jobstore.as_uuid(job_id)
+    job = db.session.get(Job, key) if key else None
+    if job is None or not can_see(job.owner) or (kind is not None and job.kind != kind):
+        return None
+    return job
+
+
+def api_job(job_id, kind: str | None = None) -> Job:
+    """``visible_job`` for the API: a 404 that names the job when there is none to see."""
+    job = visible_job(job_id, kind)
+    if job is None:
+        raise ApiError(404, f"no {kind + ' ' if kind else ''}job {job_id!r}", field="job_id")
+    return job
+
+
 def operator_required(view):
     """A page or API route only operators may use (403 for others)."""
     @wraps(view)
@@ -113,8 +130,6 @@ def operator_required(view):
         if not current_user.is_authenticated:
             return current_app.login_manager.unauthorized()
         if not current_user.is_operator:
-            if request.path.startswith("/api/"):
-                raise ApiError(403, "only operators may do this")
-            abort(403)
+            abort(403, "only operators may do this")  # JSON under /api/, a page elsewhere
         return view(*args, **kwargs)
     return wrapper

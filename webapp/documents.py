@@ -7,7 +7,6 @@ in a page never goes stale.
 from __future__ import annotations
 
 import threading
-import uuid
 
 from flask import Blueprint, current_app, jsonify, redirect, request, url_for
 
@@ -17,7 +16,7 @@ from webapp.api import job_json
 from webapp.errors import ApiError
 from webapp.extensions import db
 from webapp.models import DOCUMENT_STATUSES, Job
-from webapp.auth import can_see
+from webapp.auth import api_job
 
 bp = Blueprint("documents", __name__, url_prefix="/api/jobs/<job_id>")
 MAX_PAGE = 200
@@ -25,13 +24,7 @@ _s3_lock = threading.Lock()
 
 
 def _batch(job_id: str) -> Job:
-    try:
-        job = db.session.get(Job, uuid.UUID(job_id))
-    except ValueError:
-        job = None
-    if job is None or not can_see(job.owner) or job.kind != pdfbatch.KIND:
-        raise ApiError(404, f"no pdf_batch job {job_id!r}", field="job_id")
-    return job
+    return api_job(job_id, pdfbatch.KIND)
 
 
 def s3_client():
@@ -82,10 +75,10 @@ def list_documents(job_id: str):
                        **args)
     return jsonify({"job": str(job.id), "progress": {"total": job.total, "done": job.done,
                     "failed": job.failed}, "documents": page, "next": more,
-                    "archive": _archive_link(job)})
+                    "archive": archive_link(job)})
 
 
-def _archive_link(job: Job) -> str | None:
+def archive_link(job: Job) -> str | None:
     archive = (job.result or {}).get("archive")
     return url_for("documents.archive", job_id=job.id) if archive else None
 

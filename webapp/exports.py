@@ -6,16 +6,13 @@ The link in the job's result (and its e-mail) expires after
 """
 from __future__ import annotations
 
-import uuid
 
 from flask import Blueprint, current_app, redirect
 
 from core import exports, lifecycle
 from webapp.documents import presigned
 from webapp.errors import ApiError
-from webapp.extensions import db
-from webapp.models import Job
-from webapp.auth import can_see
+from webapp.auth import api_job
 
 bp = Blueprint("exports", __name__, url_prefix="/api/jobs/<job_id>")
 
@@ -23,12 +20,7 @@ bp = Blueprint("exports", __name__, url_prefix="/api/jobs/<job_id>")
 @bp.get("/download")
 def download(job_id: str):
     """302 to a fresh presigned URL of the export's CSV."""
-    try:
-        job = db.session.get(Job, uuid.UUID(job_id))
-    except ValueError:
-        job = None
-    if job is None or not can_see(job.owner) or job.kind != exports.KIND:
-        raise ApiError(404, f"no export job {job_id!r}", field="job_id")
+    job = api_job(job_id, exports.KIND)
     result = job.result or {}
     if job.status != lifecycle.SUCCEEDED or not result.get("key"):
         raise ApiError(409, f"the export is {job.status}; its file exists once it has "

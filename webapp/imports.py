@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import csv
 import io
-import uuid
 
 from botocore.exceptions import ClientError
 from flask import Blueprint, current_app, jsonify, redirect, request, url_for
@@ -29,7 +28,7 @@ from webapp.errors import ApiError
 from webapp.uploads import presigned_post
 from webapp.extensions import db
 from webapp.models import Job
-from webapp.auth import can_see, current_owner
+from webapp.auth import api_job, can_see, current_owner
 
 bp = Blueprint("imports", __name__, url_prefix="/api")
 
@@ -136,20 +135,14 @@ def list_datasets():
 
 
 def _import_job(job_id: str) -> Job:
-    try:
-        job = db.session.get(Job, uuid.UUID(job_id))
-    except ValueError:
-        job = None
-    if job is None or not can_see(job.owner) or job.kind != csvimport.KIND:
-        raise ApiError(404, f"no csv_import job {job_id!r}", field="job_id")
-    return job
+    return api_job(job_id, csvimport.KIND)
 
 
-def _report_body(job: Job):
-    """The stored error report's streaming body; 404 when the job has none."""
+def _report(job: Job, call: str) -> dict:
+    """``head_object`` or ``get_object`` of the job's stored error report; 404 without one."""
     try:
-        return s3_client().get_object(Bucket=_settings().bucket,
-                                      Key=csvimport.report_key(str(job.id)))["Body"]
+        return getattr(s3_client(), call)(Bucket=_settings().bucket,
+                                          Key=csvimport.report_key(str(job.id)))
     except ClientError:
         raise ApiError(404, f"the job is {job.status} and has no error report (no row had "
                             "a problem, or it has not finished)", field="job_id") from None
@@ -159,7 +152,7 @@ def _report_body(job: Job):
 def error_report(job_id: str):
     """302 to the error report of an import job (line, column, value, message)."""
     job = _import_job(job_id)
-    _report_body(job).close()
+    _report(job, "head_object")
     url, _ = presigned(csvimport.report_key(str(job.id)), f"import-{job.id}-errors.csv",
                        "text/csv; charset=utf-8")
     return redirect(url, 302)
@@ -170,7 +163,7 @@ def list_errors(job_id: str):
     """A page of an import's problems, read from its error report: ``offset``, ``limit``."""
     job = _import_job(job_id)
     offset, limit = _int_arg("offset", 0, 0, None), _int_arg("limit", 50, 1, 500)
-    body = _report_body(job)
+    body = _report(job, "get_object")["Body"]
     try:
         rows = _report_page(body, offset, limit + 1)
     finally:

@@ -11,8 +11,8 @@ from flask_login import current_user, login_required
 from sqlalchemy import select
 
 from core import csvimport, exports, lifecycle, pdfbatch
-from webapp import api, documents, jobstore
-from webapp.auth import can_see
+from webapp import api, documents
+from webapp.auth import visible_job
 from webapp.errors import ApiError
 from webapp.extensions import db
 from webapp.i18n import gettext as _
@@ -35,9 +35,8 @@ def jobs():
 
 def _visible_job(job_id: str) -> Job:
     """The job, if the signed-in user may see it; 404 otherwise (as if it did not exist)."""
-    key = jobstore.as_uuid(job_id)
-    job = db.session.get(Job, key) if key else None
-    if job is None or not can_see(job.owner):
+    job = visible_job(job_id)
+    if job is None:
         abort(404, description="There is no such job, or it is not yours.")
     return job
 
@@ -56,8 +55,9 @@ def _links(job: Job) -> dict[str, str]:
     result, out = job.result or {}, {}
     if job.kind == csvimport.KIND and job.failed and job.status in lifecycle.FINISHED:
         out["errors_csv"] = url_for("imports.error_report", job_id=job.id)
-    if job.kind == pdfbatch.KIND and result.get("archive"):
-        out["archive"] = url_for("documents.archive", job_id=job.id)
+    archive = documents.archive_link(job) if job.kind == pdfbatch.KIND else None
+    if archive:
+        out["archive"] = archive
     if job.kind == exports.KIND and job.status == lifecycle.SUCCEEDED and result.get("key"):
         out["download"] = url_for("exports.download", job_id=job.id)
     return out
