@@ -12,6 +12,7 @@ from typing import Mapping
 
 from autoscaler.decide import Policy
 from autoscaler.errors import ConfigurationError
+from autoscaler.state import DEFAULT_KEY
 
 # The same workloads as core.settings.WORKLOADS (a unit test keeps them equal):
 # the Lambda package cannot import core.
@@ -56,7 +57,7 @@ class Config:
     security_groups: tuple[str, ...] = ()
     assign_public_ip: bool = False
     state_bucket: str | None = None
-    state_key: str = "autoscaler/state.json"
+    state_key: str = DEFAULT_KEY
 
     def queue_name(self, workload: str) -> str:
         """The SQS name of a workload's queue, prefix included."""
@@ -87,7 +88,7 @@ def load(environ: Mapping[str, str]) -> Config:
         security_groups=read.names("AUTOSCALER_SECURITY_GROUPS", ()),
         assign_public_ip=read.flag("AUTOSCALER_ASSIGN_PUBLIC_IP", False),
         state_bucket=read.text("AUTOSCALER_STATE_BUCKET", None),
-        state_key=read.text("AUTOSCALER_STATE_KEY", "autoscaler/state.json"),
+        state_key=read.text("AUTOSCALER_STATE_KEY", DEFAULT_KEY),
     )
     _check_network(config)
     return config

@@ -20,6 +20,8 @@ from autoscaler.errors import TargetMissing
 log = logging.getLogger("autoscaler")
 VERSION = 1
 KEEP_DECISIONS = 10
+#: Where the state lives in its bucket unless AUTOSCALER_STATE_KEY says otherwise.
+DEFAULT_KEY = "autoscaler/state.json"
 Decisions = dict[str, list[dict]]
 
 

@@ -24,6 +24,12 @@ def if_(condition: str, then, otherwise) -> dict:
     return {"Fn::If": [condition, then, otherwise]}
 
 
+def load_balancer_url(suffix: str = "") -> dict:
+    """``http(s)://<the load balancer's DNS name><suffix>``, https with a certificate."""
+    return {"Fn::Join": ["", [if_("HasCertificate", "https", "http"), "://",
+                              att("LoadBalancer", "DNSName"), *([suffix] if suffix else [])]]}
+
+
 def camel(name: str) -> str:
     """A workload or pool name as it appears in logical ids: ``pdf`` → ``Pdf``."""
     return "".join(part.capitalize() for part in name.replace("_", "-").split("-"))

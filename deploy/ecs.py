@@ -2,7 +2,7 @@
 web app and Flower behind a load balancer, and the one-off migration task."""
 from __future__ import annotations
 
-from deploy.cfn import NO_VALUE, att, camel, if_, ref, sub
+from deploy.cfn import NO_VALUE, att, camel, if_, load_balancer_url, ref, sub
 from deploy.names import CLUSTER_NAME, POOLS, VISIBILITY, image, service_name, visibility_parameter
 
 #: ECS sends SIGTERM, then SIGKILL after this: a worker finishes its task meanwhile (Fargate's most).
@@ -96,15 +96,12 @@ def task_definitions() -> dict:
 
 def flower_url() -> dict:
     """Flower's address on the load balancer (the operator page links to it)."""
-    scheme = if_("HasCertificate", "https", "http")
-    return {"Fn::Join": ["", [scheme, "://", att("LoadBalancer", "DNSName"), f":{FLOWER_PORT}"]]}
+    return load_balancer_url(f":{FLOWER_PORT}")
 
 
 def flower_oauth_env() -> list:
     """FLOWER_AUTH and its provider and callback, when FlowerAuth turns OAuth on."""
-    scheme = if_("HasCertificate", "https", "http")
-    derived = {"Fn::Join": ["", [scheme, "://", att("LoadBalancer", "DNSName"),
-                                 f":{FLOWER_PORT}/login"]]}
+    derived = load_balancer_url(f":{FLOWER_PORT}/login")
     pairs = {"FLOWER_AUTH": ref("FlowerAuth"), "FLOWER_AUTH_PROVIDER": ref("FlowerAuthProvider"),
              "FLOWER_OAUTH2_REDIRECT_URI": if_("HasRedirectUri", ref("FlowerOAuthRedirectUri"),
                                                derived)}

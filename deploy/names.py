@@ -1,6 +1,7 @@
 """Names and ARNs of the stack's resources, shared by the modules that build them."""
 from __future__ import annotations
 
+from autoscaler.state import DEFAULT_KEY
 from core.settings import DEFAULT_VISIBILITY, WORKLOADS
 from deploy.cfn import camel, sub
 
@@ -10,7 +11,7 @@ VISIBILITY = dict(DEFAULT_VISIBILITY)
 DATA_PREFIXES = ("pdf/", "imports/", "exports/")
 IMPORTS_PREFIX = "imports/"
 #: The autoscaler keeps its pools' state here (AUTOSCALER_STATE_KEY).
-STATE_KEY = "autoscaler/state.json"
+STATE_KEY = DEFAULT_KEY
 BUCKET_NAME = "${QueuePrefix}files-${AWS::AccountId}-${AWS::Region}"
 CLUSTER_NAME = "${QueuePrefix}cluster"
 REGISTRY = "${AWS::AccountId}.dkr.ecr.${AWS::Region}.${AWS::URLSuffix}"

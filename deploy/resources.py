@@ -11,7 +11,7 @@ from core import queues
 from core.settings import WORKLOADS
 from core.wake import wake_queue_name
 from deploy import ecs, functions, iam
-from deploy.cfn import att, if_, ref, sub
+from deploy.cfn import att, if_, load_balancer_url, ref, sub
 from deploy.names import (BUCKET_NAME, IMPORTS_PREFIX, dead_letter_id, queue_id,
                           visibility_parameter)
 from tasks.monitoring import EXCHANGE_OF, topic_name
@@ -93,8 +93,7 @@ def bucket() -> dict:
 
 def upload_cors_rule() -> dict:
     """The pages upload files to the bucket with presigned POSTs from the web app's origin."""
-    load_balancer = {"Fn::Join": ["", [if_("HasCertificate", "https", "http"), "://",
-                                       att("LoadBalancer", "DNSName")]]}
+    load_balancer = load_balancer_url()
     return {"Id": "browser-uploads", "AllowedMethods": ["POST"],
             "AllowedOrigins": [if_("HasWebOrigin", ref("WebOrigin"), load_balancer)],
             "AllowedHeaders": ["*"], "ExposedHeaders": ["ETag"], "MaxAge": 3600}

@@ -17,7 +17,7 @@ from pathlib import Path
 import yaml
 
 from deploy import names, resources
-from deploy.cfn import sub
+from deploy.cfn import load_balancer_url, sub
 from deploy.names import OAUTH_PROVIDERS
 
 PATH = Path(__file__).with_name("template.yaml")
@@ -133,9 +133,7 @@ def outputs() -> dict:
                    "Value": {"Fn::Join": ["", [scheme, "://", {"Fn::GetAtt": ["LoadBalancer", "DNSName"]},
                                                web_port]]}},
         "FlowerUrl": {"Description": "Flower (sign-in from FlowerSecretArn)",
-                      "Value": {"Fn::Join": ["", [scheme, "://",
-                                                  {"Fn::GetAtt": ["LoadBalancer", "DNSName"]},
-                                                  ":5555"]]}},
+                      "Value": load_balancer_url(":5555")},
         "BucketName": {"Description": "BUCKET", "Value": {"Ref": "FilesBucket"}},
         "ClusterName": {"Description": "ECS cluster", "Value": {"Ref": "Cluster"}},
         "LogGroupName": {"Description": "logs of the web app, workers and Flower",

@@ -6,20 +6,14 @@ import re
 import pytest
 
 from core.errors import InvalidRequest
-from tests.support.accounts import PASSWORD, bearer
+from tests.support.accounts import PASSWORD, bearer, csrf_token, sign_in
 from webapp import accounts, jobstore
 from webapp.models import User
 from webapp.extensions import db
 
 
 def _csrf(page) -> str:
-    return re.search(r'name="csrf_token" value="([^"]+)"', page.get_data(as_text=True)).group(1)
-
-
-def sign_in(test_client, username: str, password: str = PASSWORD):
-    form = test_client.get("/login")
-    return test_client.post("/login", data={"username": username, "password": password,
-                                            "csrf_token": _csrf(form)})
+    return csrf_token(page.get_data(as_text=True))
 
 
 def test_the_api_answers_401_without_a_token_or_session(anonymous):

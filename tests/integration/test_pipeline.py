@@ -24,20 +24,17 @@ def test_a_canary_travels_api_to_worker_and_records_its_queue_wait(
     assert (done["total"], done["done"], done["failed"]) == (1, 1, 0)
 
 
-def test_the_pipeline_health_check_runs_a_canary(settings, queue_urls, start_worker):
+def test_the_pipeline_health_check_runs_a_canary(live_client, start_worker):
     start_worker()
-    client = signed_in(create_app({"TESTING": True}, settings=settings).test_client())
 
-    response = client.get("/healthz/pipeline?timeout=20")
+    response = live_client.get("/healthz/pipeline?timeout=20")
 
     assert response.status_code == 200, response.get_json()
     assert response.get_json()["job"]["status"] == "succeeded"
 
 
-def test_the_pipeline_health_check_fails_clearly_without_workers(settings, queue_urls):
-    client = signed_in(create_app({"TESTING": True}, settings=settings).test_client())
-
-    response = client.get("/healthz/pipeline?timeout=1")
+def test_the_pipeline_health_check_fails_clearly_without_workers(live_client):
+    response = live_client.get("/healthz/pipeline?timeout=1")
 
     assert response.status_code == 503
     assert "are workers running?" in response.get_json()["reason"]
@@ -79,11 +76,11 @@ def test_provisioning_is_idempotent_and_wires_each_dead_letter_queue(settings, s
     aws.client(settings, "s3").head_bucket(Bucket=settings.bucket)
 
 
-def test_queueing_a_job_drops_one_wake_signal_for_its_workload(settings, queue_urls, sqs):
+def test_queueing_a_job_drops_one_wake_signal_for_its_workload(live_client, settings,
+                                                               queue_urls, sqs):
     from core.wake import wake_queue_name
-    client = signed_in(create_app({"TESTING": True}, settings=settings).test_client())
     for _ in range(3):
-        assert client.post("/api/jobs", json={"kind": "canary"}).status_code == 202
+        assert live_client.post("/api/jobs", json={"kind": "canary"}).status_code == 202
 
     wake_url = queue_urls[wake_queue_name(settings.queue_prefix)]
     messages = sqs.receive_message(QueueUrl=wake_url, MaxNumberOfMessages=10,

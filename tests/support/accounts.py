@@ -53,10 +53,15 @@ def csrf_token(html: str) -> str:
     return match.group(1)
 
 
+def sign_in(test_client, username: str, password: str = PASSWORD):
+    """Post the login form as a browser does; returns the answer."""
+    token = csrf_token(test_client.get("/login").get_data(as_text=True))
+    return test_client.post("/login", data={"username": username, "password": password,
+                                            "csrf_token": token})
+
+
 def sign_in_session(test_client, username: str = "local") -> str:
     """Sign ``test_client`` in through the login form, as a browser does; returns the CSRF token."""
-    token = csrf_token(test_client.get("/login").get_data(as_text=True))
-    answer = test_client.post("/login", data={"username": username, "password": PASSWORD,
-                                               "csrf_token": token})
+    answer = sign_in(test_client, username)
     assert answer.status_code == 302, answer.get_data(as_text=True)
     return csrf_token(test_client.get("/").get_data(as_text=True))
