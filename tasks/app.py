@@ -31,14 +31,14 @@ def task_modules(workloads) -> tuple[str, ...]:
 def broker_url(settings: Settings) -> str:
     """kombu's SQS URL: the emulator's host and port locally, plain ``sqs://`` in AWS.
 
-    In AWS kombu takes credentials from boto3's usual chain (the task role);
-    the emulator accepts any, and kombu wants some in the URL.
+    No credentials in the URL: kombu then takes them from boto3's usual chain,
+    as every other client does (the task role in AWS, the environment locally).
     """
     if not settings.aws_endpoint_url:
         return "sqs://"
     parts = urlsplit(settings.aws_endpoint_url)
     port = f":{parts.port}" if parts.port else ""
-    return f"sqs://emulator:emulator@{parts.hostname}{port}"
+    return f"sqs://{parts.hostname}{port}"
 
 
 def celery_config(settings: Settings, queue_urls: dict[str, str]) -> dict:
