@@ -42,7 +42,7 @@ def parameters() -> dict:
                                   "moto's CloudFormation cannot create (the nightly "
                                   "EventBridge Scheduler schedule); for the tests only."},
         "QueuePrefix": {"Type": "String", "Default": "jobsys-",
-                        "AllowedPattern": "^[a-z][a-z0-9-]{0,18}-$",
+                        "AllowedPattern": "^[a-z][a-z0-9-]{0,18}-$", "MaxLength": 20,
                         "Description": "QUEUE_PREFIX: prefix of every queue, topic, service, "
                                        "function and the bucket (lower case, ends in '-')"},
         "VpcId": {"Type": "AWS::EC2::VPC::Id", "Description": "VPC of the tasks and the load balancer"},
