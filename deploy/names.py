@@ -24,8 +24,6 @@ OAUTH_PROVIDERS = ("flower.views.auth.GoogleAuth2LoginHandler",
                    "flower.views.auth.GithubLoginHandler",
                    "flower.views.auth.GitLabLoginHandler",
                    "flower.views.auth.OktaLoginHandler")
-NIGHTLY_EXPORT_CRON = "cron(0 2 * * ? *)"
-NIGHTLY_EXPORT_TIMEZONE = "Asia/Tokyo"
 
 
 def visibility_parameter(workload: str) -> str:

@@ -103,7 +103,7 @@ def template_resources() -> dict:
 def test_every_resource_but_the_scheduler_schedule_is_created(stack):
     expected = {n for n, r in template_resources().items() if r.get("Condition") != "IsAws"}
     assert expected - stack.created == set()
-    assert "NightlyExportSchedule" not in stack.created
+    assert "CustomersNightlySchedule" not in stack.created
 
 
 def test_the_app_finds_every_queue_it_looks_up(stack):
@@ -283,7 +283,7 @@ def test_the_nightly_schedule_as_the_scheduler_api_would_hold_it(stack):
     """moto's CloudFormation cannot create an AWS::Scheduler::Schedule; this creates the
     template's schedule through moto's Scheduler API, aimed at the function and role the
     stack did create, and reads it back."""
-    props = template_resources()["NightlyExportSchedule"]["Properties"]
+    props = template_resources()["CustomersNightlySchedule"]["Properties"]
     lam, iam = stack.client("lambda"), stack.client("iam")
     function = lam.get_function(FunctionName=f"{stack.prefix}nightly-export")["Configuration"]
     role_arn = [r["Arn"] for r in iam.list_roles()["Roles"]
@@ -293,15 +293,17 @@ def test_the_nightly_schedule_as_the_scheduler_api_would_hold_it(stack):
     assert len(role_arn) == 1
     scheduler = stack.client("scheduler")
     scheduler.create_schedule(
-        Name=f"{stack.prefix}nightly-export", ScheduleExpression=props["ScheduleExpression"],
+        Name=f"{stack.prefix}customers-nightly", ScheduleExpression=props["ScheduleExpression"],
         ScheduleExpressionTimezone=props["ScheduleExpressionTimezone"],
         FlexibleTimeWindow=props["FlexibleTimeWindow"], State=props["State"],
         Target={"Arn": function["FunctionArn"], "RoleArn": role_arn[0],
+                "Input": props["Target"]["Input"],
                 "RetryPolicy": props["Target"]["RetryPolicy"]})
-    found = scheduler.get_schedule(Name=f"{stack.prefix}nightly-export")
+    found = scheduler.get_schedule(Name=f"{stack.prefix}customers-nightly")
     assert found["ScheduleExpression"] == "cron(0 2 * * ? *)"
     assert found["ScheduleExpressionTimezone"] == "Asia/Tokyo"
     assert found["Target"]["Arn"].endswith(f":function:{stack.prefix}nightly-export")
+    assert json.loads(found["Target"]["Input"])["schedule"] == "customers-nightly"
 
 
 def test_flower_signs_in_with_oauth_when_flower_auth_is_set(moto_endpoint):

@@ -125,7 +125,7 @@ def test_one_service_per_pool_starting_at_zero():
 
 def test_the_nightly_export_runs_at_two_in_tokyo():
     # moto's CloudFormation has no AWS::Scheduler::Schedule; its properties are checked here.
-    schedule = RESOURCES["NightlyExportSchedule"]
+    schedule = RESOURCES["CustomersNightlySchedule"]
     props = schedule["Properties"]
     assert schedule["Type"] == "AWS::Scheduler::Schedule" and schedule["Condition"] == "IsAws"
     assert props["ScheduleExpression"] == "cron(0 2 * * ? *)"
@@ -160,7 +160,7 @@ def test_the_bucket_takes_uploads_from_the_web_pages_origin_only():
 
 def test_only_the_schedule_is_left_out_for_the_emulator():
     assert {n for n, r in RESOURCES.items() if r.get("Condition") == "IsAws"} == \
-        {"NightlyExportSchedule"}
+        {"CustomersNightlySchedule"}
 
 
 # --- least privilege ------------------------------------------------------------------
