@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from deploy.cfn import att, role, statement, sub
 from deploy.names import (CLUSTER_NAME, DATA_PREFIXES, IMPORTS_PREFIX, POOLS, STATE_KEY,
-                          arn, bucket_arn, dead_letter_id, function_name, queue_id,
+                          UPLOAD_PREFIXES, arn, bucket_arn, dead_letter_id, function_name, queue_id,
                           service_name)
 
 #: What a process that sends and receives Celery's events and remote control
@@ -35,8 +35,8 @@ def task_queues() -> list[dict]:
     return [att(queue_id(p), "Arn") for p in POOLS]
 
 
-def data_objects() -> list[dict]:
-    return [bucket_arn(prefix + "*") for prefix in DATA_PREFIXES]
+def data_objects(prefixes=DATA_PREFIXES) -> list[dict]:
+    return [bucket_arn(prefix + "*") for prefix in prefixes]
 
 
 def celery_on_sqs() -> list[dict]:
@@ -97,7 +97,9 @@ def roles() -> dict:
         ]}),
         "WebTaskRole": role("ecs-tasks.amazonaws.com", {"web": [
             *sender(task_queues()),
-            statement(["s3:GetObject", "s3:PutObject"], data_objects(), "Files"),
+            # Downloads are presigned GETs, and HEAD (is there an error report?) is GetObject.
+            statement("s3:GetObject", data_objects(), "Files"),
+            statement("s3:PutObject", data_objects(UPLOAD_PREFIXES), "Uploads"),
             *operator_page(),
         ]}),
         "FlowerTaskRole": role("ecs-tasks.amazonaws.com", {"flower": celery_on_sqs()}),

@@ -2,14 +2,17 @@
 from __future__ import annotations
 
 from autoscaler.state import DEFAULT_KEY
+from core import filekeys
 from core.settings import DEFAULT_VISIBILITY, WORKLOADS
 from deploy.cfn import camel, sub
 
 POOLS = WORKLOADS
 VISIBILITY = dict(DEFAULT_VISIBILITY)
-#: Where files live in the bucket: workers and the web app may use these only.
-DATA_PREFIXES = ("pdf/", "imports/", "exports/")
-IMPORTS_PREFIX = "imports/"
+#: Where files live in the bucket (``core.filekeys``): workers and the web app may use these only.
+DATA_PREFIXES = filekeys.ALL
+IMPORTS_PREFIX = filekeys.IMPORTS
+#: What the web app writes: uploads, its own and those it signs for browsers.
+UPLOAD_PREFIXES = filekeys.UPLOADS
 #: The autoscaler keeps its pools' state here (AUTOSCALER_STATE_KEY).
 STATE_KEY = DEFAULT_KEY
 BUCKET_NAME = "${QueuePrefix}files-${AWS::AccountId}-${AWS::Region}"

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from core import queues
+from core import filekeys, queues
 from core.settings import DEFAULT_VISIBILITY, WORKLOADS
 from deploy import template
 from tests.support import images
@@ -191,7 +191,7 @@ def test_the_worker_may_use_its_queues_topics_files_and_own_protection_only():
             assert s["Resource"]["Fn::Sub"].endswith(":${QueuePrefix}*")
         if any(a.startswith("s3:") for a in acts):
             keys = [r["Fn::Sub"].rsplit("}", 1)[-1] for r in s["Resource"]]
-            assert keys == ["/pdf/*", "/imports/*", "/exports/*"]
+            assert keys == [f"/{prefix}*" for prefix in filekeys.ALL]
 
 
 @pytest.mark.parametrize("role", ["WebTaskRole", "FlowerTaskRole", "AutoscalerRole",
