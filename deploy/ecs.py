@@ -89,7 +89,7 @@ def task_definitions() -> dict:
             "LogConfiguration": logging("flower")})
     out["MigrateTaskDefinition"] = task_definition(
         "${QueuePrefix}migrate", "256", "512", None, {
-            "Name": "migrate", "Image": image("web"), "Command": MIGRATE_COMMAND,
+            "Name": "migrate", "Image": image("web", "MigrateImageTag"), "Command": MIGRATE_COMMAND,
             "Secrets": database_secret(), "LogConfiguration": logging("migrate")})
     return out
 

@@ -65,6 +65,8 @@ def bucket_arn(key_pattern: str = "") -> dict:
     return sub("arn:${AWS::Partition}:s3:::" + BUCKET_NAME + suffix)
 
 
-def image(kind: str) -> dict:
-    """The ECR image URI of ``web``, ``worker``, ``flower`` or ``autoscaler``."""
-    return sub(f"{REGISTRY}/${{RepositoryPrefix}}/{kind}:${{{camel(kind)}ImageTag}}")
+def image(kind: str, tag_parameter: str | None = None) -> dict:
+    """The ECR image URI of ``web``, ``worker``, ``flower`` or ``autoscaler``, tagged with
+    ``<Kind>ImageTag`` unless another parameter is named."""
+    tag = tag_parameter or f"{camel(kind)}ImageTag"
+    return sub(f"{REGISTRY}/${{RepositoryPrefix}}/{kind}:${{{tag}}}")

@@ -116,6 +116,9 @@ def parameters() -> dict:
     for kind in ("Web", "Worker", "Flower", "Autoscaler"):
         p[f"{kind}ImageTag"] = {"Type": "String", "Default": "latest",
                                 "Description": f"tag of the {kind.lower()} image in ECR"}
+    p["MigrateImageTag"] = {"Type": "String", "Default": "latest",
+                            "Description": "tag of the web image the migration task runs: "
+                                           "a release migrates first, then rolls the services"}
     for workload, seconds in names.VISIBILITY.items():
         p[names.visibility_parameter(workload)] = {
             "Type": "Number", "Default": seconds, "MinValue": 5, "MaxValue": 43200,
