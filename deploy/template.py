@@ -58,8 +58,12 @@ def parameters() -> dict:
         "AllowedCidr": {"Type": "String", "Default": "0.0.0.0/0",
                         "Description": "who may reach the load balancer (web app and Flower)"},
         "CertificateArn": {"Type": "String", "Default": "",
-                           "Description": "ACM certificate for HTTPS (443 web, 5555 Flower); "
-                                          "empty: plain HTTP on 80 and 5555"},
+                           "Description": "ACM certificate for HTTPS (443 web, 80 redirects "
+                                          "to it; 5555 Flower); required unless AllowPlainHttp"},
+        "AllowPlainHttp": {"Type": "String", "Default": "false", "AllowedValues": ["true", "false"],
+                           "Description": "true: allow a stack without CertificateArn, served "
+                                          "over plain HTTP on 80 and 5555 with session cookies "
+                                          "not marked Secure (trials only)"},
         "DatabaseSecurityGroupId": {"Type": "String", "Default": "",
                                     "Description": "security group of the database: the stack "
                                                    "lets the workers, web app, migrations and "
@@ -159,6 +163,17 @@ def outputs() -> dict:
     }
 
 
+def rules() -> dict:
+    """Parameter checks CloudFormation makes before it changes anything."""
+    return {"HttpsUnlessPlainHttpAllowed": {
+        "RuleCondition": {"Fn::Equals": [{"Ref": "AllowPlainHttp"}, "false"]},
+        "Assertions": [{
+            "Assert": {"Fn::Not": [{"Fn::Equals": [{"Ref": "CertificateArn"}, ""]}]},
+            "AssertDescription": "CertificateArn is required: the web app's session cookie is "
+                                 "Secure, so nobody can sign in over plain HTTP (set "
+                                 "AllowPlainHttp=true for a trial without HTTPS)"}]}}
+
+
 def build() -> dict:
     """The template as a dict."""
     return {
@@ -174,6 +189,7 @@ def build() -> dict:
             "HasRedirectUri": {"Fn::Not": [{"Fn::Equals": [{"Ref": "FlowerOAuthRedirectUri"}, ""]}]},
             "HasWebOrigin": {"Fn::Not": [{"Fn::Equals": [{"Ref": "WebOrigin"}, ""]}]},
         },
+        "Rules": rules(),
         "Resources": resources.all_resources(),
         "Outputs": outputs(),
     }

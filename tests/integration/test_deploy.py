@@ -23,6 +23,7 @@ from core.settings import DEFAULT_VISIBILITY, WORKLOADS, Settings
 from core.wake import wake_queue_name
 from deploy.resources import KOMBU_TOPIC_TAGS
 from stack.services import wait_for
+from tests.support.stack import created
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "deploy" / "template.yaml"
@@ -67,7 +68,7 @@ def deploy(endpoint: str, **overrides) -> Stack:
             Name=f"{prefix}flower", SecretString="admin:secret")["ARN"],
         "WebSecretKeyArn": secrets.create_secret(
             Name=f"{prefix}secret-key", SecretString="a-long-random-string")["ARN"],
-        "RetentionDays": "7", "WorkerImageTag": "v42", **overrides,
+        "RetentionDays": "7", "WorkerImageTag": "v42", "AllowPlainHttp": "true", **overrides,
     }
     name = f"{prefix}stack"
     cfn.create_stack(StackName=name, TemplateBody=TEMPLATE.read_text(),
@@ -101,8 +102,10 @@ def template_resources() -> dict:
 
 
 def test_every_resource_but_the_scheduler_schedule_is_created(stack):
-    expected = {n for n, r in template_resources().items() if r.get("Condition") != "IsAws"}
+    expected = {n for n in template_resources() if created(n, stack.parameters)}
     assert expected - stack.created == set()
+    assert {n for n, r in template_resources().items() if r.get("Condition") == "IsAws"} & \
+        stack.created == set()
     assert "CustomersNightlySchedule" not in stack.created
 
 
@@ -329,3 +332,42 @@ def test_the_database_lets_in_the_stacks_tasks_and_lambdas(stack):
                for pair in rule["UserIdGroupPairs"]}
     assert allowed == {stack.outputs["WorkerSecurityGroup"], stack.outputs["ServiceSecurityGroup"],
                        stack.outputs["LambdaSecurityGroup"]}
+
+
+def web_container(stack: Stack) -> dict:
+    ecs = stack.client("ecs")
+    (service,) = ecs.describe_services(cluster=stack.outputs["ClusterName"],
+                                       services=[f"{stack.prefix}web"])["services"]
+    task = ecs.describe_task_definition(taskDefinition=service["taskDefinition"])["taskDefinition"]
+    (container,) = task["containerDefinitions"]
+    return container
+
+
+def listeners_of(stack: Stack) -> dict[int, dict]:
+    elb = stack.client("elbv2")
+    host = stack.outputs["WebUrl"].split("://")[1].split(":")[0]
+    (balancer,) = [b for b in elb.describe_load_balancers()["LoadBalancers"]
+                   if b["DNSName"] == host]
+    return {l["Port"]: l for l in
+            elb.describe_listeners(LoadBalancerArn=balancer["LoadBalancerArn"])["Listeners"]}
+
+
+def test_over_plain_http_the_session_cookie_is_not_marked_secure(stack):
+    env = {e["name"]: e["value"] for e in web_container(stack)["environment"] if e}
+    assert Settings.from_env(env).cookie_secure is False
+    assert stack.outputs["WebUrl"].startswith("http://")
+
+
+def test_with_a_certificate_80_redirects_to_https(moto_endpoint):
+    acm = boto3.client("acm", region_name=REGION, endpoint_url=moto_endpoint)
+    certificate = acm.request_certificate(DomainName="jobs.example.com")["CertificateArn"]
+    https = deploy(moto_endpoint, CertificateArn=certificate, AllowPlainHttp="false")
+    found = listeners_of(https)
+    assert sorted(found) == [80, 443, 5555]
+    (redirect,) = found[80]["DefaultActions"]
+    assert redirect["Type"] == "redirect"
+    assert redirect["RedirectConfig"]["Protocol"] == "HTTPS"
+    assert found[443]["Protocol"] == "HTTPS" and found[5555]["Protocol"] == "HTTPS"
+    env = {e["name"]: e["value"] for e in web_container(https)["environment"] if e}
+    assert Settings.from_env(env).cookie_secure is True
+    assert https.outputs["WebUrl"].startswith("https://")

@@ -59,3 +59,68 @@ def refs(node) -> set[str]:
         for item in node:
             found |= refs(item)
     return found
+
+
+def given(parameters: dict, name: str):
+    """A parameter's value: the one given, else its default."""
+    return parameters[name] if name in parameters else PARAMETERS[name].get("Default")
+
+
+def holds(node, parameters: dict) -> bool:
+    """A condition or rule assertion (Fn::Equals, Not, And, Or, Condition) for these parameters."""
+    ((function, args),) = node.items()
+    if function == "Fn::Equals":
+        return str(value(args[0], parameters)) == str(value(args[1], parameters))
+    if function == "Fn::Not":
+        return not holds(args[0], parameters)
+    if function == "Fn::And":
+        return all(holds(a, parameters) for a in args)
+    if function == "Fn::Or":
+        return any(holds(a, parameters) for a in args)
+    if function == "Condition":
+        return holds(DOC["Conditions"][args], parameters)
+    raise ValueError(f"not a condition: {node}")
+
+
+def value(node, parameters: dict):
+    """``node`` with its parameter references and ``Fn::If`` resolved for these parameters."""
+    if isinstance(node, dict) and set(node) == {"Ref"} and node["Ref"] in PARAMETERS:
+        return given(parameters, node["Ref"])
+    if isinstance(node, dict) and set(node) == {"Fn::If"}:
+        name, then, otherwise = node["Fn::If"]
+        return value(then if holds(DOC["Conditions"][name], parameters) else otherwise,
+                     parameters)
+    if isinstance(node, dict):
+        return {k: value(v, parameters) for k, v in node.items()}
+    if isinstance(node, list):
+        return [value(v, parameters) for v in node
+                if value(v, parameters) != {"Ref": "AWS::NoValue"}]
+    return node
+
+
+def created(logical_id: str, parameters: dict) -> bool:
+    """Whether the stack has this resource with these parameters (its Condition holds)."""
+    condition = RESOURCES[logical_id].get("Condition")
+    return condition is None or holds(DOC["Conditions"][condition], parameters)
+
+
+def rule_failures(parameters: dict) -> list[str]:
+    """The descriptions of the template's Rules assertions these parameters break."""
+    failed = []
+    for rule in DOC.get("Rules", {}).values():
+        if "RuleCondition" in rule and not holds(rule["RuleCondition"], parameters):
+            continue
+        failed += [a["AssertDescription"] for a in rule["Assertions"]
+                   if not holds(a["Assert"], parameters)]
+    return failed
+
+
+def load_balancer_ingress(parameters: dict) -> list[dict]:
+    """The load balancer security group's ingress rules, inline and separate, resolved."""
+    group = value(RESOURCES["LoadBalancerSecurityGroup"]["Properties"], parameters)
+    rules = list(group.get("SecurityGroupIngress", []))
+    for name, resource in of_type("AWS::EC2::SecurityGroupIngress").items():
+        if resource["Properties"]["GroupId"] == {"Ref": "LoadBalancerSecurityGroup"} and \
+                created(name, parameters):
+            rules.append(value(resource["Properties"], parameters))
+    return rules
