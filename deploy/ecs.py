@@ -177,15 +177,17 @@ def ingress(port: int, cidr: str, description: str, condition: str) -> dict:
 
 def network() -> dict:
     """Who may talk to whom: the internet (AllowedCidr) to the load balancer's web ports,
-    it to the web app and Flower; workers and Lambdas accept nothing."""
+    operators (OperatorCidr) to Flower's, it to the web app and Flower; workers and
+    Lambdas accept nothing."""
     return {
         "LoadBalancerSecurityGroup": security_group("jobsys load balancer", [
             {"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "CidrIp": ref("AllowedCidr"),
-             "Description": "web app (redirects to HTTPS with a certificate)"},
-            {"IpProtocol": "tcp", "FromPort": FLOWER_PORT, "ToPort": FLOWER_PORT,
-             "CidrIp": ref("AllowedCidr"), "Description": "Flower"}]),
+             "Description": "web app (redirects to HTTPS with a certificate)"}]),
         "LoadBalancerHttpsIngress": ingress(443, "AllowedCidr", "web app over HTTPS",
                                             "HasCertificate"),
+        # Flower controls the workers: operators only, never AllowedCidr's whole internet.
+        "FlowerOperatorIngress": ingress(FLOWER_PORT, "OperatorCidr", "Flower, operators only",
+                                         "HasOperatorCidr"),
         "ServiceSecurityGroup": security_group("jobsys web app and Flower", [
             {"IpProtocol": "tcp", "FromPort": port, "ToPort": port,
              "SourceSecurityGroupId": ref("LoadBalancerSecurityGroup"),
@@ -240,7 +242,18 @@ def load_balancer() -> dict:
         "WebListener": listener(if_("HasCertificate", 443, 80), "WebTargetGroup"),
         "FlowerListener": listener(FLOWER_PORT, "FlowerTargetGroup"),
         "WebRedirectListener": redirect_to_https(),
+        "FlowerMetricsNotFound": not_found("FlowerListener", ["/metrics", "/metrics/*"]),
     }
+
+
+def not_found(listener_id: str, paths: list[str]) -> dict:
+    """A listener rule answering 404 on ``paths``: Flower's /metrics needs no sign-in, so
+    it is scraped inside the VPC and never served through the load balancer."""
+    return {"Type": "AWS::ElasticLoadBalancingV2::ListenerRule", "Properties": {
+        "ListenerArn": ref(listener_id), "Priority": 1,
+        "Conditions": [{"Field": "path-pattern", "PathPatternConfig": {"Values": paths}}],
+        "Actions": [{"Type": "fixed-response", "FixedResponseConfig": {
+            "StatusCode": "404", "ContentType": "text/plain", "MessageBody": "Not Found"}}]}}
 
 
 def redirect_to_https() -> dict:

@@ -56,7 +56,11 @@ def parameters() -> dict:
                            "AllowedValues": ["ENABLED", "DISABLED"],
                            "Description": "ENABLED when the task subnets are public (no NAT)"},
         "AllowedCidr": {"Type": "String", "Default": "0.0.0.0/0",
-                        "Description": "who may reach the load balancer (web app and Flower)"},
+                        "Description": "who may reach the web app on the load balancer"},
+        "OperatorCidr": {"Type": "String", "Default": "",
+                         "AllowedPattern": r"^$|^([0-9]{1,3}\.){3}[0-9]{1,3}/[0-9]{1,2}$",
+                         "Description": "who may reach Flower (port 5555), e.g. the operators' "
+                                        "office or VPN range; empty: nobody"},
         "CertificateArn": {"Type": "String", "Default": "",
                            "Description": "ACM certificate for HTTPS (443 web, 80 redirects "
                                           "to it; 5555 Flower); required unless AllowPlainHttp"},
@@ -183,6 +187,7 @@ def build() -> dict:
         "Conditions": {
             "IsAws": {"Fn::Equals": [{"Ref": "Target"}, "aws"]},
             "HasCertificate": {"Fn::Not": [{"Fn::Equals": [{"Ref": "CertificateArn"}, ""]}]},
+            "HasOperatorCidr": {"Fn::Not": [{"Fn::Equals": [{"Ref": "OperatorCidr"}, ""]}]},
             "HasDatabaseSecurityGroup": {"Fn::Not": [{"Fn::Equals": [
                 {"Ref": "DatabaseSecurityGroupId"}, ""]}]},
             "UseOAuth": {"Fn::Not": [{"Fn::Equals": [{"Ref": "FlowerAuth"}, ""]}]},

@@ -311,7 +311,9 @@ def test_the_nightly_schedule_as_the_scheduler_api_would_hold_it(stack):
 
 def test_flower_signs_in_with_oauth_when_flower_auth_is_set(moto_endpoint):
     oauth = deploy(moto_endpoint, FlowerAuth=r".*@example\.com",
-                   FlowerAuthProvider="flower.views.auth.GithubLoginHandler")
+                   FlowerAuthProvider="flower.views.auth.GithubLoginHandler",
+                   OperatorCidr="203.0.113.0/24")
+    assert load_balancer_ingress(oauth)[5555] == {"203.0.113.0/24"}
     container = flower_container(oauth)
     arn = oauth.parameters["FlowerSecretArn"]
     assert container["secrets"] == [
@@ -371,3 +373,34 @@ def test_with_a_certificate_80_redirects_to_https(moto_endpoint):
     env = {e["name"]: e["value"] for e in web_container(https)["environment"] if e}
     assert Settings.from_env(env).cookie_secure is True
     assert https.outputs["WebUrl"].startswith("https://")
+
+
+def load_balancer_ingress(stack: Stack) -> dict[int, set[str]]:
+    """Port → the CIDRs the load balancer's security group lets in on it."""
+    ec2 = stack.client("ec2")
+    groups = ec2.describe_security_groups(Filters=[
+        {"Name": "group-name", "Values": ["*LoadBalancerSecurityGroup*"]}])["SecurityGroups"]
+    balancer = listeners_of(stack)[80]["LoadBalancerArn"]
+    (described,) = stack.client("elbv2").describe_load_balancers(
+        LoadBalancerArns=[balancer])["LoadBalancers"]
+    found: dict[int, set[str]] = {}
+    for group in groups:
+        if group["GroupId"] in described["SecurityGroups"]:
+            for rule in group["IpPermissions"]:
+                found.setdefault(rule["FromPort"], set()).update(
+                    r["CidrIp"] for r in rule.get("IpRanges", []))
+    return found
+
+
+def test_without_an_operator_cidr_nobody_reaches_flower(stack):
+    ingress = load_balancer_ingress(stack)
+    assert 5555 not in ingress
+    assert ingress[80] == {"0.0.0.0/0"}
+
+
+def test_flowers_metrics_are_not_served_through_the_load_balancer(stack):
+    elb = stack.client("elbv2")
+    rules = elb.describe_rules(ListenerArn=listeners_of(stack)[5555]["ListenerArn"])["Rules"]
+    (metrics,) = [r for r in rules if not r["IsDefault"]]
+    assert metrics["Conditions"][0]["PathPatternConfig"]["Values"] == ["/metrics", "/metrics/*"]
+    assert metrics["Actions"][0]["FixedResponseConfig"]["StatusCode"] == "404"
