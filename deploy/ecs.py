@@ -59,7 +59,9 @@ def worker_container(pool: str) -> dict:
     return {
         "Name": "worker", "Image": image("worker"), "Command": WORKER_COMMAND,
         "Environment": env({**common_env(), **queue_env(), "WORKER_QUEUES": pool,
-                            "WORKER_CONCURRENCY": ref("WorkerConcurrency")}),
+                            "WORKER_CONCURRENCY": ref("WorkerConcurrency"),
+                            # The default transport writes files the image cannot hold.
+                            "MAIL_TRANSPORT": "ses", "MAIL_FROM": ref("MailFrom")}),
         "Secrets": database_secret(),
         "StopTimeout": STOP_TIMEOUT,
         "HealthCheck": {"Command": WORKER_HEALTH_COMMAND, "Interval": 30, "Timeout": 10,

@@ -63,6 +63,12 @@ def operator_page() -> list[dict]:
             statement("s3:GetObject", bucket_arn(STATE_KEY), "AutoscalerDecisions")]
 
 
+def send_mail() -> dict:
+    """Job e-mails through SES (SESv2 SendEmail), from MailFrom only."""
+    return {**statement("ses:SendEmail", arn("ses", "identity/${SenderIdentity}"), "SendMail"),
+            "Condition": {"StringEquals": {"ses:FromAddress": {"Ref": "MailFrom"}}}}
+
+
 def lambda_logs(short: str) -> dict:
     return statement(["logs:CreateLogStream", "logs:PutLogEvents"],
                      arn("logs", "log-group:/aws/lambda/" + function_name(short) + ":*"), "Logs")
@@ -94,6 +100,7 @@ def roles() -> dict:
             statement(OBJECT_ACTIONS, data_objects(), "Files"),
             statement(["ecs:UpdateTaskProtection", "ecs:GetTaskProtection"],
                       arn("ecs", "task/" + CLUSTER_NAME + "/*"), "OwnTaskProtection"),
+            send_mail(),
         ]}),
         "WebTaskRole": role("ecs-tasks.amazonaws.com", {"web": [
             *sender(task_queues()),

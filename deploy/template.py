@@ -95,6 +95,14 @@ def parameters() -> dict:
                       "Description": "the web app's address as browsers see it "
                                      "(https://jobs.example.com), which the bucket lets upload "
                                      "files straight to it; empty: the load balancer's URL"},
+        "MailFrom": {"Type": "String", "Default": "",
+                     "AllowedPattern": r"^$|^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$",
+                     "Description": "MAIL_FROM: the address job e-mails come from "
+                                    "(jobs@example.com); workers send through SES"},
+        "SenderIdentity": {"Type": "String", "Default": "",
+                           "AllowedPattern": r"^$|^([^@\s]+@)?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$",
+                           "Description": "the SES verified identity that covers MailFrom: its "
+                                          "domain (example.com) or the address itself"},
         "RepositoryPrefix": {"Type": "String", "Default": "jobsys",
                              "Description": "ECR repositories <prefix>/web, /worker, /flower, "
                                             "/autoscaler in this account and region"},
@@ -169,7 +177,16 @@ def outputs() -> dict:
 
 def rules() -> dict:
     """Parameter checks CloudFormation makes before it changes anything."""
-    return {"HttpsUnlessPlainHttpAllowed": {
+    def given(name: str) -> dict:
+        return {"Fn::Not": [{"Fn::Equals": [{"Ref": name}, ""]}]}
+    return {"MailFromAndItsIdentity": {"Assertions": [
+        {"Assert": given("MailFrom"),
+         "AssertDescription": "MailFrom is required: workers e-mail job owners through SES "
+                              "(NOTIFY_KINDS) from this address"},
+        {"Assert": given("SenderIdentity"),
+         "AssertDescription": "SenderIdentity is required: the SES verified identity (domain "
+                              "or address) that covers MailFrom"}]},
+            "HttpsUnlessPlainHttpAllowed": {
         "RuleCondition": {"Fn::Equals": [{"Ref": "AllowPlainHttp"}, "false"]},
         "Assertions": [{
             "Assert": {"Fn::Not": [{"Fn::Equals": [{"Ref": "CertificateArn"}, ""]}]},

@@ -68,7 +68,8 @@ def deploy(endpoint: str, **overrides) -> Stack:
             Name=f"{prefix}flower", SecretString="admin:secret")["ARN"],
         "WebSecretKeyArn": secrets.create_secret(
             Name=f"{prefix}secret-key", SecretString="a-long-random-string")["ARN"],
-        "RetentionDays": "7", "WorkerImageTag": "v42", "AllowPlainHttp": "true", **overrides,
+        "RetentionDays": "7", "WorkerImageTag": "v42", "AllowPlainHttp": "true",
+        "MailFrom": "jobs@example.com", "SenderIdentity": "example.com", **overrides,
     }
     name = f"{prefix}stack"
     cfn.create_stack(StackName=name, TemplateBody=TEMPLATE.read_text(),
@@ -203,7 +204,9 @@ def test_a_service_per_pool_starts_at_zero_with_graceful_workers(stack):
         assert container["image"].endswith("/jobsys/worker:v42")
         env = {e["name"]: e["value"] for e in container["environment"]}
         assert env["WORKER_QUEUES"] == service["serviceName"].rsplit("-", 1)[-1]
-        assert Settings.from_env(env).queue_prefix == stack.prefix
+        settings = Settings.from_env(env)
+        assert settings.queue_prefix == stack.prefix
+        assert (settings.mail_transport, settings.mail_from) == ("ses", "jobs@example.com")
 
 
 def test_the_autoscaler_lambda_wakes_a_pool_of_the_stack(stack, monkeypatch):

@@ -177,8 +177,10 @@ def actions(role: str) -> set[str]:
     return found
 
 
-def test_the_worker_may_use_its_queues_topics_files_and_own_protection_only():
-    assert {a.split(":")[0] for a in actions("WorkerTaskRole")} == {"sqs", "sns", "s3", "ecs"}
+def test_the_worker_may_use_its_queues_topics_files_mail_and_own_protection_only():
+    assert {a.split(":")[0] for a in actions("WorkerTaskRole")} == \
+        {"sqs", "sns", "s3", "ecs", "ses"}
+    assert {a for a in actions("WorkerTaskRole") if a.startswith("ses:")} == {"ses:SendEmail"}
     assert {a for a in actions("WorkerTaskRole") if a.startswith("ecs:")} == \
         {"ecs:UpdateTaskProtection", "ecs:GetTaskProtection"}
     for s in statements("WorkerTaskRole"):
