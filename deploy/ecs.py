@@ -132,6 +132,9 @@ def service(name, task_definition, count, security_group, target=None, depends=N
         "LaunchType": "FARGATE",
         "NetworkConfiguration": network_configuration(security_group),
         "PropagateTags": "SERVICE", "EnableECSManagedTags": True,
+        # A release whose tasks cannot start or stay healthy goes back to the last one.
+        "DeploymentConfiguration": {"DeploymentCircuitBreaker": {"Enable": True,
+                                                                 "Rollback": True}},
     }
     if target:
         container, port, group = target

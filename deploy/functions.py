@@ -36,7 +36,7 @@ def web_lambda_env() -> dict:
 
 
 def function(short, kind, role, timeout, memory, environment, image_config=None,
-             vpc=False) -> dict:
+             vpc=False, concurrency=None) -> dict:
     props = {
         "FunctionName": sub(function_name(short)), "PackageType": "Image",
         "Code": {"ImageUri": image(kind)}, "Role": att(role, "Arn"),
@@ -46,6 +46,8 @@ def function(short, kind, role, timeout, memory, environment, image_config=None,
     }
     if image_config:
         props["ImageConfig"] = image_config
+    if concurrency:
+        props["ReservedConcurrentExecutions"] = concurrency
     if vpc:
         props["VpcConfig"] = {"SubnetIds": ref("PrivateSubnetIds"),
                               "SecurityGroupIds": [ref("LambdaSecurityGroup")]}
@@ -62,7 +64,10 @@ def functions() -> dict:
     out = {
         "AutoscalerFunction": function(
             "autoscaler", "autoscaler", "AutoscalerRole", AUTOSCALER_TIMEOUT, 256,
-            autoscaler_env(), {"Command": [AUTOSCALER_HANDLER]}),
+            autoscaler_env(), {"Command": [AUTOSCALER_HANDLER]},
+            # One round at a time: the schedule's and a wake signal's rounds would
+            # overwrite each other's state in S3.
+            concurrency=1),
         "ImportUploadFunction": function(
             "import-upload", "web", "ImportUploadRole", 60, 512, web_lambda_env(),
             {"EntryPoint": WEB_LAMBDA_ENTRYPOINT, "Command": [IMPORT_UPLOAD_HANDLER]}, vpc=True),
@@ -88,7 +93,8 @@ def triggers() -> dict:
         # Wake signals: a round within seconds of a job reaching a pool at zero.
         "AutoscalerWakeTrigger": {"Type": "AWS::Lambda::EventSourceMapping", "Properties": {
             "EventSourceArn": att("WakeQueue", "Arn"), "FunctionName": ref("AutoscalerFunction"),
-            "BatchSize": 10, "Enabled": True}},
+            # 2 is the least SQS pollers allow; the second waits behind the one round.
+            "BatchSize": 10, "Enabled": True, "ScalingConfig": {"MaximumConcurrency": 2}}},
         "ImportUploadPermission": {"Type": "AWS::Lambda::Permission", "Properties": {
             "FunctionName": ref("ImportUploadFunction"), "Action": "lambda:InvokeFunction",
             "Principal": "s3.amazonaws.com", "SourceAccount": sub("${AWS::AccountId}"),

@@ -69,6 +69,11 @@ def send_mail() -> dict:
             "Condition": {"StringEquals": {"ses:FromAddress": {"Ref": "MailFrom"}}}}
 
 
+def alert() -> dict:
+    """An asynchronously invoked Lambda's failure destination: the alert topic."""
+    return statement("sns:Publish", {"Ref": "AlertTopic"}, "FailureDestination")
+
+
 def lambda_logs(short: str) -> dict:
     return statement(["logs:CreateLogStream", "logs:PutLogEvents"],
                      arn("logs", "log-group:/aws/lambda/" + function_name(short) + ":*"), "Logs")
@@ -125,10 +130,12 @@ def roles() -> dict:
             lambda_logs("import-upload"), VPC_ACCESS,
             *sender([att(queue_id("imports"), "Arn")]),
             statement("s3:GetObject", bucket_arn(IMPORTS_PREFIX + "*"), "Uploads"),
+            alert(),
         ]}),
         "NightlyExportRole": role("lambda.amazonaws.com", {"nightly-export": [
             lambda_logs("nightly-export"), VPC_ACCESS,
             *sender([att(queue_id("exports"), "Arn")]),
+            alert(),
         ]}),
         "SchedulerRole": role("scheduler.amazonaws.com", {"invoke-nightly-export": [
             statement("lambda:InvokeFunction",

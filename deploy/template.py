@@ -126,6 +126,13 @@ def parameters() -> dict:
         "AutoscalerDryRun": {"Type": "String", "Default": "false",
                              "AllowedValues": ["true", "false"],
                              "Description": "AUTOSCALER_DRY_RUN: decide and log only"},
+        "AlertEmail": {"Type": "String", "Default": "",
+                       "Description": "an address the alerts (alarms, failed ECS tasks, failed "
+                                      "import and export invocations) are e-mailed to; "
+                                      "empty: subscribe to the AlertTopic output yourself"},
+        "OldestMessageAlarmSeconds": {"Type": "Number", "Default": 900, "MinValue": 60,
+                                      "Description": "alarm when a task queue's oldest "
+                                                     "message is older than this (s)"},
         "WebDesiredCount": {"Type": "Number", "Default": 1, "MinValue": 0,
                             "Description": "web app tasks"},
     }
@@ -172,6 +179,8 @@ def outputs() -> dict:
         "QueuePrefix": {"Description": "QUEUE_PREFIX", "Value": {"Ref": "QueuePrefix"}},
         "WakeQueueUrl": {"Description": "the autoscaler's wake queue", "Value": {"Ref": "WakeQueue"}},
         "Region": {"Description": "AWS_REGION", "Value": sub("${AWS::Region}")},
+        "AlertTopic": {"Description": "alarms and failed tasks; subscribe to be told",
+                       "Value": {"Ref": "AlertTopic"}},
     }
 
 
@@ -204,6 +213,8 @@ def build() -> dict:
         "Conditions": {
             "IsAws": {"Fn::Equals": [{"Ref": "Target"}, "aws"]},
             "HasCertificate": {"Fn::Not": [{"Fn::Equals": [{"Ref": "CertificateArn"}, ""]}]},
+            "EmailsAlertsOnAws": {"Fn::And": [
+                {"Condition": "IsAws"}, {"Fn::Not": [{"Fn::Equals": [{"Ref": "AlertEmail"}, ""]}]}]},
             "HasOperatorCidr": {"Fn::Not": [{"Fn::Equals": [{"Ref": "OperatorCidr"}, ""]}]},
             "HasDatabaseSecurityGroup": {"Fn::Not": [{"Fn::Equals": [
                 {"Ref": "DatabaseSecurityGroupId"}, ""]}]},

@@ -407,3 +407,16 @@ def test_flowers_metrics_are_not_served_through_the_load_balancer(stack):
     (metrics,) = [r for r in rules if not r["IsDefault"]]
     assert metrics["Conditions"][0]["PathPatternConfig"]["Values"] == ["/metrics", "/metrics/*"]
     assert metrics["Actions"][0]["FixedResponseConfig"]["StatusCode"] == "404"
+
+
+def test_failed_tasks_of_the_cluster_go_to_the_alert_topic(stack):
+    events, sns = stack.client("events"), stack.client("sns")
+    topic = stack.outputs["AlertTopic"]
+    assert sns.get_topic_attributes(TopicArn=topic)["Attributes"]["TopicArn"] == topic
+    rule = events.describe_rule(Name=f"{stack.prefix}failed-tasks")
+    pattern = json.loads(rule["EventPattern"])
+    cluster = stack.client("ecs").describe_clusters(
+        clusters=[stack.outputs["ClusterName"]])["clusters"][0]["clusterArn"]
+    assert pattern["detail"]["clusterArn"] == [cluster]
+    targets = events.list_targets_by_rule(Rule=rule["Name"])["Targets"]
+    assert [t["Arn"] for t in targets] == [topic]
