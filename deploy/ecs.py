@@ -239,6 +239,8 @@ def load_balancer() -> dict:
     return {
         "LoadBalancer": {"Type": "AWS::ElasticLoadBalancingV2::LoadBalancer", "Properties": {
             "Scheme": "internet-facing", "Type": "application",
+            "LoadBalancerAttributes": [{"Key": "routing.http.drop_invalid_header_fields.enabled",
+                                        "Value": "true"}],
             "Subnets": ref("PublicSubnetIds"),
             "SecurityGroups": [ref("LoadBalancerSecurityGroup")]}},
         "WebTargetGroup": target_group(WEB_PORT, "/healthz"),
