@@ -9,11 +9,12 @@ import re
 import uuid
 from typing import Any, Mapping
 
+from core import filekeys
 from core.errors import InvalidRequest
 
 KIND = "csv_import"
 TASK = "imports.run"
-PREFIX = "imports/"
+PREFIX = filekeys.IMPORTS
 # Declared names a client may use, and the codec each one reads with. Shift_JIS
 # as Japanese Excel writes it is CP932 (it differs from shift_jis on ～ − ① 髙).
 ENCODINGS = {"auto": None, "utf-8": "utf-8", "utf-8-sig": "utf-8-sig", "cp932": "cp932",
@@ -61,7 +62,7 @@ def safe_filename(filename: str | None, default: str) -> str:
 
 def report_key(job_id: str) -> str:
     """Where the error report of an import job lives in the bucket."""
-    return f"reports/imports/{job_id}/errors.csv"
+    return f"{filekeys.REPORTS}imports/{job_id}/errors.csv"
 
 
 def upload_idempotency_key(key: str, etag: str) -> str:

@@ -14,6 +14,7 @@ from typing import Any, Mapping
 
 from psycopg import sql
 
+from core import filekeys
 from core.errors import ConfigurationError, InvalidRequest
 from core.exportspecs import ExportSpec, SpecColumn, available, load_export_spec
 
@@ -160,7 +161,7 @@ _WORDS = {"text": "string", "integer": "whole number", "numeric": "number",
 
 def export_key(job_id: str, dataset: str, gzip: bool) -> str:
     """Where a job's file lives in the bucket: the same key on every delivery."""
-    return f"exports/{job_id}/{dataset}.csv{'.gz' if gzip else ''}"
+    return f"{filekeys.EXPORTS}{job_id}/{dataset}.csv{'.gz' if gzip else ''}"
 
 
 _OPS = {"eq": "=", "gte": ">=", "lte": "<=", "like": "LIKE"}

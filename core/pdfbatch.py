@@ -10,6 +10,7 @@ import unicodedata
 import uuid
 from typing import Any, Mapping
 
+from core import filekeys
 from core.csvimport import safe_filename
 from core.errors import InvalidRequest
 
@@ -78,7 +79,7 @@ def chunk_bounds(chunk: int, size: int) -> tuple[int, int]:
 
 def document_key(job_id: str, seq: int) -> str:
     """Where document ``seq`` of a job lives in the bucket: the same key on every delivery."""
-    return f"pdf/{job_id}/{seq:06d}.pdf"
+    return f"{filekeys.PDF}{job_id}/{seq:06d}.pdf"
 
 
 def recipients_key(filename: str | None, owner: str) -> str:
@@ -90,12 +91,12 @@ def recipients_key(filename: str | None, owner: str) -> str:
 
 def recipients_prefix(owner: str) -> str:
     """Where ``owner``'s recipients files live: the only keys their batches may read."""
-    return f"pdf/recipients/{owner}/"
+    return f"{filekeys.RECIPIENTS}{owner}/"
 
 
 def archive_key(job_id: str) -> str:
     """Where the ZIP of a job's documents lives in the bucket."""
-    return f"pdf/{job_id}/documents.zip"
+    return f"{filekeys.PDF}{job_id}/documents.zip"
 
 
 def recipient_name(data: Mapping[str, Any], seq: int) -> str:

@@ -13,11 +13,11 @@ import sys
 
 from botocore.exceptions import ClientError
 
-from core import aws, csvimport, queues, wake
+from core import aws, csvimport, filekeys, queues, wake
 from core.settings import Settings
 
 # Generated files (PDFs and their ZIPs, exports) expire; uploads are the users' own.
-GENERATED_PREFIXES = ("exports/", "pdf/")
+GENERATED_PREFIXES = (filekeys.EXPORTS, filekeys.PDF)
 
 
 def describe(settings: Settings) -> list[str]:

@@ -14,6 +14,9 @@ from core.errors import QueueMissing
 from core.settings import WORKLOADS, Settings
 
 DLQ_RETENTION_SECONDS = 14 * 24 * 3600
+#: SQS's longest: work for a pool that cannot start waits 14 days (not SQS's default 4)
+#: for an operator, whom the oldest-message alarm tells, to start it.
+TASK_RETENTION_SECONDS = 14 * 24 * 3600
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,7 @@ def queue_attributes(item: QueuePlan, dead_letter_arn: str) -> dict[str, str]:
     """The SQS attributes of a workload queue."""
     return {
         "VisibilityTimeout": str(item.visibility_timeout),
+        "MessageRetentionPeriod": str(TASK_RETENTION_SECONDS),
         "RedrivePolicy": json.dumps({
             "deadLetterTargetArn": dead_letter_arn,
             "maxReceiveCount": str(item.max_receive_count),

@@ -6,6 +6,7 @@ fires, which date a firing is for, and how EventBridge Scheduler spells it.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Mapping
@@ -86,6 +87,13 @@ def eventbridge_expression(schedule: Schedule) -> str:
     return f"cron({minute} {hour} ? {month} {dow} *)"
 
 
+def eventbridge_input(schedule: Schedule) -> str:
+    """The event the schedule's target gets: its name and, filled in by the Scheduler,
+    the time it fired for (``lambdas.nightly_export.handler`` reads both)."""
+    return json.dumps({"schedule": schedule.name,
+                       "scheduled_time": "<aws.scheduler.scheduled-time>"})
+
+
 def eventbridge_schedule(schedule: Schedule, target_arn: str, role_arn: str,
                          prefix: str = "") -> dict:
     """Arguments of EventBridge Scheduler's CreateSchedule that invoke the handler."""
@@ -95,6 +103,5 @@ def eventbridge_schedule(schedule: Schedule, target_arn: str, role_arn: str,
         "ScheduleExpressionTimezone": schedule.timezone,
         "FlexibleTimeWindow": {"Mode": "OFF"},
         "Target": {"Arn": target_arn, "RoleArn": role_arn,
-                   "Input": ('{"schedule": "%s", "scheduled_time": '
-                             '"<aws.scheduler.scheduled-time>"}' % schedule.name)},
+                   "Input": eventbridge_input(schedule)},
     }

@@ -59,7 +59,9 @@ def worker_container(pool: str) -> dict:
     return {
         "Name": "worker", "Image": image("worker"), "Command": WORKER_COMMAND,
         "Environment": env({**common_env(), **queue_env(), "WORKER_QUEUES": pool,
-                            "WORKER_CONCURRENCY": ref("WorkerConcurrency")}),
+                            "WORKER_CONCURRENCY": ref("WorkerConcurrency"),
+                            # The default transport writes files the image cannot hold.
+                            "MAIL_TRANSPORT": "ses", "MAIL_FROM": ref("MailFrom")}),
         "Secrets": database_secret(),
         "StopTimeout": STOP_TIMEOUT,
         "HealthCheck": {"Command": WORKER_HEALTH_COMMAND, "Interval": 30, "Timeout": 10,
@@ -75,7 +77,9 @@ def task_definitions() -> dict:
     out["WebTaskDefinition"] = task_definition("${QueuePrefix}web", "512", "1024", "WebTaskRole", {
         "Name": "web", "Image": image("web"), "Command": WEB_COMMAND,
         "PortMappings": [{"ContainerPort": WEB_PORT}],
-        "Environment": env(common_env()) + [{"Name": "FLOWER_URL", "Value": flower_url()}],
+        "Environment": env({**common_env(), "FLOWER_URL": flower_url(),
+                            # The session cookie follows the scheme browsers use.
+                            "COOKIE_SECURE": if_("HasCertificate", "on", "off")}),
         "Secrets": database_secret() + [{"Name": "SECRET_KEY",
                                          "ValueFrom": ref("WebSecretKeyArn")}],
         "LogConfiguration": logging("web")})
@@ -89,7 +93,7 @@ def task_definitions() -> dict:
             "LogConfiguration": logging("flower")})
     out["MigrateTaskDefinition"] = task_definition(
         "${QueuePrefix}migrate", "256", "512", None, {
-            "Name": "migrate", "Image": image("web"), "Command": MIGRATE_COMMAND,
+            "Name": "migrate", "Image": image("web", "MigrateImageTag"), "Command": MIGRATE_COMMAND,
             "Secrets": database_secret(), "LogConfiguration": logging("migrate")})
     return out
 
@@ -128,6 +132,9 @@ def service(name, task_definition, count, security_group, target=None, depends=N
         "LaunchType": "FARGATE",
         "NetworkConfiguration": network_configuration(security_group),
         "PropagateTags": "SERVICE", "EnableECSManagedTags": True,
+        # A release whose tasks cannot start or stay healthy goes back to the last one.
+        "DeploymentConfiguration": {"DeploymentCircuitBreaker": {"Enable": True,
+                                                                 "Rollback": True}},
     }
     if target:
         container, port, group = target
@@ -159,24 +166,37 @@ def cluster() -> dict:
         "ClusterName": sub(CLUSTER_NAME)}}}
 
 
-def security_group(description: str, ingress: list[dict]) -> dict:
+def security_group(description: str, rules: list[dict]) -> dict:
     props = {"GroupDescription": description, "VpcId": ref("VpcId")}
-    if ingress:
-        props["SecurityGroupIngress"] = ingress
+    if rules:
+        props["SecurityGroupIngress"] = rules
     return {"Type": "AWS::EC2::SecurityGroup", "Properties": props}
 
 
+def ingress(port: int, cidr: str, description: str, condition: str) -> dict:
+    """A rule letting ``cidr`` reach the load balancer on ``port`` when ``condition`` holds."""
+    return {"Type": "AWS::EC2::SecurityGroupIngress", "Condition": condition, "Properties": {
+        "GroupId": ref("LoadBalancerSecurityGroup"), "IpProtocol": "tcp", "FromPort": port,
+        "ToPort": port, "CidrIp": ref(cidr), "Description": description}}
+
+
 def network() -> dict:
-    """Who may talk to whom: the internet (AllowedCidr) to the load balancer, it to
-    the web app and Flower; workers and Lambdas accept nothing."""
-    listener_ports = [if_("HasCertificate", 443, 80), FLOWER_PORT]
+    """Who may talk to whom: the internet (AllowedCidr) to the load balancer's web ports,
+    operators (OperatorCidr) to Flower's, it to the web app and Flower; workers and
+    Lambdas accept nothing."""
     return {
         "LoadBalancerSecurityGroup": security_group("jobsys load balancer", [
-            {"IpProtocol": "tcp", "FromPort": port, "ToPort": port,
-             "CidrIp": ref("AllowedCidr")} for port in listener_ports]),
+            {"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "CidrIp": ref("AllowedCidr"),
+             "Description": "web app (redirects to HTTPS with a certificate)"}]),
+        "LoadBalancerHttpsIngress": ingress(443, "AllowedCidr", "web app over HTTPS",
+                                            "HasCertificate"),
+        # Flower controls the workers: operators only, never AllowedCidr's whole internet.
+        "FlowerOperatorIngress": ingress(FLOWER_PORT, "OperatorCidr", "Flower, operators only",
+                                         "HasOperatorCidr"),
         "ServiceSecurityGroup": security_group("jobsys web app and Flower", [
             {"IpProtocol": "tcp", "FromPort": port, "ToPort": port,
-             "SourceSecurityGroupId": ref("LoadBalancerSecurityGroup")}
+             "SourceSecurityGroupId": ref("LoadBalancerSecurityGroup"),
+             "Description": "from the load balancer"}
             for port in (WEB_PORT, FLOWER_PORT)]),
         "WorkerSecurityGroup": security_group("jobsys workers and migrations", []),
         "LambdaSecurityGroup": security_group("jobsys import and export Lambdas", []),
@@ -214,10 +234,13 @@ def listener(port, group: str) -> dict:
 
 
 def load_balancer() -> dict:
-    """One load balancer: the web app on 80 (443 with a certificate), Flower on 5555."""
+    """One load balancer: the web app on 443 (80 redirects to it; plain 80 without a
+    certificate), Flower on 5555."""
     return {
         "LoadBalancer": {"Type": "AWS::ElasticLoadBalancingV2::LoadBalancer", "Properties": {
             "Scheme": "internet-facing", "Type": "application",
+            "LoadBalancerAttributes": [{"Key": "routing.http.drop_invalid_header_fields.enabled",
+                                        "Value": "true"}],
             "Subnets": ref("PublicSubnetIds"),
             "SecurityGroups": [ref("LoadBalancerSecurityGroup")]}},
         "WebTargetGroup": target_group(WEB_PORT, "/healthz"),
@@ -225,4 +248,26 @@ def load_balancer() -> dict:
         "FlowerTargetGroup": target_group(FLOWER_PORT, "/healthcheck"),
         "WebListener": listener(if_("HasCertificate", 443, 80), "WebTargetGroup"),
         "FlowerListener": listener(FLOWER_PORT, "FlowerTargetGroup"),
+        "WebRedirectListener": redirect_to_https(),
+        "FlowerMetricsNotFound": not_found("FlowerListener", ["/metrics", "/metrics/*"]),
     }
+
+
+def not_found(listener_id: str, paths: list[str]) -> dict:
+    """A listener rule answering 404 on ``paths``: Flower's /metrics needs no sign-in, so
+    it is scraped inside the VPC and never served through the load balancer."""
+    return {"Type": "AWS::ElasticLoadBalancingV2::ListenerRule", "Properties": {
+        "ListenerArn": ref(listener_id), "Priority": 1,
+        "Conditions": [{"Field": "path-pattern", "PathPatternConfig": {"Values": paths}}],
+        "Actions": [{"Type": "fixed-response", "FixedResponseConfig": {
+            "StatusCode": "404", "ContentType": "text/plain", "MessageBody": "Not Found"}}]}}
+
+
+def redirect_to_https() -> dict:
+    """With a certificate, plain HTTP on 80 answers a permanent redirect to HTTPS."""
+    return {"Type": "AWS::ElasticLoadBalancingV2::Listener", "Condition": "HasCertificate",
+            "Properties": {
+                "LoadBalancerArn": ref("LoadBalancer"), "Port": 80, "Protocol": "HTTP",
+                "DefaultActions": [{"Type": "redirect", "RedirectConfig": {
+                    "Protocol": "HTTPS", "Port": "443", "Host": "#{host}", "Path": "/#{path}",
+                    "Query": "#{query}", "StatusCode": "HTTP_301"}}]}}

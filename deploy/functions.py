@@ -1,11 +1,13 @@
 """The Lambdas and what invokes them: the autoscaler (every minute and on wake
-signals), the import of an uploaded file (S3) and the nightly export (at 02:00 Tokyo)."""
+signals), the import of an uploaded file (S3) and the scheduled jobs (``core.schedules``:
+the nightly export at 02:00 Tokyo)."""
 from __future__ import annotations
 
+from core.schedules import SCHEDULES, Schedule, eventbridge_expression, eventbridge_input
 from deploy.cfn import att, camel, ref, sub
 from deploy.names import (AUTOSCALER_HANDLER, BUCKET_NAME, CLUSTER_NAME, IMPORT_UPLOAD_HANDLER,
-                          NIGHTLY_EXPORT_CRON, NIGHTLY_EXPORT_HANDLER, NIGHTLY_EXPORT_TIMEZONE,
-                          POOLS, STATE_KEY, function_name, image, service_name)
+                          NIGHTLY_EXPORT_HANDLER, POOLS, STATE_KEY, function_name, image,
+                          service_name)
 
 #: The web image runs a handler through the Runtime Interface Client.
 WEB_LAMBDA_ENTRYPOINT = ["python", "-m", "awslambdaric"]
@@ -34,7 +36,7 @@ def web_lambda_env() -> dict:
 
 
 def function(short, kind, role, timeout, memory, environment, image_config=None,
-             vpc=False) -> dict:
+             vpc=False, concurrency=None) -> dict:
     props = {
         "FunctionName": sub(function_name(short)), "PackageType": "Image",
         "Code": {"ImageUri": image(kind)}, "Role": att(role, "Arn"),
@@ -44,6 +46,8 @@ def function(short, kind, role, timeout, memory, environment, image_config=None,
     }
     if image_config:
         props["ImageConfig"] = image_config
+    if concurrency:
+        props["ReservedConcurrentExecutions"] = concurrency
     if vpc:
         props["VpcConfig"] = {"SubnetIds": ref("PrivateSubnetIds"),
                               "SecurityGroupIds": [ref("LambdaSecurityGroup")]}
@@ -60,7 +64,10 @@ def functions() -> dict:
     out = {
         "AutoscalerFunction": function(
             "autoscaler", "autoscaler", "AutoscalerRole", AUTOSCALER_TIMEOUT, 256,
-            autoscaler_env(), {"Command": [AUTOSCALER_HANDLER]}),
+            autoscaler_env(), {"Command": [AUTOSCALER_HANDLER]},
+            # One round at a time: the schedule's and a wake signal's rounds would
+            # overwrite each other's state in S3.
+            concurrency=1),
         "ImportUploadFunction": function(
             "import-upload", "web", "ImportUploadRole", 60, 512, web_lambda_env(),
             {"EntryPoint": WEB_LAMBDA_ENTRYPOINT, "Command": [IMPORT_UPLOAD_HANDLER]}, vpc=True),
@@ -86,19 +93,31 @@ def triggers() -> dict:
         # Wake signals: a round within seconds of a job reaching a pool at zero.
         "AutoscalerWakeTrigger": {"Type": "AWS::Lambda::EventSourceMapping", "Properties": {
             "EventSourceArn": att("WakeQueue", "Arn"), "FunctionName": ref("AutoscalerFunction"),
-            "BatchSize": 10, "Enabled": True}},
+            # 2 is the least SQS pollers allow; the second waits behind the one round.
+            "BatchSize": 10, "Enabled": True, "ScalingConfig": {"MaximumConcurrency": 2}}},
         "ImportUploadPermission": {"Type": "AWS::Lambda::Permission", "Properties": {
             "FunctionName": ref("ImportUploadFunction"), "Action": "lambda:InvokeFunction",
             "Principal": "s3.amazonaws.com", "SourceAccount": sub("${AWS::AccountId}"),
             "SourceArn": sub("arn:${AWS::Partition}:s3:::" + BUCKET_NAME)}},
-        "NightlyExportSchedule": {"Type": "AWS::Scheduler::Schedule", "Condition": "IsAws",
-                                  "Properties": {
-            "Name": sub("${QueuePrefix}nightly-export"),
-            "Description": "the nightly export at 02:00 Tokyo time",
-            "ScheduleExpression": NIGHTLY_EXPORT_CRON,
-            "ScheduleExpressionTimezone": NIGHTLY_EXPORT_TIMEZONE,
-            "FlexibleTimeWindow": {"Mode": "OFF"}, "State": "ENABLED",
-            "Target": {"Arn": att("NightlyExportFunction", "Arn"),
-                       "RoleArn": att("SchedulerRole", "Arn"),
-                       "RetryPolicy": {"MaximumRetryAttempts": 2}}}},
+        **{schedule_id(s): schedule(s) for s in SCHEDULES.values()},
     }
+
+
+def schedule_id(item: Schedule) -> str:
+    """Logical id of a schedule's EventBridge Scheduler schedule."""
+    return f"{camel(item.name)}Schedule"
+
+
+def schedule(item: Schedule) -> dict:
+    """The Scheduler schedule that invokes the nightly-export handler with the schedule's name
+    (the handler refuses an event without one)."""
+    return {"Type": "AWS::Scheduler::Schedule", "Condition": "IsAws", "Properties": {
+        "Name": sub("${QueuePrefix}" + item.name),
+        "Description": f"{item.kind} {item.name}: {item.cron} ({item.timezone})",
+        "ScheduleExpression": eventbridge_expression(item),
+        "ScheduleExpressionTimezone": item.timezone,
+        "FlexibleTimeWindow": {"Mode": "OFF"}, "State": "ENABLED",
+        "Target": {"Arn": att("NightlyExportFunction", "Arn"),
+                   "RoleArn": att("SchedulerRole", "Arn"),
+                   "Input": eventbridge_input(item),
+                   "RetryPolicy": {"MaximumRetryAttempts": 2}}}}

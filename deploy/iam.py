@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from deploy.cfn import att, role, statement, sub
 from deploy.names import (CLUSTER_NAME, DATA_PREFIXES, IMPORTS_PREFIX, POOLS, STATE_KEY,
-                          arn, bucket_arn, dead_letter_id, function_name, queue_id,
+                          UPLOAD_PREFIXES, arn, bucket_arn, dead_letter_id, function_name, queue_id,
                           service_name)
 
 #: What a process that sends and receives Celery's events and remote control
@@ -35,8 +35,8 @@ def task_queues() -> list[dict]:
     return [att(queue_id(p), "Arn") for p in POOLS]
 
 
-def data_objects() -> list[dict]:
-    return [bucket_arn(prefix + "*") for prefix in DATA_PREFIXES]
+def data_objects(prefixes=DATA_PREFIXES) -> list[dict]:
+    return [bucket_arn(prefix + "*") for prefix in prefixes]
 
 
 def celery_on_sqs() -> list[dict]:
@@ -61,6 +61,17 @@ def operator_page() -> list[dict]:
                        "sqs:ChangeMessageVisibility", "sqs:DeleteMessage"],
                       [att(dead_letter_id(p), "Arn") for p in POOLS], "DeadLetters"),
             statement("s3:GetObject", bucket_arn(STATE_KEY), "AutoscalerDecisions")]
+
+
+def send_mail() -> dict:
+    """Job e-mails through SES (SESv2 SendEmail), from MailFrom only."""
+    return {**statement("ses:SendEmail", arn("ses", "identity/${SenderIdentity}"), "SendMail"),
+            "Condition": {"StringEquals": {"ses:FromAddress": {"Ref": "MailFrom"}}}}
+
+
+def alert() -> dict:
+    """An asynchronously invoked Lambda's failure destination: the alert topic."""
+    return statement("sns:Publish", {"Ref": "AlertTopic"}, "FailureDestination")
 
 
 def lambda_logs(short: str) -> dict:
@@ -94,10 +105,13 @@ def roles() -> dict:
             statement(OBJECT_ACTIONS, data_objects(), "Files"),
             statement(["ecs:UpdateTaskProtection", "ecs:GetTaskProtection"],
                       arn("ecs", "task/" + CLUSTER_NAME + "/*"), "OwnTaskProtection"),
+            send_mail(),
         ]}),
         "WebTaskRole": role("ecs-tasks.amazonaws.com", {"web": [
             *sender(task_queues()),
-            statement(["s3:GetObject", "s3:PutObject"], data_objects(), "Files"),
+            # Downloads are presigned GETs, and HEAD (is there an error report?) is GetObject.
+            statement("s3:GetObject", data_objects(), "Files"),
+            statement("s3:PutObject", data_objects(UPLOAD_PREFIXES), "Uploads"),
             *operator_page(),
         ]}),
         "FlowerTaskRole": role("ecs-tasks.amazonaws.com", {"flower": celery_on_sqs()}),
@@ -116,10 +130,12 @@ def roles() -> dict:
             lambda_logs("import-upload"), VPC_ACCESS,
             *sender([att(queue_id("imports"), "Arn")]),
             statement("s3:GetObject", bucket_arn(IMPORTS_PREFIX + "*"), "Uploads"),
+            alert(),
         ]}),
         "NightlyExportRole": role("lambda.amazonaws.com", {"nightly-export": [
             lambda_logs("nightly-export"), VPC_ACCESS,
             *sender([att(queue_id("exports"), "Arn")]),
+            alert(),
         ]}),
         "SchedulerRole": role("scheduler.amazonaws.com", {"invoke-nightly-export": [
             statement("lambda:InvokeFunction",

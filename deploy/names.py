@@ -2,14 +2,17 @@
 from __future__ import annotations
 
 from autoscaler.state import DEFAULT_KEY
+from core import filekeys
 from core.settings import DEFAULT_VISIBILITY, WORKLOADS
 from deploy.cfn import camel, sub
 
 POOLS = WORKLOADS
 VISIBILITY = dict(DEFAULT_VISIBILITY)
-#: Where files live in the bucket: workers and the web app may use these only.
-DATA_PREFIXES = ("pdf/", "imports/", "exports/")
-IMPORTS_PREFIX = "imports/"
+#: Where files live in the bucket (``core.filekeys``): workers and the web app may use these only.
+DATA_PREFIXES = filekeys.ALL
+IMPORTS_PREFIX = filekeys.IMPORTS
+#: What the web app writes: uploads, its own and those it signs for browsers.
+UPLOAD_PREFIXES = filekeys.UPLOADS
 #: The autoscaler keeps its pools' state here (AUTOSCALER_STATE_KEY).
 STATE_KEY = DEFAULT_KEY
 BUCKET_NAME = "${QueuePrefix}files-${AWS::AccountId}-${AWS::Region}"
@@ -24,8 +27,6 @@ OAUTH_PROVIDERS = ("flower.views.auth.GoogleAuth2LoginHandler",
                    "flower.views.auth.GithubLoginHandler",
                    "flower.views.auth.GitLabLoginHandler",
                    "flower.views.auth.OktaLoginHandler")
-NIGHTLY_EXPORT_CRON = "cron(0 2 * * ? *)"
-NIGHTLY_EXPORT_TIMEZONE = "Asia/Tokyo"
 
 
 def visibility_parameter(workload: str) -> str:
@@ -64,6 +65,8 @@ def bucket_arn(key_pattern: str = "") -> dict:
     return sub("arn:${AWS::Partition}:s3:::" + BUCKET_NAME + suffix)
 
 
-def image(kind: str) -> dict:
-    """The ECR image URI of ``web``, ``worker``, ``flower`` or ``autoscaler``."""
-    return sub(f"{REGISTRY}/${{RepositoryPrefix}}/{kind}:${{{camel(kind)}ImageTag}}")
+def image(kind: str, tag_parameter: str | None = None) -> dict:
+    """The ECR image URI of ``web``, ``worker``, ``flower`` or ``autoscaler``, tagged with
+    ``<Kind>ImageTag`` unless another parameter is named."""
+    tag = tag_parameter or f"{camel(kind)}ImageTag"
+    return sub(f"{REGISTRY}/${{RepositoryPrefix}}/{kind}:${{{tag}}}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from core import queues
 from core.settings import WORKLOADS
 from core.wake import wake_queue_name
-from deploy import ecs, functions, iam
+from deploy import alarms, ecs, functions, iam
 from deploy.cfn import att, if_, load_balancer_url, ref, sub
 from deploy.names import (BUCKET_NAME, IMPORTS_PREFIX, dead_letter_id, queue_id,
                           visibility_parameter)
@@ -44,6 +44,7 @@ def messaging() -> dict:
         out[queue_id(w)] = {"Type": "AWS::SQS::Queue", "Properties": {
             "QueueName": sub("${QueuePrefix}" + w),
             "VisibilityTimeout": ref(visibility_parameter(w)),
+            "MessageRetentionPeriod": queues.TASK_RETENTION_SECONDS,
             "RedrivePolicy": {"deadLetterTargetArn": att(dead_letter_id(w), "Arn"),
                               "maxReceiveCount": ref("MaxReceiveCount")},
             "SqsManagedSseEnabled": True,
@@ -113,7 +114,7 @@ def all_resources() -> dict:
     for part in (messaging(), bucket(), logs(), iam.roles(), ecs.network(),
                  ecs.database_access(), ecs.cluster(),
                  ecs.task_definitions(), ecs.services(), ecs.load_balancer(),
-                 functions.functions(), functions.triggers()):
+                 functions.functions(), functions.triggers(), alarms.alarms()):
         clash = set(out) & set(part)
         if clash:
             raise ValueError(f"logical ids defined twice: {sorted(clash)}")

@@ -42,7 +42,7 @@ def parameters() -> dict:
                                   "moto's CloudFormation cannot create (the nightly "
                                   "EventBridge Scheduler schedule); for the tests only."},
         "QueuePrefix": {"Type": "String", "Default": "jobsys-",
-                        "AllowedPattern": "^[a-z][a-z0-9-]{0,18}-$",
+                        "AllowedPattern": "^[a-z][a-z0-9-]{0,18}-$", "MaxLength": 20,
                         "Description": "QUEUE_PREFIX: prefix of every queue, topic, service, "
                                        "function and the bucket (lower case, ends in '-')"},
         "VpcId": {"Type": "AWS::EC2::VPC::Id", "Description": "VPC of the tasks and the load balancer"},
@@ -56,10 +56,18 @@ def parameters() -> dict:
                            "AllowedValues": ["ENABLED", "DISABLED"],
                            "Description": "ENABLED when the task subnets are public (no NAT)"},
         "AllowedCidr": {"Type": "String", "Default": "0.0.0.0/0",
-                        "Description": "who may reach the load balancer (web app and Flower)"},
+                        "Description": "who may reach the web app on the load balancer"},
+        "OperatorCidr": {"Type": "String", "Default": "",
+                         "AllowedPattern": r"^$|^([0-9]{1,3}\.){3}[0-9]{1,3}/[0-9]{1,2}$",
+                         "Description": "who may reach Flower (port 5555), e.g. the operators' "
+                                        "office or VPN range; empty: nobody"},
         "CertificateArn": {"Type": "String", "Default": "",
-                           "Description": "ACM certificate for HTTPS (443 web, 5555 Flower); "
-                                          "empty: plain HTTP on 80 and 5555"},
+                           "Description": "ACM certificate for HTTPS (443 web, 80 redirects "
+                                          "to it; 5555 Flower); required unless AllowPlainHttp"},
+        "AllowPlainHttp": {"Type": "String", "Default": "false", "AllowedValues": ["true", "false"],
+                           "Description": "true: allow a stack without CertificateArn, served "
+                                          "over plain HTTP on 80 and 5555 with session cookies "
+                                          "not marked Secure (trials only)"},
         "DatabaseSecurityGroupId": {"Type": "String", "Default": "",
                                     "Description": "security group of the database: the stack "
                                                    "lets the workers, web app, migrations and "
@@ -87,6 +95,14 @@ def parameters() -> dict:
                       "Description": "the web app's address as browsers see it "
                                      "(https://jobs.example.com), which the bucket lets upload "
                                      "files straight to it; empty: the load balancer's URL"},
+        "MailFrom": {"Type": "String", "Default": "",
+                     "AllowedPattern": r"^$|^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$",
+                     "Description": "MAIL_FROM: the address job e-mails come from "
+                                    "(jobs@example.com); workers send through SES"},
+        "SenderIdentity": {"Type": "String", "Default": "",
+                           "AllowedPattern": r"^$|^([^@\s]+@)?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$",
+                           "Description": "the SES verified identity that covers MailFrom: its "
+                                          "domain (example.com) or the address itself"},
         "RepositoryPrefix": {"Type": "String", "Default": "jobsys",
                              "Description": "ECR repositories <prefix>/web, /worker, /flower, "
                                             "/autoscaler in this account and region"},
@@ -110,12 +126,22 @@ def parameters() -> dict:
         "AutoscalerDryRun": {"Type": "String", "Default": "false",
                              "AllowedValues": ["true", "false"],
                              "Description": "AUTOSCALER_DRY_RUN: decide and log only"},
+        "AlertEmail": {"Type": "String", "Default": "",
+                       "Description": "an address the alerts (alarms, failed ECS tasks, failed "
+                                      "import and export invocations) are e-mailed to; "
+                                      "empty: subscribe to the AlertTopic output yourself"},
+        "OldestMessageAlarmSeconds": {"Type": "Number", "Default": 900, "MinValue": 60,
+                                      "Description": "alarm when a task queue's oldest "
+                                                     "message is older than this (s)"},
         "WebDesiredCount": {"Type": "Number", "Default": 1, "MinValue": 0,
                             "Description": "web app tasks"},
     }
     for kind in ("Web", "Worker", "Flower", "Autoscaler"):
         p[f"{kind}ImageTag"] = {"Type": "String", "Default": "latest",
                                 "Description": f"tag of the {kind.lower()} image in ECR"}
+    p["MigrateImageTag"] = {"Type": "String", "Default": "latest",
+                            "Description": "tag of the web image the migration task runs: "
+                                           "a release migrates first, then rolls the services"}
     for workload, seconds in names.VISIBILITY.items():
         p[names.visibility_parameter(workload)] = {
             "Type": "Number", "Default": seconds, "MinValue": 5, "MaxValue": 43200,
@@ -153,7 +179,29 @@ def outputs() -> dict:
         "QueuePrefix": {"Description": "QUEUE_PREFIX", "Value": {"Ref": "QueuePrefix"}},
         "WakeQueueUrl": {"Description": "the autoscaler's wake queue", "Value": {"Ref": "WakeQueue"}},
         "Region": {"Description": "AWS_REGION", "Value": sub("${AWS::Region}")},
+        "AlertTopic": {"Description": "alarms and failed tasks; subscribe to be told",
+                       "Value": {"Ref": "AlertTopic"}},
     }
+
+
+def rules() -> dict:
+    """Parameter checks CloudFormation makes before it changes anything."""
+    def given(name: str) -> dict:
+        return {"Fn::Not": [{"Fn::Equals": [{"Ref": name}, ""]}]}
+    return {"MailFromAndItsIdentity": {"Assertions": [
+        {"Assert": given("MailFrom"),
+         "AssertDescription": "MailFrom is required: workers e-mail job owners through SES "
+                              "(NOTIFY_KINDS) from this address"},
+        {"Assert": given("SenderIdentity"),
+         "AssertDescription": "SenderIdentity is required: the SES verified identity (domain "
+                              "or address) that covers MailFrom"}]},
+            "HttpsUnlessPlainHttpAllowed": {
+        "RuleCondition": {"Fn::Equals": [{"Ref": "AllowPlainHttp"}, "false"]},
+        "Assertions": [{
+            "Assert": {"Fn::Not": [{"Fn::Equals": [{"Ref": "CertificateArn"}, ""]}]},
+            "AssertDescription": "CertificateArn is required: the web app's session cookie is "
+                                 "Secure, so nobody can sign in over plain HTTP (set "
+                                 "AllowPlainHttp=true for a trial without HTTPS)"}]}}
 
 
 def build() -> dict:
@@ -165,12 +213,16 @@ def build() -> dict:
         "Conditions": {
             "IsAws": {"Fn::Equals": [{"Ref": "Target"}, "aws"]},
             "HasCertificate": {"Fn::Not": [{"Fn::Equals": [{"Ref": "CertificateArn"}, ""]}]},
+            "EmailsAlertsOnAws": {"Fn::And": [
+                {"Condition": "IsAws"}, {"Fn::Not": [{"Fn::Equals": [{"Ref": "AlertEmail"}, ""]}]}]},
+            "HasOperatorCidr": {"Fn::Not": [{"Fn::Equals": [{"Ref": "OperatorCidr"}, ""]}]},
             "HasDatabaseSecurityGroup": {"Fn::Not": [{"Fn::Equals": [
                 {"Ref": "DatabaseSecurityGroupId"}, ""]}]},
             "UseOAuth": {"Fn::Not": [{"Fn::Equals": [{"Ref": "FlowerAuth"}, ""]}]},
             "HasRedirectUri": {"Fn::Not": [{"Fn::Equals": [{"Ref": "FlowerOAuthRedirectUri"}, ""]}]},
             "HasWebOrigin": {"Fn::Not": [{"Fn::Equals": [{"Ref": "WebOrigin"}, ""]}]},
         },
+        "Rules": rules(),
         "Resources": resources.all_resources(),
         "Outputs": outputs(),
     }

@@ -23,6 +23,7 @@ from core.settings import DEFAULT_VISIBILITY, WORKLOADS, Settings
 from core.wake import wake_queue_name
 from deploy.resources import KOMBU_TOPIC_TAGS
 from stack.services import wait_for
+from tests.support.stack import created
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "deploy" / "template.yaml"
@@ -67,7 +68,8 @@ def deploy(endpoint: str, **overrides) -> Stack:
             Name=f"{prefix}flower", SecretString="admin:secret")["ARN"],
         "WebSecretKeyArn": secrets.create_secret(
             Name=f"{prefix}secret-key", SecretString="a-long-random-string")["ARN"],
-        "RetentionDays": "7", "WorkerImageTag": "v42", **overrides,
+        "RetentionDays": "7", "WorkerImageTag": "v42", "AllowPlainHttp": "true",
+        "MailFrom": "jobs@example.com", "SenderIdentity": "example.com", **overrides,
     }
     name = f"{prefix}stack"
     cfn.create_stack(StackName=name, TemplateBody=TEMPLATE.read_text(),
@@ -101,9 +103,11 @@ def template_resources() -> dict:
 
 
 def test_every_resource_but_the_scheduler_schedule_is_created(stack):
-    expected = {n for n, r in template_resources().items() if r.get("Condition") != "IsAws"}
+    expected = {n for n in template_resources() if created(n, stack.parameters)}
     assert expected - stack.created == set()
-    assert "NightlyExportSchedule" not in stack.created
+    assert {n for n, r in template_resources().items() if r.get("Condition") == "IsAws"} & \
+        stack.created == set()
+    assert "CustomersNightlySchedule" not in stack.created
 
 
 def test_the_app_finds_every_queue_it_looks_up(stack):
@@ -200,7 +204,9 @@ def test_a_service_per_pool_starts_at_zero_with_graceful_workers(stack):
         assert container["image"].endswith("/jobsys/worker:v42")
         env = {e["name"]: e["value"] for e in container["environment"]}
         assert env["WORKER_QUEUES"] == service["serviceName"].rsplit("-", 1)[-1]
-        assert Settings.from_env(env).queue_prefix == stack.prefix
+        settings = Settings.from_env(env)
+        assert settings.queue_prefix == stack.prefix
+        assert (settings.mail_transport, settings.mail_from) == ("ses", "jobs@example.com")
 
 
 def test_the_autoscaler_lambda_wakes_a_pool_of_the_stack(stack, monkeypatch):
@@ -283,7 +289,7 @@ def test_the_nightly_schedule_as_the_scheduler_api_would_hold_it(stack):
     """moto's CloudFormation cannot create an AWS::Scheduler::Schedule; this creates the
     template's schedule through moto's Scheduler API, aimed at the function and role the
     stack did create, and reads it back."""
-    props = template_resources()["NightlyExportSchedule"]["Properties"]
+    props = template_resources()["CustomersNightlySchedule"]["Properties"]
     lam, iam = stack.client("lambda"), stack.client("iam")
     function = lam.get_function(FunctionName=f"{stack.prefix}nightly-export")["Configuration"]
     role_arn = [r["Arn"] for r in iam.list_roles()["Roles"]
@@ -293,20 +299,24 @@ def test_the_nightly_schedule_as_the_scheduler_api_would_hold_it(stack):
     assert len(role_arn) == 1
     scheduler = stack.client("scheduler")
     scheduler.create_schedule(
-        Name=f"{stack.prefix}nightly-export", ScheduleExpression=props["ScheduleExpression"],
+        Name=f"{stack.prefix}customers-nightly", ScheduleExpression=props["ScheduleExpression"],
         ScheduleExpressionTimezone=props["ScheduleExpressionTimezone"],
         FlexibleTimeWindow=props["FlexibleTimeWindow"], State=props["State"],
         Target={"Arn": function["FunctionArn"], "RoleArn": role_arn[0],
+                "Input": props["Target"]["Input"],
                 "RetryPolicy": props["Target"]["RetryPolicy"]})
-    found = scheduler.get_schedule(Name=f"{stack.prefix}nightly-export")
+    found = scheduler.get_schedule(Name=f"{stack.prefix}customers-nightly")
     assert found["ScheduleExpression"] == "cron(0 2 * * ? *)"
     assert found["ScheduleExpressionTimezone"] == "Asia/Tokyo"
     assert found["Target"]["Arn"].endswith(f":function:{stack.prefix}nightly-export")
+    assert json.loads(found["Target"]["Input"])["schedule"] == "customers-nightly"
 
 
 def test_flower_signs_in_with_oauth_when_flower_auth_is_set(moto_endpoint):
     oauth = deploy(moto_endpoint, FlowerAuth=r".*@example\.com",
-                   FlowerAuthProvider="flower.views.auth.GithubLoginHandler")
+                   FlowerAuthProvider="flower.views.auth.GithubLoginHandler",
+                   OperatorCidr="203.0.113.0/24")
+    assert load_balancer_ingress(oauth)[5555] == {"203.0.113.0/24"}
     container = flower_container(oauth)
     arn = oauth.parameters["FlowerSecretArn"]
     assert container["secrets"] == [
@@ -327,3 +337,86 @@ def test_the_database_lets_in_the_stacks_tasks_and_lambdas(stack):
                for pair in rule["UserIdGroupPairs"]}
     assert allowed == {stack.outputs["WorkerSecurityGroup"], stack.outputs["ServiceSecurityGroup"],
                        stack.outputs["LambdaSecurityGroup"]}
+
+
+def web_container(stack: Stack) -> dict:
+    ecs = stack.client("ecs")
+    (service,) = ecs.describe_services(cluster=stack.outputs["ClusterName"],
+                                       services=[f"{stack.prefix}web"])["services"]
+    task = ecs.describe_task_definition(taskDefinition=service["taskDefinition"])["taskDefinition"]
+    (container,) = task["containerDefinitions"]
+    return container
+
+
+def listeners_of(stack: Stack) -> dict[int, dict]:
+    elb = stack.client("elbv2")
+    host = stack.outputs["WebUrl"].split("://")[1].split(":")[0]
+    (balancer,) = [b for b in elb.describe_load_balancers()["LoadBalancers"]
+                   if b["DNSName"] == host]
+    return {l["Port"]: l for l in
+            elb.describe_listeners(LoadBalancerArn=balancer["LoadBalancerArn"])["Listeners"]}
+
+
+def test_over_plain_http_the_session_cookie_is_not_marked_secure(stack):
+    env = {e["name"]: e["value"] for e in web_container(stack)["environment"] if e}
+    assert Settings.from_env(env).cookie_secure is False
+    assert stack.outputs["WebUrl"].startswith("http://")
+
+
+def test_with_a_certificate_80_redirects_to_https(moto_endpoint):
+    acm = boto3.client("acm", region_name=REGION, endpoint_url=moto_endpoint)
+    certificate = acm.request_certificate(DomainName="jobs.example.com")["CertificateArn"]
+    https = deploy(moto_endpoint, CertificateArn=certificate, AllowPlainHttp="false")
+    found = listeners_of(https)
+    assert sorted(found) == [80, 443, 5555]
+    (redirect,) = found[80]["DefaultActions"]
+    assert redirect["Type"] == "redirect"
+    assert redirect["RedirectConfig"]["Protocol"] == "HTTPS"
+    assert found[443]["Protocol"] == "HTTPS" and found[5555]["Protocol"] == "HTTPS"
+    env = {e["name"]: e["value"] for e in web_container(https)["environment"] if e}
+    assert Settings.from_env(env).cookie_secure is True
+    assert https.outputs["WebUrl"].startswith("https://")
+
+
+def load_balancer_ingress(stack: Stack) -> dict[int, set[str]]:
+    """Port → the CIDRs the load balancer's security group lets in on it."""
+    ec2 = stack.client("ec2")
+    groups = ec2.describe_security_groups(Filters=[
+        {"Name": "group-name", "Values": ["*LoadBalancerSecurityGroup*"]}])["SecurityGroups"]
+    balancer = listeners_of(stack)[80]["LoadBalancerArn"]
+    (described,) = stack.client("elbv2").describe_load_balancers(
+        LoadBalancerArns=[balancer])["LoadBalancers"]
+    found: dict[int, set[str]] = {}
+    for group in groups:
+        if group["GroupId"] in described["SecurityGroups"]:
+            for rule in group["IpPermissions"]:
+                found.setdefault(rule["FromPort"], set()).update(
+                    r["CidrIp"] for r in rule.get("IpRanges", []))
+    return found
+
+
+def test_without_an_operator_cidr_nobody_reaches_flower(stack):
+    ingress = load_balancer_ingress(stack)
+    assert 5555 not in ingress
+    assert ingress[80] == {"0.0.0.0/0"}
+
+
+def test_flowers_metrics_are_not_served_through_the_load_balancer(stack):
+    elb = stack.client("elbv2")
+    rules = elb.describe_rules(ListenerArn=listeners_of(stack)[5555]["ListenerArn"])["Rules"]
+    (metrics,) = [r for r in rules if not r["IsDefault"]]
+    assert metrics["Conditions"][0]["PathPatternConfig"]["Values"] == ["/metrics", "/metrics/*"]
+    assert metrics["Actions"][0]["FixedResponseConfig"]["StatusCode"] == "404"
+
+
+def test_failed_tasks_of_the_cluster_go_to_the_alert_topic(stack):
+    events, sns = stack.client("events"), stack.client("sns")
+    topic = stack.outputs["AlertTopic"]
+    assert sns.get_topic_attributes(TopicArn=topic)["Attributes"]["TopicArn"] == topic
+    rule = events.describe_rule(Name=f"{stack.prefix}failed-tasks")
+    pattern = json.loads(rule["EventPattern"])
+    cluster = stack.client("ecs").describe_clusters(
+        clusters=[stack.outputs["ClusterName"]])["clusters"][0]["clusterArn"]
+    assert pattern["detail"]["clusterArn"] == [cluster]
+    targets = events.list_targets_by_rule(Rule=rule["Name"])["Targets"]
+    assert [t["Arn"] for t in targets] == [topic]
