@@ -3,20 +3,24 @@
 # workers use (as root; otherwise it names them) and a virtualenv with the
 # pinned Python packages. Safe to run again: it only does what is missing.
 # --test also installs what only the tests use: Debian's chromium, which the
-# browser tests drive with Playwright (Playwright never downloads a browser here).
+# browser tests drive with Playwright (Playwright never downloads a browser here),
+# and the AWS CLI that deploy/deploy.sh runs, in a virtualenv of its own
+# ($AWS_VENV, from requirements-aws.txt).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 VENV=${VENV:-.venv}
+AWS_VENV=${AWS_VENV:-.venv-aws}
 PYTHON=${PYTHON:-python3}
 # WeasyPrint's libraries, harfbuzz's subsetter (without it CJK PDFs are ~30x
 # slower), Japanese fonts, the PostgreSQL client for the benchmarks and
 # poppler's pdftotext/pdffonts, which the tests read PDFs with.
 SYSTEM_PACKAGES="libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b libharfbuzz-subset0 fonts-noto-cjk postgresql-client poppler-utils"
 TEST_PACKAGES="chromium"
+TEST=""
 for arg in "$@"; do
   case "$arg" in
-    --test) SYSTEM_PACKAGES="$SYSTEM_PACKAGES $TEST_PACKAGES" ;;
+    --test) SYSTEM_PACKAGES="$SYSTEM_PACKAGES $TEST_PACKAGES"; TEST=1 ;;
     *) echo "usage: $0 [--test]" >&2; exit 2 ;;
   esac
 done
@@ -40,15 +44,22 @@ if [ -n "$missing" ]; then
   fi
 fi
 
-if [ ! -x "$VENV/bin/python" ]; then
-  echo "==> creating virtualenv $VENV"
-  "$PYTHON" -m venv "$VENV"
-fi
-stamp="$VENV/.requirements.sha256"
-want=$(sha256sum requirements.txt | cut -d' ' -f1)
-if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  echo "==> installing Python packages (requirements.txt)"
-  "$VENV/bin/python" -m pip install -q --upgrade pip
-  "$VENV/bin/python" -m pip install -q -r requirements.txt
-  echo "$want" > "$stamp"
-fi
+# install_venv DIR REQUIREMENTS: a virtualenv at DIR holding REQUIREMENTS, pinned.
+install_venv() {
+  local venv=$1 requirements=$2 stamp want
+  if [ ! -x "$venv/bin/python" ]; then
+    echo "==> creating virtualenv $venv"
+    "$PYTHON" -m venv "$venv"
+  fi
+  stamp="$venv/.requirements.sha256"
+  want=$(sha256sum "$requirements" | cut -d' ' -f1)
+  if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    echo "==> installing Python packages ($requirements into $venv)"
+    "$venv/bin/python" -m pip install -q --upgrade pip
+    "$venv/bin/python" -m pip install -q -r "$requirements"
+    echo "$want" > "$stamp"
+  fi
+}
+
+install_venv "$VENV" requirements.txt
+[ -z "$TEST" ] || install_venv "$AWS_VENV" requirements-aws.txt
