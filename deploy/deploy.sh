@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # One command from a clone to a running stack: build and push the images, then
 #   phase 1: deploy the stack with the migration task on the new images and every
-#            service still on the images it runs now (on the very first deploy:
-#            everything new, but no web task serving yet),
+#            service as it runs now: its images, the web app's task count (on the
+#            very first deploy: everything new, but no web task serving yet),
 #   migrate: run the migrations (MIGRATE_COMMAND, by default deploy/migrate.sh:
 #            the stack's migration task on ECS); stop here if they fail,
 #   phase 2: deploy the stack with every service on the new images.
@@ -165,18 +165,24 @@ deploy_stack() {
 new_tags=()
 for name in $TAG_PARAMETERS; do new_tags+=("$name=$IMAGE_TAG"); done
 status=$(stack_status)
-if [ "$status" = NONE ] || [ "$status" = REVIEW_IN_PROGRESS ]; then
-  # Nothing runs yet: every image may be new, as long as no web task serves
-  # before the schema exists.
-  kept=("${new_tags[@]}" WebDesiredCount=0)
-  running="nothing (a new stack)"
-else
-  mapfile -t kept < <(aws cloudformation describe-stacks --region "$AWS_REGION" \
-    --stack-name "$STACK_NAME" --output text \
-    --query "Stacks[0].Parameters[?contains('$TAG_PARAMETERS', ParameterKey)].[ParameterKey,ParameterValue]" |
-    tr '\t' '=')
-  running="${kept[*]}"
-fi
+case "$status" in
+  NONE|REVIEW_IN_PROGRESS)
+    # Nothing runs yet: every image may be new, as long as no web task serves
+    # before the schema exists.
+    kept=("${new_tags[@]}" WebDesiredCount=0)
+    running="nothing (a new stack)" ;;
+  *_IN_PROGRESS|ROLLBACK_COMPLETE|*_FAILED)
+    echo "deploy.sh: stack $STACK_NAME is $status; wait for it to settle (ROLLBACK_COMPLETE: delete it) and deploy again" >&2
+    exit 1 ;;
+  *)
+    # The services keep their images and the web app its task count (still 0
+    # after a first deploy whose migrations failed).
+    mapfile -t kept < <(aws cloudformation describe-stacks --region "$AWS_REGION" \
+      --stack-name "$STACK_NAME" --output text \
+      --query "Stacks[0].Parameters[?contains('$TAG_PARAMETERS WebDesiredCount', ParameterKey)].[ParameterKey,ParameterValue]" |
+      tr '\t' '=')
+    running="${kept[*]}" ;;
+esac
 
 echo "==> phase 1: migration task on $IMAGE_TAG, services as they are ($running)"
 deploy_stack "${kept[@]}" "MigrateImageTag=$IMAGE_TAG"

@@ -100,13 +100,23 @@ def emulator(moto_endpoint):
     return Emulator(moto_endpoint)
 
 
+def with_migrate(config: Path, command: str) -> Path:
+    """A copy of ``config`` whose migrations are ``command``."""
+    changed = config.with_name(f"{config.stem}-{uuid.uuid4().hex[:4]}.env")
+    changed.write_text(config.read_text() + f"MIGRATE_COMMAND={shlex.quote(command)}\n")
+    return changed
+
+
 @pytest.fixture(scope="module")
 def released(emulator, tmp_path_factory):
-    """A stack deployed twice (v1, then v2); the stack as each step left it."""
+    """A new stack whose first migrations fail, deployed again (v1), then updated (v2):
+    the deploys' results and the stack as each step left it."""
     directory = tmp_path_factory.mktemp("deploy-script")
     config = emulator.config(directory, MIGRATE_COMMAND=recorder(directory))
     name = f"{config.name.split('-')[0]}-stack"
-    seen = {}
+    seen = {"v1 failed": emulator.deploy(with_migrate(config, "exit 3"), SKIP_BUILD="1",
+                                         IMAGE_TAG="v1")}
+    seen["v1 after failure"] = emulator.stack(name)
     for tag in ("v1", "v2"):
         result = emulator.deploy(config, SKIP_BUILD="1", IMAGE_TAG=tag)
         assert result.returncode == 0, result.stdout + result.stderr
@@ -132,10 +142,15 @@ def test_the_template_goes_through_a_private_encrypted_bucket(emulator, released
 
 def test_a_new_stack_serves_nothing_until_its_schema_is_migrated(released):
     _, _, seen = released
-    migrating, done = seen["v1 migrating"], seen["v1 done"]
-    assert migrating["StackStatus"] == "CREATE_COMPLETE"
-    assert parameters(migrating)["WebDesiredCount"] == "0"
-    assert {k: parameters(migrating)[k] for k in SERVICE_TAGS} == dict.fromkeys(SERVICE_TAGS, "v1")
+    failed, after = seen["v1 failed"], seen["v1 after failure"]
+    assert failed.returncode == 1
+    assert "the migrations failed; phase 2 did not run" in failed.stderr
+    assert after["StackStatus"] == "CREATE_COMPLETE"
+    expected = {**dict.fromkeys(SERVICE_TAGS, "v1"), **migrate_tag("v1"), "WebDesiredCount": "0"}
+    assert {k: parameters(after)[k] for k in expected} == expected
+    # Deployed again, the stack still has no web task while the migrations run.
+    assert parameters(seen["v1 migrating"])["WebDesiredCount"] == "0"
+    done = seen["v1 done"]
     assert done["StackStatus"] == "UPDATE_COMPLETE"
     assert parameters(done)["WebDesiredCount"] == "1"
     assert parameters(done)["PoolMax"] == "8" and parameters(done)["Target"] == "emulator"
@@ -152,11 +167,9 @@ def test_an_update_migrates_before_any_service_moves_to_the_new_images(released)
     assert migrating["WebDesiredCount"] == done["WebDesiredCount"] == "1"
 
 
-def test_a_failed_migration_stops_the_deploy_before_phase_two(emulator, released, tmp_path):
+def test_a_failed_migration_stops_an_update_before_phase_two(emulator, released):
     config, name, _ = released
-    failing = tmp_path / "config.env"
-    failing.write_text(config.read_text() + "MIGRATE_COMMAND='exit 3'\n")
-    result = emulator.deploy(failing, SKIP_BUILD="1", IMAGE_TAG="v3")
+    result = emulator.deploy(with_migrate(config, "exit 3"), SKIP_BUILD="1", IMAGE_TAG="v3")
     assert result.returncode == 1
     assert "the migrations failed; phase 2 did not run" in result.stderr
     now = parameters(emulator.stack(name))
