@@ -119,8 +119,8 @@ if [ -z "${SKIP_BUILD:-}" ]; then
   deploy/build-push.sh "$IMAGE_TAG"
 fi
 
-ACCOUNT=${AWS_ACCOUNT_ID:-$(aws sts get-caller-identity --region "$AWS_REGION" --query Account --output text)}
 if [ -z "${TEMPLATE_BUCKET:-}" ]; then
+  ACCOUNT=${AWS_ACCOUNT_ID:-$(aws sts get-caller-identity --region "$AWS_REGION" --query Account --output text)}
   TEMPLATE_BUCKET=$(echo "$STACK_NAME-templates-$ACCOUNT-$AWS_REGION" | tr '[:upper:]' '[:lower:]')
   if ! aws s3api head-bucket --region "$AWS_REGION" --bucket "$TEMPLATE_BUCKET" >/dev/null 2>&1; then
     echo "==> creating bucket $TEMPLATE_BUCKET for the template"
