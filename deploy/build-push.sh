@@ -24,7 +24,7 @@ if [ -z "$REGION" ]; then
   echo "build-push.sh: no region; set AWS_REGION (or in deploy/config.env)" >&2
   exit 2
 fi
-ACCOUNT=${AWS_ACCOUNT_ID:-$(aws sts get-caller-identity --query Account --output text)}
+ACCOUNT=${AWS_ACCOUNT_ID:-$(aws sts get-caller-identity --region "$REGION" --query Account --output text)}
 REGISTRY="$ACCOUNT.dkr.ecr.$REGION.amazonaws.com"
 
 if [ -z "$RUN" ]; then

@@ -4,26 +4,33 @@
 # pinned Python packages. Safe to run again: it only does what is missing.
 # --test also installs what only the tests use: Debian's chromium, which the
 # browser tests drive with Playwright (Playwright never downloads a browser here),
-# and a second virtualenv for command-line checks whose pins clash with ours
-# (checkov: requirements-tools.txt into .venv-tools).
+# the AWS CLI that deploy/deploy.sh runs, in a virtualenv of its own ($AWS_VENV,
+# from requirements-aws.txt), checks whose pins clash with ours (checkov:
+# requirements-tools.txt into $TOOLS_VENV), and the IAM policy evaluator the
+# deployed-stack tests decide every AWS call with (Node.js; tests/support/iam).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 VENV=${VENV:-.venv}
+AWS_VENV=${AWS_VENV:-.venv-aws}
 TOOLS_VENV=${TOOLS_VENV:-.venv-tools}
-TOOLS=""
 PYTHON=${PYTHON:-python3}
 # WeasyPrint's libraries, harfbuzz's subsetter (without it CJK PDFs are ~30x
 # slower), Japanese fonts, the PostgreSQL client for the benchmarks and
 # poppler's pdftotext/pdffonts, which the tests read PDFs with.
 SYSTEM_PACKAGES="libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b libharfbuzz-subset0 fonts-noto-cjk postgresql-client poppler-utils"
 TEST_PACKAGES="chromium"
+TEST=""
 for arg in "$@"; do
   case "$arg" in
-    --test) SYSTEM_PACKAGES="$SYSTEM_PACKAGES $TEST_PACKAGES"; TOOLS=1 ;;
+    --test) SYSTEM_PACKAGES="$SYSTEM_PACKAGES $TEST_PACKAGES"; TEST=1 ;;
     *) echo "usage: $0 [--test]" >&2; exit 2 ;;
   esac
 done
+# Node.js for the IAM evaluator: Debian's, unless the machine has one already.
+if [ -n "$TEST" ] && ! command -v npm >/dev/null 2>&1; then
+  SYSTEM_PACKAGES="$SYSTEM_PACKAGES nodejs npm"
+fi
 
 missing=""
 if command -v dpkg-query >/dev/null 2>&1; then
@@ -44,30 +51,33 @@ if [ -n "$missing" ]; then
   fi
 fi
 
-if [ ! -x "$VENV/bin/python" ]; then
-  echo "==> creating virtualenv $VENV"
-  "$PYTHON" -m venv "$VENV"
-fi
-stamp="$VENV/.requirements.sha256"
-want=$(sha256sum requirements.txt | cut -d' ' -f1)
-if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  echo "==> installing Python packages (requirements.txt)"
-  "$VENV/bin/python" -m pip install -q --upgrade pip
-  "$VENV/bin/python" -m pip install -q -r requirements.txt
-  echo "$want" > "$stamp"
-fi
-
-if [ -n "$TOOLS" ]; then
-  if [ ! -x "$TOOLS_VENV/bin/python" ]; then
-    echo "==> creating virtualenv $TOOLS_VENV (checks with pins of their own)"
-    "$PYTHON" -m venv "$TOOLS_VENV"
+# install_venv DIR REQUIREMENTS: a virtualenv at DIR holding REQUIREMENTS, pinned.
+install_venv() {
+  local venv=$1 requirements=$2 stamp want
+  if [ ! -x "$venv/bin/python" ]; then
+    echo "==> creating virtualenv $venv"
+    "$PYTHON" -m venv "$venv"
   fi
-  stamp="$TOOLS_VENV/.requirements.sha256"
-  want=$(sha256sum requirements-tools.txt | cut -d' ' -f1)
+  stamp="$venv/.requirements.sha256"
+  want=$(sha256sum "$requirements" | cut -d' ' -f1)
   if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-    echo "==> installing the checks (requirements-tools.txt)"
-    "$TOOLS_VENV/bin/python" -m pip install -q --upgrade pip
-    "$TOOLS_VENV/bin/python" -m pip install -q -r requirements-tools.txt
+    echo "==> installing Python packages ($requirements into $venv)"
+    "$venv/bin/python" -m pip install -q --upgrade pip
+    "$venv/bin/python" -m pip install -q -r "$requirements"
+    echo "$want" > "$stamp"
+  fi
+}
+
+install_venv "$VENV" requirements.txt
+if [ -n "$TEST" ]; then
+  install_venv "$AWS_VENV" requirements-aws.txt
+  install_venv "$TOOLS_VENV" requirements-tools.txt
+  evaluator=tests/support/iam
+  stamp="$evaluator/node_modules/.lock.sha256"
+  want=$(sha256sum "$evaluator/package-lock.json" | cut -d' ' -f1)
+  if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    echo "==> installing the IAM policy evaluator ($evaluator, npm ci)"
+    (cd "$evaluator" && npm ci --no-audit --no-fund --loglevel=error)
     echo "$want" > "$stamp"
   fi
 fi
