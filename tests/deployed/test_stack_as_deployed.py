@@ -1,0 +1,214 @@
+"""A job of every kind through the stack as deployed, each process under its own role.
+
+Every AWS call the processes make passes the IAM gate (tests/support/iam_gate.py):
+a call its role does not allow is refused as AWS would refuse it, and fails the
+test that caused it, naming process, action and resource.
+"""
+from __future__ import annotations
+
+import base64
+import email
+import json
+import re
+from datetime import datetime, timezone
+
+import boto3
+import pytest
+import requests
+
+from core import lifecycle
+from core.settings import WORKLOADS
+from tasks.imports import samples
+from tests.deployed.conftest import OPERATOR, SENDER
+from tests.support import deployed
+from tests.support.accounts import csrf_token
+
+TERMINAL = set(lifecycle.FINISHED)
+
+
+@pytest.fixture(scope="module")
+def api(live_stack):
+    """A session of the operator, signed in through the pages as a browser is, then an
+    API token made on the tokens page (the only way to get one)."""
+    user, _, password = OPERATOR
+    browser = requests.Session()
+    login = browser.get(live_stack.web + "/login", timeout=10)
+    assert not any(c.secure for c in browser.cookies), \
+        "the session cookie is Secure on a stack served over plain HTTP: browsers drop it"
+    page = login.text
+    answer = browser.post(live_stack.web + "/login", allow_redirects=False, timeout=10,
+                          data={"username": user, "password": password,
+                                "csrf_token": csrf_token(page)})
+    assert answer.status_code == 302, answer.text
+    tokens = browser.get(live_stack.web + "/account/tokens", timeout=10)
+    assert "/login" not in tokens.url, "the session cookie did not come back: signed out again"
+    made = browser.post(live_stack.web + "/account/tokens", timeout=10,
+                        data={"name": "deployed", "csrf_token": csrf_token(tokens.text)})
+    token = re.search(r'<code id="new-token">([^<]+)</code>', made.text)
+    assert token, made.text[-2000:]
+    client = requests.Session()
+    client.headers["Authorization"] = f"Bearer {token.group(1)}"
+    return client
+
+
+@pytest.fixture(autouse=True)
+def nothing_refused(live_stack):
+    """After each test: no call was refused by its role, nothing unreadable, no limit passed."""
+    before = len(live_stack.gate.denials())
+    yield
+    refused = live_stack.gate.denials()[before:]
+    assert not refused, "refused as AWS would:\n" + "\n".join(map(str, refused))
+
+
+def submit(stack, api, kind: str, params: dict) -> str:
+    answer = api.post(stack.web + "/api/jobs", json={"kind": kind, "params": params}, timeout=30)
+    assert answer.status_code == 202, answer.text
+    return answer.json()["id"]
+
+
+def finished(stack, api, job_id: str, timeout: float = 120) -> dict:
+    def done():
+        job = api.get(f"{stack.web}/api/jobs/{job_id}", timeout=10).json()
+        return job if job["status"] in TERMINAL else None
+    return deployed.wait_for(done, timeout, f"job {job_id} to finish")
+
+
+def follow(api, url: str) -> requests.Response:
+    """An API download: a redirect to a presigned URL, fetched as a browser would."""
+    answer = api.get(url, allow_redirects=False, timeout=10)
+    assert answer.status_code == 302, answer.text
+    return requests.get(answer.headers["Location"], timeout=30)
+
+
+def test_a_canary_runs_on_the_default_pool(live_stack, api):
+    job = finished(live_stack, api, submit(live_stack, api, "canary", {}))
+    assert job["status"] == "succeeded", job
+
+
+def test_a_pdf_batch_renders_and_its_documents_download(live_stack, api):
+    rows = [{"name": f"顧客 {i}", "address": "東京都", "date": "2026-12-02", "subject": "お知らせ",
+             "paragraph": "本文", "body": "本文"} for i in range(3)]
+    job = finished(live_stack, api, submit(live_stack, api, "pdf_batch",
+                                           {"template": "letter", "rows": rows}))
+    failed = api.get(f"{live_stack.web}/api/jobs/{job['id']}/documents?status=failed", timeout=10)
+    assert job["status"] == "succeeded", failed.text
+    listing = api.get(f"{live_stack.web}/api/jobs/{job['id']}/documents", timeout=10).json()
+    seq = listing["documents"][0]["seq"]
+    document = follow(api, f"{live_stack.web}/api/jobs/{job['id']}/documents/{seq}/download")
+    assert document.status_code == 200 and document.content.startswith(b"%PDF"), listing
+
+
+def upload(live_stack, api, data: bytes) -> dict:
+    """The browser's presigned POST, then the bucket's notification to the import Lambda."""
+    answer = api.post(live_stack.web + "/api/imports/uploads", timeout=10,
+                      json={"dataset": "customers", "filename": "customers.csv"})
+    assert answer.status_code == 201, answer.text
+    post = answer.json()["upload"]
+    sent = requests.post(post["url"], data=post["fields"],
+                         files={"file": ("customers.csv", data)}, timeout=30)
+    assert sent.status_code in (200, 204), sent.text
+    key = answer.json()["key"]
+    head = live_stack.stack.client("s3").head_object(Bucket=live_stack.stack.outputs["BucketName"],
+                                                    Key=key)
+    event = {"Records": [{"eventVersion": "2.1", "eventSource": "aws:s3",
+                          "awsRegion": deployed.REGION, "eventName": "ObjectCreated:Post",
+                          "s3": {"bucket": {"name": live_stack.stack.outputs["BucketName"]},
+                                 "object": {"key": key, "size": len(data),
+                                            "eTag": head["ETag"].strip('"')}}}]}
+    outcome = live_stack.invoke("import-upload", event)
+    assert len(outcome["started"]) == 1, outcome
+    return finished(live_stack, api, outcome["started"][0])
+
+
+def test_an_upload_imports_through_the_bucket_notification(live_stack, api):
+    job = upload(live_stack, api, samples.customers_csv(200, encoding="cp932"))
+    assert job["status"] == "succeeded", job
+    assert job["result"]["rows_written"] == 200
+
+
+def test_a_bad_file_leaves_an_error_report_the_user_can_download(live_stack, api):
+    data = samples.customers_csv(20).replace(b"@", b" at ", 1)
+    job = upload(live_stack, api, data)
+    assert job["status"] == "failed", job
+    report = follow(api, f"{live_stack.web}/api/jobs/{job['id']}/errors.csv")
+    assert report.status_code == 200 and b"email" in report.content, report.text
+
+
+def sent_mail(live_stack) -> list[email.message.Message]:
+    found = []
+    for process, call, body in live_stack.gate.requests:
+        if call.service == "ses" and call.operation == "SendEmail":
+            raw = json.loads(body)["Content"]["Raw"]["Data"]
+            found.append((process, email.message_from_bytes(base64.b64decode(raw))))
+    return found
+
+
+def test_an_export_links_its_file_and_mails_its_owner_through_ses(live_stack, api):
+    job = finished(live_stack, api, submit(live_stack, api, "export", {"dataset": "customers"}))
+    assert job["status"] == "succeeded", job
+    download = requests.get(job["result"]["url"], timeout=30)
+    assert download.status_code == 200 and download.content.count(b"\n") >= 200
+    mails = deployed.wait_for(lambda: [m for p, m in sent_mail(live_stack)
+                                       if job["id"] in m.get_payload(decode=False).__str__()
+                                       or job["id"] in str(m)], 30, "the export's e-mail")
+    assert mails[0]["From"].endswith(SENDER + ">") or mails[0]["From"] == SENDER
+    assert mails[0]["To"].endswith(OPERATOR[1] + ">") or mails[0]["To"] == OPERATOR[1]
+    quota = live_stack.stack.client("ses").get_send_quota()
+    assert quota["SentLast24Hours"] >= 1
+
+
+def test_the_nightly_export_runs_from_its_schedules_own_input(live_stack, api):
+    (raw,) = deployed.schedule_inputs().values()
+    text = raw["Fn::Sub"] if isinstance(raw, dict) else raw
+    fired = datetime(2026, 12, 1, 17, 0, tzinfo=timezone.utc)  # 02:00 in Tokyo
+    event = json.loads(text.replace("<aws.scheduler.scheduled-time>",
+                                    fired.isoformat().replace("+00:00", "Z")))
+    outcome = live_stack.invoke("nightly-export", event)
+    assert outcome["date"] == "2026-12-02" and outcome["queued"], outcome
+    job = finished(live_stack, api, outcome["job_id"])
+    assert job["status"] == "succeeded", job
+
+
+def test_the_autoscaler_rounds_from_its_schedule_and_its_wake_queue(live_stack, api):
+    stack = live_stack.stack
+    ecs = stack.client("ecs")
+    live_stack.invoke("autoscaler", {"source": "aws.events", "detail-type": "Scheduled Event",
+                                     "detail": {}})
+    submit(live_stack, api, "canary", {"sleep_seconds": 0})
+    # The wake trigger: Lambda's poller reads the wake queue with the function's role.
+    wake = live_stack.env(live_stack.processes["autoscaler"])
+    poller = boto3.client("sqs", region_name=deployed.REGION, endpoint_url=wake["AWS_ENDPOINT_URL"],
+                          aws_access_key_id=wake["AWS_ACCESS_KEY_ID"],
+                          aws_secret_access_key=wake["AWS_SECRET_ACCESS_KEY"])
+    # The event source mapping knows the queue by its ARN; it never asks for the URL.
+    url = f"{wake['AWS_ENDPOINT_URL']}/123456789012/{stack.prefix}wake.fifo"
+    messages = deployed.wait_for(lambda: poller.receive_message(
+        QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages"), 30,
+        "a wake signal")
+    records = [{"messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"],
+                "body": m["Body"], "eventSource": "aws:sqs", "awsRegion": deployed.REGION,
+                "eventSourceARN": f"arn:aws:sqs:{deployed.REGION}:123456789012:{stack.prefix}wake.fifo"}
+               for m in messages]
+    decisions = live_stack.invoke("autoscaler", {"Records": records})
+    for m in messages:
+        poller.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+    assert {d["pool"] for d in decisions} == {"default", "pdf", "imports", "exports"}
+    services = ecs.describe_services(cluster=stack.outputs["ClusterName"],
+                                     services=[stack.prefix + "worker-default"])["services"]
+    assert services[0]["desiredCount"] >= 0
+
+
+def test_flower_shows_every_pool_behind_its_sign_in(live_stack):
+    flower = live_stack.processes["flower"]
+    user, password = flower.environment["FLOWER_BASIC_AUTH"].split(":", 1)
+    assert requests.get(live_stack.flower + "/api/workers", timeout=10).status_code == 401
+
+    def online():
+        found = requests.get(live_stack.flower + "/api/workers?status=1", auth=(user, password),
+                             timeout=30).json()
+        return found if sum(found.values()) >= 4 else None
+    deployed.wait_for(online, 60, "Flower to hear the four workers")
+    workers = requests.get(live_stack.flower + "/api/workers?refresh=1", auth=(user, password),
+                           timeout=60).json()
+    queues = {q["name"] for w in workers.values() for q in w.get("active_queues") or []}
+    assert set(WORKLOADS) <= queues, workers
