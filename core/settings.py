@@ -73,6 +73,7 @@ class Settings:
     smtp_starttls: bool = False
     secret_key: str | None = None
     cookie_secure: bool = True
+    pipeline_check_token: str | None = None
     flower_url: str | None = None
     autoscaler_state_bucket: str | None = None
     autoscaler_state_key: str = "autoscaler/state.json"
@@ -150,6 +151,7 @@ class Settings:
             smtp_starttls=reader.flag("SMTP_STARTTLS", False),
             secret_key=env.get("SECRET_KEY") or None,
             cookie_secure=reader.flag("COOKIE_SECURE", True),
+            pipeline_check_token=env.get("PIPELINE_CHECK_TOKEN") or None,
             flower_url=env.get("FLOWER_URL") or None,
             autoscaler_state_bucket=env.get("AUTOSCALER_STATE_BUCKET") or None,
             autoscaler_state_key=env.get("AUTOSCALER_STATE_KEY") or "autoscaler/state.json",
@@ -207,6 +209,7 @@ class Settings:
             "SMTP_STARTTLS": "on" if self.smtp_starttls else "off",
             "SECRET_KEY": self.secret_key,
             "COOKIE_SECURE": "on" if self.cookie_secure else "off",
+            "PIPELINE_CHECK_TOKEN": self.pipeline_check_token,
             "FLOWER_URL": self.flower_url,
             "AUTOSCALER_STATE_BUCKET": self.autoscaler_state_bucket,
             "AUTOSCALER_STATE_KEY": self.autoscaler_state_key,

@@ -263,7 +263,7 @@ The system is up.
   web app   {urls['web']}          sign in as demo / {urls['passwords']['demo']}
             (operator: admin / {urls['passwords']['admin']}; kept in {STATE / 'accounts.json'})
   API       {urls['web']}/api/jobs   token of demo: {urls['token']}
-  health    {urls['web']}/healthz/pipeline   (runs a canary end to end)
+  health    {urls['web']}/healthz/pipeline   (operators: runs a canary end to end)
   Flower    {urls['flower']}          (user:password {urls['flower_auth']})
   operators {urls['web']}/operator/   (queues, worker pools, dead letters; sign in as admin)
   workers   started and stopped by the autoscaler; its decisions: {urls['autoscaler_log']}

@@ -1,10 +1,14 @@
-"""Health checks: ``/healthz`` (the app and its database) and a canary that
-proves the whole pipeline (API → SQS → worker → database) works."""
+"""Health checks: ``/healthz`` (the app and its database), open to the load balancer,
+and a canary that proves the whole pipeline (API → SQS → worker → database) works,
+for operators and monitors that hold ``PIPELINE_CHECK_TOKEN`` only: each call makes a
+job, may wake a pool from zero and holds a web thread while it waits."""
 from __future__ import annotations
 
+import hmac
 import time
 
 from flask import Blueprint, current_app, jsonify, request
+from flask_login import current_user
 from sqlalchemy import text
 
 from core import kinds, lifecycle
@@ -17,6 +21,7 @@ from webapp.models import Job
 bp = Blueprint("health", __name__)
 
 CANARY_OWNER = "health-check"
+TOKEN_HEADER = "X-Pipeline-Token"
 
 
 @bp.get("/healthz")
@@ -32,6 +37,7 @@ def healthz():
 @bp.get("/healthz/pipeline")
 def pipeline():
     """Run a canary job and wait for it: 200 with its queue wait, 503 if it does not finish."""
+    _allowed()
     timeout = _timeout()
     kind = kinds.lookup("canary")
     job, _ = jobstore.create(db.session, kind=kind.name, owner=CANARY_OWNER, params={})
@@ -53,6 +59,19 @@ def pipeline():
         body["reason"] = (f"the canary is still {job.status} after {timeout:g}s; are workers running?"
                           if job.status not in lifecycle.FINISHED else f"the canary {job.status}")
     return jsonify(body), 200 if ok else 503
+
+
+def _allowed() -> None:
+    """Operators, or a monitor sending the shared ``PIPELINE_CHECK_TOKEN``; nobody else."""
+    expected = current_app.extensions["jobsys.settings"].pipeline_check_token
+    given = request.headers.get(TOKEN_HEADER, "")
+    if expected and given and hmac.compare_digest(given.encode(), expected.encode()):
+        return
+    if not current_user.is_authenticated:
+        raise ApiError(401, f"the pipeline check is for operators: sign in as one, send an "
+                            f"operator's API token, or send {TOKEN_HEADER} (PIPELINE_CHECK_TOKEN)")
+    if not current_user.is_operator:
+        raise ApiError(403, "the pipeline check is for operators only")
 
 
 def _timeout() -> float:

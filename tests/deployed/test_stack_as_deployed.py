@@ -85,6 +85,12 @@ def test_a_canary_runs_on_the_default_pool(live_stack, api):
     assert job["status"] == "succeeded", job
 
 
+def test_the_pipeline_check_runs_for_an_operator_and_nobody_else(live_stack, api):
+    assert requests.get(live_stack.web + "/healthz/pipeline", timeout=10).status_code == 401
+    answer = api.get(live_stack.web + "/healthz/pipeline?timeout=30", timeout=40)
+    assert answer.status_code == 200, answer.text
+
+
 def test_a_pdf_batch_renders_and_its_documents_download(live_stack, api):
     rows = [{"name": f"顧客 {i}", "address": "東京都", "date": "2026-12-02", "subject": "お知らせ",
              "paragraph": "本文", "body": "本文"} for i in range(3)]

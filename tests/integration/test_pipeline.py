@@ -2,11 +2,15 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
+
+from sqlalchemy import text
 
 from core import lifecycle
 from tests.support.accounts import bearer, signed_in
 from tests.support.jobs import Sender, create, queue_depth, wait_status
 from webapp import create_app
+from webapp.enqueue import MemoryEnqueuer
 
 
 def test_a_canary_travels_api_to_worker_and_records_its_queue_wait(
@@ -27,17 +31,37 @@ def test_a_canary_travels_api_to_worker_and_records_its_queue_wait(
 def test_the_pipeline_health_check_runs_a_canary(live_client, start_worker):
     start_worker()
 
-    response = live_client.get("/healthz/pipeline?timeout=20")
+    response = live_client.get("/healthz/pipeline?timeout=20", headers=bearer("ops"))
 
     assert response.status_code == 200, response.get_json()
     assert response.get_json()["job"]["status"] == "succeeded"
 
 
 def test_the_pipeline_health_check_fails_clearly_without_workers(live_client):
-    response = live_client.get("/healthz/pipeline?timeout=1")
+    response = live_client.get("/healthz/pipeline?timeout=1", headers=bearer("ops"))
 
     assert response.status_code == 503
     assert "are workers running?" in response.get_json()["reason"]
+
+
+def jobs_count(engine) -> int:
+    with engine.connect() as conn:
+        return conn.execute(text("SELECT count(*) FROM jobs")).scalar()
+
+
+def test_the_pipeline_check_is_for_operators_and_the_shared_token_only(settings, engine):
+    app = create_app({"TESTING": True}, settings=replace(settings, pipeline_check_token="s3cret"),
+                     enqueuer=MemoryEnqueuer())
+    client = app.test_client()
+    assert client.get("/healthz/pipeline?timeout=0.1").status_code == 401
+    assert client.get("/healthz/pipeline?timeout=0.1", headers=bearer("alice")).status_code == 403
+    assert client.get("/healthz/pipeline?timeout=0.1",
+                      headers={"X-Pipeline-Token": "wrong"}).status_code == 401
+    assert jobs_count(engine) == 0  # a refused call makes no job and queues nothing
+    assert client.get("/healthz/pipeline?timeout=0.1",
+                      headers={"X-Pipeline-Token": "s3cret"}).status_code == 503
+    assert client.get("/healthz/pipeline?timeout=0.1", headers=bearer("ops")).status_code == 503
+    assert client.get("/healthz").status_code == 200  # the load balancer's check stays open
 
 
 def test_each_workload_has_its_own_queue(app, settings, queue_urls, sqs):
