@@ -7,7 +7,7 @@ topics, its bucket prefixes, and its own task's scale-in protection.
 from __future__ import annotations
 
 from deploy.cfn import att, role, statement, sub
-from deploy.names import (CLUSTER_NAME, DATA_PREFIXES, IMPORTS_PREFIX, POOLS, STATE_KEY,
+from deploy.names import (CLUSTER_NAME, DATA_PREFIXES, POOLS, STATE_KEY,
                           UPLOAD_PREFIXES, arn, bucket_arn, dead_letter_id, function_name, queue_id,
                           service_name)
 
@@ -128,8 +128,8 @@ def roles() -> dict:
         ]}),
         "ImportUploadRole": role("lambda.amazonaws.com", {"import-upload": [
             lambda_logs("import-upload"), VPC_ACCESS,
+            # It reads the upload's record from the database, never the object itself.
             *sender([att(queue_id("imports"), "Arn")]),
-            statement("s3:GetObject", bucket_arn(IMPORTS_PREFIX + "*"), "Uploads"),
             alert(),
         ]}),
         "NightlyExportRole": role("lambda.amazonaws.com", {"nightly-export": [

@@ -204,6 +204,14 @@ def test_the_autoscaler_rounds_from_its_schedule_and_its_wake_queue(live_stack, 
     assert services[0]["desiredCount"] >= 0
 
 
+def test_the_operator_page_reads_dead_letters_and_decisions_and_redrives(live_stack, api):
+    page = api.get(live_stack.web + "/operator/", timeout=30)
+    assert page.status_code == 200 and "default" in page.text, page.text[-2000:]
+    redrive = api.post(live_stack.web + "/operator/queues/default/redrive", timeout=30,
+                       allow_redirects=False)
+    assert redrive.status_code in (302, 303), redrive.text[-2000:]
+
+
 def test_flower_shows_every_pool_behind_its_sign_in(live_stack):
     flower = live_stack.processes["flower"]
     user, password = flower.environment["FLOWER_BASIC_AUTH"].split(":", 1)
@@ -218,3 +226,57 @@ def test_flower_shows_every_pool_behind_its_sign_in(live_stack):
                            timeout=60).json()
     queues = {q["name"] for w in workers.values() for q in w.get("active_queues") or []}
     assert set(WORKLOADS) <= queues, workers
+
+
+#: Statements no process of this tier can exercise, and why.
+NOT_EXERCISED = {
+    "Logs": "the Lambda service writes a function's logs, not its code",
+    "VpcNetworking": "the Lambda service manages a function's network interfaces",
+    "OwnTaskProtection": "called through the ECS agent ($ECS_AGENT_URI), which only ECS runs",
+    "FailureDestination": "the Lambda service publishes a failed asynchronous invocation",
+}
+
+
+def statement_names(policies) -> list[tuple[str, int, str]]:
+    return [(name, i, s.get("Sid", f"#{i}")) for name, doc in policies
+            for i, s in enumerate(doc["Statement"])]
+
+
+def without(policies, policy_name: str, index: int) -> tuple:
+    out = []
+    for name, doc in policies:
+        statements = [s for i, s in enumerate(doc["Statement"])
+                      if not (name == policy_name and i == index)]
+        out.append((name, {**doc, "Statement": statements}))
+    return tuple(out)
+
+
+def test_every_statement_of_every_role_is_needed_by_some_call(live_stack):
+    """Replays every call the tier made without each statement in turn: removing any one
+    statement the code needs refuses a call, so the tier would fail without it."""
+    from tests.support.aws_calls import Check
+    from tests.support.iam_gate import Principal
+
+    live_stack.stop()  # Flower and the workers clean up their monitoring queues on the way out
+    by_role: dict[str, set] = {}
+    principals = {p.name: p for p in live_stack.gate.principals.values()}
+    for d in live_stack.gate.decisions:
+        if d.outcome == "Allowed":
+            by_role.setdefault(principals[d.process].role_arn, set()).add(
+                (d.action, d.resource, json.dumps(d.context, sort_keys=True)))
+    unused, needed = [], {}
+    for principal in {p.role_arn: p for p in principals.values() if p.policies}.values():
+        calls = by_role.get(principal.role_arn, set())
+        for policy_name, index, sid in statement_names(principal.policies):
+            trimmed = Principal(principal.name, principal.role_arn,
+                                without(principal.policies, policy_name, index))
+            refused = [c for c in sorted(calls) if live_stack.gate.evaluator.decide(
+                trimmed, Check(c[0], c[1], json.loads(c[2])))["decision"] != "Allowed"]
+            role = principal.role_arn.rsplit("/", 1)[-1]
+            if refused:
+                needed[(role, sid)] = refused[0][:2]
+            elif sid not in NOT_EXERCISED:
+                unused.append(f"{role} {policy_name} {sid}")
+    print("\n".join(f"{role} {sid}: needed by {action} on {resource}"
+                    for (role, sid), (action, resource) in sorted(needed.items())))
+    assert not unused, "statements no call of the deployed stack needed:\n" + "\n".join(unused)
