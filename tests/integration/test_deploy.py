@@ -22,7 +22,7 @@ from core.provision import apply as provision
 from core.settings import DEFAULT_VISIBILITY, WORKLOADS, Settings
 from core.wake import wake_queue_name
 from deploy.resources import KOMBU_TOPIC_TAGS
-from stack.services import wait_for
+from tests.support.deployed import Stack, create_stack
 from tests.support.stack import created
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,67 +30,16 @@ TEMPLATE = ROOT / "deploy" / "template.yaml"
 REGION = "us-east-1"
 
 
-class Stack:
-    """A deployed stack: its parameters, outputs and clients for moto."""
-
-    def __init__(self, endpoint: str, prefix: str, parameters: dict, outputs: dict):
-        self.endpoint, self.prefix = endpoint, prefix
-        self.parameters, self.outputs = parameters, outputs
-
-    def client(self, service: str):
-        return boto3.client(service, region_name=REGION, endpoint_url=self.endpoint)
-
-    def settings(self, **changes) -> Settings:
-        return Settings(aws_endpoint_url=self.endpoint, aws_region=REGION,
-                        queue_prefix=self.prefix, bucket=self.outputs["BucketName"], **changes)
+#: The secrets' test values.
+SECRETS = {"DatabaseUrlSecretArn": "postgresql://app@db:5432/jobsys",
+           "FlowerSecretArn": "admin:secret", "WebSecretKeyArn": "a-long-random-string"}
 
 
 def deploy(endpoint: str, **overrides) -> Stack:
     """Create the stack in moto (a VPC, subnets and secrets first) and wait for it."""
-    def client(service):
-        return boto3.client(service, region_name=REGION, endpoint_url=endpoint)
-
-    ec2, secrets, cfn = client("ec2"), client("secretsmanager"), client("cloudformation")
-    vpc = ec2.create_vpc(CidrBlock="10.42.0.0/16")["Vpc"]["VpcId"]
-    subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.42.{i}.0/24",
-                                 AvailabilityZone=f"{REGION}{zone}")["Subnet"]["SubnetId"]
-               for i, zone in enumerate("ab")]
-    prefix = f"d{uuid.uuid4().hex[:6]}-"
-    database_group = ec2.create_security_group(GroupName=f"{prefix}database", VpcId=vpc,
-                                               Description="the database")["GroupId"]
-    parameters = {
-        "DatabaseSecurityGroupId": database_group,
-        "Target": "emulator", "QueuePrefix": prefix, "VpcId": vpc,
-        "PublicSubnetIds": ",".join(subnets), "PrivateSubnetIds": ",".join(subnets),
-        "DatabaseUrlSecretArn": secrets.create_secret(
-            Name=f"{prefix}database-url", SecretString="postgresql://app@db:5432/jobsys")["ARN"],
-        "FlowerSecretArn": secrets.create_secret(
-            Name=f"{prefix}flower", SecretString="admin:secret")["ARN"],
-        "WebSecretKeyArn": secrets.create_secret(
-            Name=f"{prefix}secret-key", SecretString="a-long-random-string")["ARN"],
+    return create_stack(endpoint, SECRETS, **{
         "RetentionDays": "7", "WorkerImageTag": "v42", "AllowPlainHttp": "true",
-        "MailFrom": "jobs@example.com", "SenderIdentity": "example.com", **overrides,
-    }
-    name = f"{prefix}stack"
-    cfn.create_stack(StackName=name, TemplateBody=TEMPLATE.read_text(),
-                     Parameters=[{"ParameterKey": k, "ParameterValue": v}
-                                 for k, v in parameters.items()],
-                     Capabilities=["CAPABILITY_IAM"])
-
-    def finished():
-        found = cfn.describe_stacks(StackName=name)["Stacks"][0]
-        return None if found["StackStatus"].endswith("_IN_PROGRESS") else found
-
-    found = wait_for(finished, 60, f"stack {name} to be created")
-    reasons = [(e["LogicalResourceId"], e.get("ResourceStatusReason"))
-               for e in cfn.describe_stack_events(StackName=name)["StackEvents"]
-               if e["ResourceStatus"].endswith("FAILED")]
-    assert found["StackStatus"] == "CREATE_COMPLETE", reasons
-    outputs = {o["OutputKey"]: o["OutputValue"] for o in found.get("Outputs", [])}
-    result = Stack(endpoint, prefix, parameters, outputs)
-    result.created = {r["LogicalResourceId"] for r in
-                      cfn.list_stack_resources(StackName=name)["StackResourceSummaries"]}
-    return result
+        "MailFrom": "jobs@example.com", "SenderIdentity": "example.com", **overrides})
 
 
 @pytest.fixture(scope="module")

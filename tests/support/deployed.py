@@ -16,6 +16,7 @@ from pathlib import Path
 import boto3
 import yaml
 
+from core.settings import Settings
 from stack.services import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,6 +41,17 @@ class Stack:
 
     def client(self, service: str):
         return boto3.client(service, region_name=REGION, endpoint_url=self.endpoint)
+
+    def settings(self, **changes) -> Settings:
+        """The app's settings for this stack's queues and bucket, on the emulator."""
+        return Settings(aws_endpoint_url=self.endpoint, aws_region=REGION,
+                        queue_prefix=self.prefix, bucket=self.outputs["BucketName"], **changes)
+
+    @property
+    def created(self) -> set[str]:
+        """Logical ids of the resources the stack holds."""
+        return {r["LogicalResourceId"] for r in self.client("cloudformation").list_stack_resources(
+            StackName=self.name)["StackResourceSummaries"]}
 
 
 def create_stack(endpoint: str, secrets: dict[str, str], **overrides) -> Stack:
