@@ -80,6 +80,13 @@ def follow(api, url: str) -> requests.Response:
     return requests.get(answer.headers["Location"], timeout=30)
 
 
+@pytest.mark.parametrize("function", ["autoscaler", "import-upload", "nightly-export"])
+def test_each_functions_environment_fits_lambdas_4_kb(live_stack, function):
+    """Lambda refuses a function whose variables (with the secret resolved into them) pass 4 KB."""
+    env = live_stack.processes[function].environment
+    assert sum(len(k.encode()) + len(v.encode()) for k, v in env.items()) <= 4096, env
+
+
 def test_a_canary_runs_on_the_default_pool(live_stack, api):
     job = finished(live_stack, api, submit(live_stack, api, "canary", {}))
     assert job["status"] == "succeeded", job
