@@ -90,6 +90,8 @@ class Gate:
         self.upstream = urlsplit(upstream)
         self.evaluator = evaluator
         self.principals: dict[str, Principal] = {}
+        #: SES identities verified in the account (the operator's job before a deploy).
+        self.verified_identities: set[str] = set()
         self.decisions: list[Decision] = []
         self.requests: list[tuple[str, Call, bytes]] = []
         self.lock = threading.Lock()
@@ -148,8 +150,6 @@ class Gate:
         # SES authorizes a send against the identity that covers the sender: the address
         # itself when it is verified, else its domain.
         return call.checks[:1] if self.verified(call.checks[0].resource) else call.checks[1:]
-
-    verified_identities: set[str] = set()
 
     def verified(self, identity_arn: str) -> bool:
         return identity_arn.rsplit("/", 1)[-1] in self.verified_identities
