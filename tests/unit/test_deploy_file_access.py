@@ -55,8 +55,9 @@ def test_the_web_app_writes_and_the_worker_reads_each_upload(what):
     assert may("WorkerTaskRole", "s3:GetObject", key), key
 
 
-def test_the_import_lambda_reads_import_uploads_only():
-    assert may("ImportUploadRole", "s3:GetObject", UPLOADED["import upload"])
+def test_the_import_lambda_reads_no_file():
+    # It finds the upload's record in the database; the worker reads the file.
+    assert not may("ImportUploadRole", "s3:GetObject", UPLOADED["import upload"])
     assert not may("ImportUploadRole", "s3:GetObject", UPLOADED["recipients"])
     assert not may("ImportUploadRole", "s3:GetObject", GENERATED["error report"])
 
