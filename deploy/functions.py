@@ -3,7 +3,7 @@ signals), the import of an uploaded file (S3) and the scheduled jobs (``core.sch
 the nightly export at 02:00 Tokyo)."""
 from __future__ import annotations
 
-from core.schedules import SCHEDULES, Schedule, eventbridge_expression, eventbridge_input
+from core.schedules import SCHEDULES, Schedule, eventbridge_schedule
 from deploy.cfn import att, camel, ref, sub
 from deploy.names import (AUTOSCALER_HANDLER, BUCKET_NAME, CLUSTER_NAME, IMPORT_UPLOAD_HANDLER,
                           NIGHTLY_EXPORT_HANDLER, POOLS, STATE_KEY, function_name, image,
@@ -111,13 +111,11 @@ def schedule_id(item: Schedule) -> str:
 def schedule(item: Schedule) -> dict:
     """The Scheduler schedule that invokes the nightly-export handler with the schedule's name
     (the handler refuses an event without one)."""
+    # The same arguments CreateSchedule takes (core.schedules), named for the stack.
+    props = eventbridge_schedule(item, att("NightlyExportFunction", "Arn"),
+                                 att("SchedulerRole", "Arn"))
+    props["Target"]["RetryPolicy"] = {"MaximumRetryAttempts": 2}
     return {"Type": "AWS::Scheduler::Schedule", "Condition": "IsAws", "Properties": {
-        "Name": sub("${QueuePrefix}" + item.name),
+        **props, "Name": sub("${QueuePrefix}" + item.name),
         "Description": f"{item.kind} {item.name}: {item.cron} ({item.timezone})",
-        "ScheduleExpression": eventbridge_expression(item),
-        "ScheduleExpressionTimezone": item.timezone,
-        "FlexibleTimeWindow": {"Mode": "OFF"}, "State": "ENABLED",
-        "Target": {"Arn": att("NightlyExportFunction", "Arn"),
-                   "RoleArn": att("SchedulerRole", "Arn"),
-                   "Input": eventbridge_input(item),
-                   "RetryPolicy": {"MaximumRetryAttempts": 2}}}}
+        "State": "ENABLED"}}
