@@ -34,10 +34,8 @@ from core.provision import apply as provision
 from core.settings import Settings
 from stack import services
 from tasks import monitoring
-from tasks.app import create_celery
-from webapp import create_app, jobstore
-from webapp.enqueue import MemoryEnqueuer
-from webapp.extensions import db
+from broker.app import create_celery
+from store import db, jobstore
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = ROOT / "bench" / "results" / "flower_cost.json"
@@ -63,7 +61,7 @@ class Scenario:
         self.urls = provision(self.settings, aws.client(self.settings, "sqs"),
                               aws.client(self.settings, "s3"))
         self.env = {**self.settings.to_env(), **overrides}
-        self.app = create_app(settings=self.settings, enqueuer=MemoryEnqueuer())
+        self.sessions = db.sessions(self.settings.require_database())
 
     def spawn(self, who: str, argv: list[str]) -> services.Child:
         proxy = start_proxy(self.stack, self.settings.aws_endpoint_url, who, self.tally)
@@ -91,8 +89,8 @@ class Scenario:
         self.celery = create_celery(producer, task_urls, include=())
 
     def send(self, count: int) -> list[str]:
-        with self.app.app_context():
-            ids = [str(jobstore.create(db.session, kind="canary", owner="bench", params={})[0].id)
+        with db.unit_of_work(self.sessions) as session:
+            ids = [str(jobstore.create(session, kind="canary", owner="bench", params={})[0].id)
                    for _ in range(count)]
         for job_id in ids:
             self.celery.send_task("canary.run", args=[job_id], queue="default")
@@ -100,8 +98,8 @@ class Scenario:
 
     def wait_finished(self, ids: list[str]) -> None:
         def done():
-            with self.app.app_context():
-                rows = db.session.execute(text(
+            with self.sessions() as session:
+                rows = session.execute(text(
                     "SELECT count(*) FROM jobs WHERE id::text = ANY(:ids) AND status = ANY(:done)"),
                     {"ids": ids, "done": list(lifecycle.FINISHED)}).scalar()
             return rows == len(ids)

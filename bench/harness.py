@@ -136,8 +136,8 @@ def bench_token(database_url: str) -> str:
     from sqlalchemy import create_engine, select
     from sqlalchemy.orm import Session
 
-    from webapp import accounts
-    from webapp.models import User
+    from store import accounts
+    from store.models import User
     engine = create_engine(database_url)
     try:
         with Session(engine, expire_on_commit=False) as session:
@@ -145,7 +145,9 @@ def bench_token(database_url: str) -> str:
             if user is None:
                 user = accounts.create_user(session, "bench", "bench@localhost",
                                             secrets.token_urlsafe(16))
-            return accounts.create_token(session, user, "benchmark")[1]
+            token = accounts.create_token(session, user, "benchmark")[1]
+            session.commit()
+            return token
     finally:
         engine.dispose()
 

@@ -19,6 +19,9 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1
 WORKDIR /app
 COPY core/ core/
+COPY store/ store/
+COPY service/ service/
+COPY broker/ broker/
 COPY webapp/ webapp/
 COPY tasks/ tasks/
 COPY worker/ worker/

@@ -22,6 +22,9 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1
 WORKDIR /app
 COPY core/ core/
+COPY store/ store/
+COPY service/ service/
+COPY broker/ broker/
 COPY webapp/ webapp/
 COPY tasks/ tasks/
 COPY lambdas/ lambdas/

@@ -10,30 +10,33 @@ from __future__ import annotations
 import logging
 from urllib.parse import unquote_plus
 
+from broker.enqueue import CeleryEnqueuer
 from core import csvimport
 from core.settings import Settings
+from service import imports
+from store import db, uploadstore
 
 log = logging.getLogger(__name__)
-_app = None
+_enqueuers: dict[tuple, CeleryEnqueuer] = {}
 
 
-def _flask_app(settings: Settings | None = None):
+def _enqueuer(settings: Settings) -> CeleryEnqueuer:
     # Built on the first event, then kept for the life of the Lambda container.
-    global _app
-    if _app is None:
-        from webapp import create_app
-        _app = create_app(settings=settings)
-    return _app
+    key = (settings.aws_endpoint_url, settings.aws_region, settings.queue_prefix)
+    if key not in _enqueuers:
+        _enqueuers[key] = CeleryEnqueuer(settings)
+    return _enqueuers[key]
 
 
 def handler(event: dict, context=None, settings: Settings | None = None) -> dict:
     """Start one import per created object under the imports prefix; returns what happened."""
-    app = _flask_app(settings)
+    settings = settings or Settings.from_env()
     outcome = {"started": [], "existing": [], "ignored": []}
-    with app.app_context():
+    with db.sessions(settings.require_database())() as session:
         for record in event.get("Records", []):
             key, etag = _object(record)
-            what, detail = _start(app, key, etag) if key else ("ignored", "not an S3 object event")
+            what, detail = (_start(session, _enqueuer(settings), key, etag) if key
+                            else ("ignored", "not an S3 object event"))
             outcome[what].append(detail)
     log.info("upload notification: %s", outcome)
     return outcome
@@ -47,15 +50,12 @@ def _object(record: dict) -> tuple[str | None, str]:
     return unquote_plus(obj.get("key", "")), obj.get("eTag") or obj.get("sequencer") or ""
 
 
-def _start(app, key: str, etag: str) -> tuple[str, str]:
-    from webapp import importstore
-    from webapp.extensions import db
-
+def _start(session, enqueuer, key: str, etag: str) -> tuple[str, str]:
     if not key.startswith(csvimport.PREFIX):
         return "ignored", f"{key} is outside {csvimport.PREFIX}"
-    record = importstore.upload(db.session, key)
+    record = uploadstore.upload(session, key)
     if record is None:
         log.warning("object %s was not uploaded through the API; nothing to import", key)
         return "ignored", f"{key} has no upload record"
-    job, created = importstore.start(db.session, app.extensions["jobsys.enqueuer"], record, etag)
-    return ("started" if created else "existing"), str(job.id)
+    done = imports.start(session, enqueuer, record, etag)
+    return ("started" if done.created else "existing"), str(done.job.id)

@@ -16,16 +16,14 @@ import logging
 import sys
 from datetime import date, datetime, timezone
 
-from sqlalchemy import create_engine
-from sqlalchemy.orm import Session
-
-from core import kinds, schedules
+from broker.enqueue import CeleryEnqueuer
+from core import schedules
+from core.enqueue import Enqueuer
 from core.settings import Settings
-from webapp import jobstore
-from webapp.enqueue import CeleryEnqueuer, Enqueuer
+from service.submit import submit
+from store import db
 
 log = logging.getLogger("lambdas.nightly_export")
-_engines: dict[str, object] = {}
 _enqueuers: dict[tuple, Enqueuer] = {}
 
 
@@ -39,26 +37,13 @@ def trigger(schedule_name: str, for_date: date, *, settings: Settings | None = N
     """
     settings = settings or Settings.from_env()
     schedule = schedules.get(schedule_name)
-    kind = kinds.lookup(schedule.kind)
-    params = kind.validate(dict(schedule.params))
-    url = settings.require_database()
-    if url not in _engines:
-        _engines[url] = create_engine(url, pool_pre_ping=True)
-    with Session(_engines[url]) as session:
-        job, queue = jobstore.create(session, kind=kind.name, owner=schedule.owner,
-                                     params=params,
-                                     idempotency_key=schedules.idempotency_key(schedule, for_date))
-        job_id = str(job.id)
-        if not queue:
-            queue = jobstore.requeue(session, job.id, ran_too=again)
-        if queue:
-            try:
-                (enqueuer or _enqueuer(settings)).send(kind, job_id)
-            except Exception as exc:
-                jobstore.fail_unsent(session, job.id, f"could not be queued: {exc}")
-                raise
+    with db.sessions(settings.require_database())() as session:
+        done = submit(session, enqueuer or _enqueuer(settings), schedule.kind, schedule.owner,
+                      dict(schedule.params), requeue_unsent=True, again=again,
+                      idempotency_key=schedules.idempotency_key(schedule, for_date))
+        job_id, queue = str(done.job.id), done.sent
         log.info("schedule %s for %s: job %s %s", schedule_name, for_date, job_id,
-                 "queued" if queue else f"exists ({job.status}); nothing queued")
+                 "queued" if queue else f"exists ({done.job.status}); nothing queued")
     return job_id, queue
 
 

@@ -13,8 +13,8 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
 from core.settings import normalise_database_url
-from webapp import accounts
-from webapp.models import User
+from store import accounts
+from store.models import User
 
 LOCAL_USERS = {"demo": "user", "admin": "operator"}
 TOKEN_NAME = "local run"
@@ -40,6 +40,7 @@ def ensure(database_url: str, saved: Path) -> dict:
                 if old.name == TOKEN_NAME:  # one live token of the run at a time
                     accounts.revoke_token(session, demo, old.id)
             _, token = accounts.create_token(session, demo, TOKEN_NAME)
+            session.commit()
     finally:
         engine.dispose()
     saved.parent.mkdir(parents=True, exist_ok=True)

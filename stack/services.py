@@ -183,7 +183,7 @@ def migrate(database_url: str) -> None:
 
     from core.settings import Settings
     from webapp import create_app
-    from webapp.enqueue import MemoryEnqueuer
+    from core.enqueue import MemoryEnqueuer
 
     app = create_app(settings=Settings(database_url=database_url), enqueuer=MemoryEnqueuer())
     with app.app_context():

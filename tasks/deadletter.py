@@ -12,7 +12,7 @@ import logging
 from core import deadletters, envelope
 from core.settings import Settings
 from tasks import notify
-from webapp import jobstore
+from store import jobstore
 
 log = logging.getLogger(__name__)
 
@@ -51,10 +51,12 @@ def _fail_job(settings: Settings, session, workload: str, message: dict) -> str 
     if job_id is None:
         return None
     stale = settings.visibility_timeouts[workload] * 2 / 3
-    if not jobstore.fail_dead_lettered(session, job_id, reason(settings, workload), stale):
+    job = jobstore.fail_dead_lettered(session, job_id, reason(settings, workload), stale)
+    if job is None:
         return None
+    session.commit()
     log.error("job %s failed: its message is in %s", job_id, settings.dead_letter_name(workload))
-    notify.job_ended(job_id, settings)
+    notify.job_ended(session, job, settings)
     return str(job_id)
 
 

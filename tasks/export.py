@@ -12,7 +12,6 @@ import io
 import logging
 
 import psycopg
-from flask import current_app
 from psycopg import sql
 
 from core import aws, exports
@@ -22,8 +21,8 @@ from core.exportspecs import ExportSpec, load_export_spec
 from core.settings import Settings
 from tasks.csvout import BackgroundUpload, Encoder, Gzip, Passthrough, to_cp932
 from tasks.pdf import process
+from tasks import runtime
 from tasks.runtime import JobContext, job_task
-from webapp.extensions import db
 
 log = logging.getLogger(__name__)
 BLOCK_BYTES = 1 << 20
@@ -33,7 +32,7 @@ CANCEL_CHECK_BLOCKS = 64
 @job_task("export.run")
 def run(ctx: JobContext) -> dict:
     """Write the export's CSV to the bucket; the result holds its link and counts."""
-    settings: Settings = current_app.extensions["jobsys.settings"]
+    settings: Settings = runtime.current().settings
     params = ctx.params
     spec, filters = _request(params)
     neutralize = params.get("neutralize_formulas", settings.export_neutralize_formulas)
@@ -86,7 +85,7 @@ def _stream(ctx, spec: ExportSpec, params: dict, query, args, out) -> int:
     headers = [spec.column(c).header for c in params["columns"]]
     line = io.StringIO()
     csv.writer(line, lineterminator="\n").writerow([exports.neutralize(h) for h in headers])
-    with db.engine.connect() as conn:
+    with ctx.session.get_bind().connect() as conn:
         raw = conn.connection.driver_connection
         try:
             return _copy(ctx, raw, query, args, encoder, packer, out, line.getvalue())

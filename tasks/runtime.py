@@ -1,32 +1,109 @@
-"""The life of a job inside a worker: claim, run, record the outcome, retry.
+"""The life of a job inside a worker: claim, run, record the outcome, retry, notify.
 
-Every job task is a plain function of a ``JobContext`` wrapped by ``job_task``;
-the wrapper makes the task idempotent against redelivery and maps errors to
-outcomes: ``JobFailed`` fails the job, transient errors are retried with
-backoff, ``JobCancelled`` cancels it, anything unexpected fails it.
+Every task runs through ``JobTask``: it takes the job id from the message once,
+opens the task's database session, runs the task, and afterwards e-mails the
+owner of a job that ended and tells Celery (and Flower) the truth about a job
+this run failed. Job tasks are plain functions of a ``JobContext`` wrapped by
+``job_task``: the wrapper claims the job (so a redelivered message does
+nothing twice) and maps errors to outcomes: ``JobFailed`` fails the job,
+transient errors are retried with backoff, ``JobCancelled`` cancels it,
+``JobDeferred`` waits in the queue, anything unexpected fails it.
 """
 from __future__ import annotations
 
 import logging
 import os
+import uuid
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Callable
 
-from celery import shared_task
-from flask import current_app
+from celery import Task, shared_task
+from sqlalchemy.orm import Session, sessionmaker
 
 from core import lifecycle
 from core.backoff import retry_delay
 from core.errors import JobCancelled, JobDeferred, JobFailed, TransientJobError
 from core.settings import Settings
-from webapp import jobstore
-from webapp.extensions import db
-from webapp.models import Job
+from store import jobstore
+from store.models import Job
+from tasks import notify
 
 log = logging.getLogger(__name__)
 
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     TransientJobError, ConnectionError, TimeoutError)
+
+
+class JobEndedFailed(Exception):
+    """The task ran to its end and its job failed; the job row says why."""
+
+
+@dataclass
+class TaskRun:
+    """One task call: its settings, session and job id, and the job row as the run left it."""
+
+    settings: Settings
+    sessions: sessionmaker
+    session: Session
+    job_id: uuid.UUID | None
+    ended: Job | None = None      # this run ended the job
+    found_ended: Job | None = None  # the job had ended before this run
+
+    def end(self, job: Job | None) -> Job | None:
+        """Note that this run ended ``job`` (a store's returned row; None if it did not)."""
+        if job is not None:
+            self.ended = job
+        return job
+
+
+_run: ContextVar[TaskRun] = ContextVar("jobsys_task_run")
+
+
+def current() -> TaskRun:
+    """The task call this code runs in."""
+    return _run.get()
+
+
+def session() -> Session:
+    """The running task's database session."""
+    return _run.get().session
+
+
+class JobTask(Task):
+    """Celery's task base for job tasks; ``tasks.app`` binds settings and sessions.
+
+    A failed job is a FAILURE in Celery's (and Flower's) view, logged without a
+    traceback (the job row holds the error); its message is acknowledged as any
+    other (``task_acks_on_failure_or_timeout``), so it is not run again.
+    """
+
+    throws = (JobEndedFailed,)
+    settings: Settings | None = None
+    sessions: sessionmaker | None = None
+
+    def __call__(self, *args, **kwargs):
+        raw = kwargs.get("job_id", args[0] if args else None)
+        with self.sessions() as db:
+            run = TaskRun(self.settings, self.sessions, db, jobstore.as_uuid(raw))
+            token = _run.set(run)
+            try:
+                result = self.run(*args, **kwargs)
+            finally:
+                _run.reset(token)
+            _after(run)
+        return result
+
+
+def _after(run: TaskRun) -> None:
+    """E-mail about a job that ended (once, whoever ended it); FAILURE if this run failed it."""
+    job = run.ended or run.found_ended
+    if job is None:
+        return
+    run.session.commit()
+    notify.job_ended(run.session, job, run.settings)
+    if run.ended is not None and run.ended.status == lifecycle.FAILED:
+        raise JobEndedFailed(run.ended.error or "the job failed")
 
 
 @dataclass
@@ -36,6 +113,7 @@ class JobContext:
     job: Job
     attempt: int
     worker: str
+    session: Session
     result: dict = field(default_factory=dict)
 
     @property
@@ -44,12 +122,15 @@ class JobContext:
 
     def progress(self, *, total=None, done=None, failed=None) -> None:
         """Record progress counts (visible through the API while the job runs)."""
-        jobstore.progress(db.session, self.job.id, self.attempt,
+        jobstore.progress(self.session, self.job.id, self.attempt,
                           total=total, done=done, failed=failed)
+        self.session.commit()
 
     def check_cancelled(self) -> None:
         """Raise ``JobCancelled`` if the owner asked the job to stop."""
-        if jobstore.cancel_requested(db.session, self.job.id):
+        cancelled = jobstore.cancel_requested(self.session, self.job.id)
+        self.session.commit()
+        if cancelled:
             raise JobCancelled("cancelled by its owner")
 
 
@@ -64,10 +145,6 @@ def job_task(name: str) -> Callable:
     return wrap
 
 
-def _settings() -> Settings:
-    return current_app.extensions["jobsys.settings"]
-
-
 def stale_after(settings: Settings, delivery_info: dict | None) -> float:
     """Seconds after which a running job's claim counts as abandoned."""
     workload = (delivery_info or {}).get("routing_key") or "default"
@@ -75,23 +152,38 @@ def stale_after(settings: Settings, delivery_info: dict | None) -> float:
     return timeout * 2 / 3
 
 
-def run_job(task, job_id: str, body) -> None:
-    """Claim the job, run its body once, record the outcome."""
-    settings = _settings()
-    raw_id, job_id = job_id, jobstore.as_uuid(job_id)
-    if job_id is None:
+def worker_name(task) -> str:
+    """Who runs ``task``: the worker's host name and this process."""
+    return f"{task.request.hostname or 'local'}:{os.getpid()}"
+
+
+def claim(task, raw_id) -> Job | None:
+    """Claim the running task's job for this attempt; the row, or None (logged why)."""
+    run = current()
+    if run.job_id is None:
         log.error("task %s: %r is not a job id; message dropped", task.name, raw_id)
+        return None
+    stale = stale_after(run.settings, task.request.delivery_info)
+    got = jobstore.claim(run.session, run.job_id, worker_name(task), stale)
+    if not got.claimed and got.job is not None and got.job.cancel_requested_at is not None:
+        run.end(jobstore.cancel_abandoned(run.session, run.job_id, stale))
+    run.session.commit()
+    if got.claimed:
+        return got.job
+    if got.job is not None and got.job.status in lifecycle.FINISHED and run.ended is None:
+        run.found_ended = got.job
+    log.info("job %s not started: %s", run.job_id, got.reason)
+    return None
+
+
+def run_job(task, raw_id: str, body) -> None:
+    """Claim the job, run its body once, record the outcome."""
+    job = claim(task, raw_id)
+    if job is None:
         return
-    stale = stale_after(settings, task.request.delivery_info)
-    worker = f"{task.request.hostname or 'local'}:{os.getpid()}"
-    claim = jobstore.claim(db.session, job_id, worker, stale)
-    if not claim.claimed:
-        if claim.job is not None and claim.job.cancel_requested_at is not None:
-            jobstore.cancel_abandoned(db.session, job_id, stale)
-        log.info("job %s not started: %s", job_id, claim.reason)
-        return
-    ctx = JobContext(job=claim.job, attempt=claim.job.attempts, worker=worker)
-    log.info("job %s (%s) started, attempt %d, on %s", job_id, ctx.job.kind, ctx.attempt, worker)
+    run = current()
+    ctx = JobContext(job=job, attempt=job.attempts, worker=worker_name(task), session=run.session)
+    log.info("job %s (%s) started, attempt %d, on %s", job.id, job.kind, ctx.attempt, ctx.worker)
     try:
         result = body(ctx)
     except JobCancelled:
@@ -101,31 +193,34 @@ def run_job(task, job_id: str, body) -> None:
     except JobDeferred as exc:
         _defer(task, ctx, exc)
     except TRANSIENT_ERRORS as exc:
-        _retry_or_fail(task, ctx, exc, settings)
+        _retry_or_fail(task, ctx, exc, run.settings)
     except Exception as exc:
-        log.exception("job %s failed", job_id)
+        log.exception("job %s failed", job.id)
         _finish(ctx, lifecycle.FAILED, error=f"{type(exc).__name__}: {exc}")
     else:
-        _finish(ctx, _outcome(ctx.job), result=result)
+        _finish(ctx, None, result=result)
 
 
-def _outcome(job: Job) -> str:
-    db.session.refresh(job)
-    return lifecycle.outcome(job.total, job.done, job.failed)
-
-
-def _finish(ctx: JobContext, status: str, result=None, error=None) -> None:
-    if not jobstore.finish(db.session, ctx.job.id, ctx.attempt, status, result, error):
+def _finish(ctx: JobContext, status: str | None, result=None, error=None) -> None:
+    """End the attempt; ``status`` None means "by its counts" (succeeded, partially failed...)."""
+    if status is not None:
+        ctx.session.rollback()  # a body that failed leaves nothing half-written
+    ended = current().end(jobstore.finish(ctx.session, ctx.job.id, ctx.attempt,
+                                          status or jobstore.by_counts(), result, error))
+    ctx.session.commit()
+    if ended is None:
         log.warning("job %s: attempt %d no longer holds the job; outcome %s not recorded",
-                    ctx.job.id, ctx.attempt, status)
+                    ctx.job.id, ctx.attempt, status or "by its counts")
         return
-    log.info("job %s %s", ctx.job.id, status)
+    log.info("job %s %s", ctx.job.id, ended.status)
 
 
 def _defer(task, ctx: JobContext, exc: JobDeferred) -> None:
     """Hand the message back to wait in the queue (a limit is reached), not in a worker."""
     delay = max(1, round(exc.delay))
-    jobstore.back_to_queue(db.session, ctx.job.id, ctx.attempt, error=str(exc))
+    ctx.session.rollback()
+    jobstore.back_to_queue(ctx.session, ctx.job.id, ctx.attempt, error=str(exc))
+    ctx.session.commit()
     log.info("job %s deferred for %ds: %s", ctx.job.id, delay, exc)
     raise task.retry(countdown=0, max_retries=None, delay_seconds=delay)
 
@@ -138,8 +233,10 @@ def _retry_or_fail(task, ctx: JobContext, exc: BaseException, settings: Settings
                 error=f"gave up after {retries + 1} attempts; last error: {reason}")
         return
     delay = round(retry_delay(retries + 1, settings.retry_backoff_base, settings.retry_backoff_max))
-    jobstore.back_to_queue(db.session, ctx.job.id, ctx.attempt,
+    ctx.session.rollback()
+    jobstore.back_to_queue(ctx.session, ctx.job.id, ctx.attempt,
                            error=f"attempt {ctx.attempt} failed ({reason}); retrying in {delay}s")
+    ctx.session.commit()
     log.warning("job %s: transient error (%s); retry %d in %ds", ctx.job.id, reason,
                 retries + 1, delay)
     # countdown=0 keeps Celery from holding an ETA message in worker memory;

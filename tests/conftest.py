@@ -21,7 +21,7 @@ from core.provision import apply as provision
 from core.settings import WORKLOADS, Settings
 from stack import services
 from webapp import create_app
-from webapp.enqueue import MemoryEnqueuer
+from core.enqueue import MemoryEnqueuer
 from tests.support.accounts import signed_in
 
 ROOT = Path(__file__).resolve().parent.parent

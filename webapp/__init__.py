@@ -26,8 +26,8 @@ def create_app(test_config: dict | None = None, *, settings: Settings | None = N
     db.init_app(app)
     migrate.init_app(app, db, directory=_migrations_dir())
 
-    from webapp.enqueue import CeleryEnqueuer
-    app.extensions["jobsys.enqueuer"] = enqueuer or CeleryEnqueuer(settings, app)
+    from broker.enqueue import CeleryEnqueuer
+    app.extensions["jobsys.enqueuer"] = enqueuer or CeleryEnqueuer(settings)
 
     from webapp import (api, auth, cli, documents, errors, exports, health, i18n, imports,
                         openapi, queues, uploads, views)

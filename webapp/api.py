@@ -14,10 +14,11 @@ from sqlalchemy import and_, or_, select
 from core import exports, kinds, lifecycle, pdfbatch
 from core.exportspecs import load_export_spec
 from core.errors import InvalidRequest
-from webapp import jobstore
+from store import jobstore
+from service.submit import submit
 from webapp.errors import ApiError
 from webapp.extensions import db
-from webapp.models import Job
+from store.models import Job
 from webapp.auth import api_job, current_owner
 
 log = logging.getLogger(__name__)
@@ -68,18 +69,16 @@ def create_job():
     unknown = sorted(set(body) - {"kind", "params"})
     if unknown:
         raise InvalidRequest(unknown[0], "is not a field of a job request (use kind and params)")
-    job, created = jobstore.create(db.session, kind=kind.name, owner=owner, params=params,
-                                   idempotency_key=_idempotency_key())
-    if not created:
-        return _replay(job, kind.name, params)
-    try:
-        current_app.extensions["jobsys.enqueuer"].send(kind, str(job.id))
-    except Exception as exc:
-        log.exception("could not queue job %s", job.id)
-        jobstore.fail_unsent(db.session, job.id, f"could not be queued: {exc}")
-        raise ApiError(503, "the job could not be queued; the queue service is unreachable. "
-                            "Try again shortly.", job_id=str(job.id)) from None
-    return _accepted(job)
+    done = submit(db.session, enqueuer(), kind.name, owner, params,
+                  idempotency_key=_idempotency_key())
+    if not done.created:
+        return _replay(done.job, kind.name, params)
+    return _accepted(done.job)
+
+
+def enqueuer():
+    """The app's way to send tasks (SQS in a deployment, a list in tests)."""
+    return current_app.extensions["jobsys.enqueuer"]
 
 
 def _check_allowed(kind: str, params: dict) -> None:
@@ -183,7 +182,9 @@ def cancel(job: Job) -> Job:
     """Cancel ``job`` (409 once it has finished)."""
     if job.status in lifecycle.FINISHED:
         raise ApiError(409, f"the job is already {job.status}", field="status")
-    return jobstore.cancel(db.session, job.id)
+    job = jobstore.cancel(db.session, job.id)
+    db.session.commit()
+    return job
 
 
 @bp.get("/jobs")

@@ -14,10 +14,10 @@ from functools import wraps
 from flask import abort, current_app, redirect, request, url_for
 from flask_login import LoginManager, current_user
 
-from webapp import accounts, jobstore
+from store import accounts, jobstore
 from webapp.errors import ApiError
 from webapp.extensions import csrf, db
-from webapp.models import Job, User
+from store.models import Job, User
 
 log = logging.getLogger(__name__)
 login_manager = LoginManager()
@@ -84,6 +84,7 @@ def _guard():
     token = bearer_token(request)
     if token is not None:
         user = accounts.user_for_token(db.session, token)
+        db.session.commit()  # when it was last used
         login_manager._update_request_context_with_user(user)
     if (request.path.startswith("/api/") and request.endpoint not in PUBLIC_API
             and not current_user.is_authenticated):

@@ -9,9 +9,9 @@ from flask.cli import AppGroup
 from sqlalchemy import select
 
 from core.errors import InvalidRequest
-from webapp import accounts
+from store import accounts
 from webapp.extensions import db
-from webapp.models import User
+from store.models import User
 
 users = AppGroup("users", help="Manage the accounts that sign in to the web app.")
 
@@ -39,6 +39,7 @@ def create(username, email, operator, password_stdin, password_env):
         user = accounts.create_user(db.session, username, email,
                                     _password(password_stdin, password_env),
                                     role="operator" if operator else "user")
+        db.session.commit()
     except InvalidRequest as exc:
         raise click.ClickException(f"{exc.field}: {exc.message}") from None
     click.echo(f"created {user.role} {user.username} <{user.email}>")
@@ -54,6 +55,7 @@ def password(username, password_stdin):
         raise click.ClickException(f"no user {username!r}")
     try:
         accounts.set_password(db.session, user, _password(password_stdin))
+        db.session.commit()
     except InvalidRequest as exc:
         raise click.ClickException(f"{exc.field}: {exc.message}") from None
     click.echo(f"password of {username} changed")

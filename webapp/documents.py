@@ -10,12 +10,13 @@ import threading
 
 from flask import Blueprint, current_app, jsonify, redirect, request, url_for
 
-from core import aws, kinds, lifecycle, pdfbatch
-from webapp import batchstore, jobstore
-from webapp.api import job_json
+from core import aws, lifecycle, pdfbatch
+from service.submit import send
+from store import batchstore
+from store.models import DOCUMENT_STATUSES, Job
+from webapp.api import enqueuer, job_json
 from webapp.errors import ApiError
 from webapp.extensions import db
-from webapp.models import DOCUMENT_STATUSES, Job
 from webapp.auth import api_job
 
 bp = Blueprint("documents", __name__, url_prefix="/api/jobs/<job_id>")
@@ -123,12 +124,8 @@ def retry(job: Job) -> tuple[Job, int]:
         raise ApiError(409, f"the job is {job.status} with {job.failed} failed documents; "
                             "only a finished job with failed documents can retry them",
                        field="status")
-    try:
-        current_app.extensions["jobsys.enqueuer"].send(kinds.lookup(job.kind), str(job.id))
-    except Exception as exc:
-        jobstore.fail_unsent(db.session, job.id, f"could not be queued: {exc}")
-        raise ApiError(503, "the retry could not be queued; the queue service is unreachable. "
-                            "Try again shortly.", job_id=str(job.id)) from None
+    db.session.commit()
+    send(db.session, enqueuer(), job)
     return db.session.get(Job, job.id, populate_existing=True), moved
 
 

@@ -7,6 +7,7 @@ from flask import jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from core.errors import InvalidRequest
+from service.submit import NotQueued
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,12 @@ def init_app(app) -> None:
     @app.errorhandler(InvalidRequest)
     def invalid_request(exc: InvalidRequest):
         return jsonify(error_body(exc.message, exc.field)), 422
+
+    @app.errorhandler(NotQueued)
+    def not_queued(exc: NotQueued):
+        body = error_body("the job could not be queued: the queue service is unreachable. "
+                          "Try again shortly.", job_id=str(exc.job.id))
+        return jsonify(body), 503
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):

@@ -11,12 +11,12 @@ from flask import Blueprint, current_app, jsonify, request
 from flask_login import current_user
 from sqlalchemy import text
 
-from core import kinds, lifecycle
-from webapp import jobstore
-from webapp.api import job_json
+from core import lifecycle
+from service.submit import NotQueued, submit
+from webapp.api import enqueuer, job_json
 from webapp.errors import ApiError
 from webapp.extensions import db
-from webapp.models import Job
+from store.models import Job
 
 bp = Blueprint("health", __name__)
 
@@ -39,13 +39,10 @@ def pipeline():
     """Run a canary job and wait for it: 200 with its queue wait, 503 if it does not finish."""
     _allowed()
     timeout = _timeout()
-    kind = kinds.lookup("canary")
-    job, _ = jobstore.create(db.session, kind=kind.name, owner=CANARY_OWNER, params={})
     try:
-        current_app.extensions["jobsys.enqueuer"].send(kind, str(job.id))
-    except Exception as exc:
-        jobstore.fail_unsent(db.session, job.id, f"could not be queued: {exc}")
-        return jsonify({"status": "unhealthy", "reason": f"queue unreachable: {exc}"}), 503
+        job = submit(db.session, enqueuer(), "canary", CANARY_OWNER, {}).job
+    except NotQueued as exc:
+        return jsonify({"status": "unhealthy", "reason": f"queue unreachable: {exc.cause}"}), 503
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         db.session.expire_all()

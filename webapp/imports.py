@@ -21,13 +21,14 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from core import csvimport
 from core.datasets import load_specs, spec_named
 from core.errors import InvalidRequest
-from webapp import importstore
-from webapp.api import _accepted, _json_object
+from service import imports as import_service
+from store import uploadstore
+from webapp.api import _accepted, _json_object, enqueuer
 from webapp.documents import _int_arg, presigned, s3_client
 from webapp.errors import ApiError
 from webapp.uploads import presigned_post
 from webapp.extensions import db
-from webapp.models import Job
+from store.models import Job
 from webapp.auth import api_job, can_see, current_owner
 
 bp = Blueprint("imports", __name__, url_prefix="/api")
@@ -55,8 +56,9 @@ def create_upload():
     if filename is not None and not isinstance(filename, str):
         raise InvalidRequest("filename", "must be the file's name, a string")
     key = csvimport.upload_key(dataset, filename)
-    importstore.record_upload(db.session, key=key, owner=current_owner(), dataset=dataset,
+    uploadstore.record_upload(db.session, key=key, owner=current_owner(), dataset=dataset,
                               options=options)
+    db.session.commit()
     response = jsonify({"key": key, "dataset": dataset, "options": options,
                         "upload": presigned_post(key),
                         "complete": {"method": "POST", "url": "/api/imports",
@@ -70,7 +72,7 @@ def start_import():
     """Start the import of an uploaded file (the same job its upload notification starts)."""
     body = _json_object()
     key = body.get("key")
-    record = importstore.upload(db.session, key) if isinstance(key, str) else None
+    record = uploadstore.upload(db.session, key) if isinstance(key, str) else None
     if record is None or not can_see(record.owner):
         raise ApiError(404, "no upload with this key; ask POST /api/imports/uploads for one",
                        field="key")
@@ -94,11 +96,12 @@ def direct_import():
     if not data:
         raise ApiError(400, "the request body is empty; send the CSV file as the body")
     key = csvimport.upload_key(dataset, request.args.get("filename"))
-    importstore.record_upload(db.session, key=key, owner=current_owner(), dataset=dataset,
+    uploadstore.record_upload(db.session, key=key, owner=current_owner(), dataset=dataset,
                               options=options)
+    db.session.commit()
     put = s3_client().put_object(Bucket=_settings().bucket, Key=key, Body=data,
                                  ContentType="text/csv")
-    return _accepted(*_start(importstore.upload(db.session, key), put["ETag"]))
+    return _accepted(*_start(uploadstore.upload(db.session, key), put["ETag"]))
 
 
 def _body(limit: int) -> bytes:
@@ -115,13 +118,8 @@ def _body(limit: int) -> bytes:
 
 
 def _start(record, etag: str) -> tuple[Job, bool]:
-    try:
-        job, created = importstore.start(db.session, current_app.extensions["jobsys.enqueuer"],
-                                         record, etag)
-    except Exception:
-        raise ApiError(503, "the import could not be queued; the queue service is unreachable. "
-                            "Try again shortly.") from None
-    return job, not created
+    done = import_service.start(db.session, enqueuer(), record, etag)
+    return done.job, not done.created
 
 
 @bp.get("/imports/datasets")

@@ -9,7 +9,7 @@ import os
 
 from core import aws, queues
 from core.settings import Settings
-from tasks.app import create_celery
+from broker.app import create_celery
 from tasks.monitoring import FLOWER_ENV
 
 for _name, _value in FLOWER_ENV.items():

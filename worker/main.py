@@ -12,11 +12,10 @@ from celery import signals
 from core import aws, queues
 from core.errors import ConfigurationError
 from core.settings import Settings
+from store import db, jobstore
 from tasks import deadletter
-from tasks.app import create_celery, task_modules
+from tasks.app import create_worker_celery, task_modules
 from tasks.pdf.preflight import check_worker as pdf_preflight
-from webapp import create_app, jobstore
-from webapp.extensions import db
 from worker import protection
 from worker.keeper import VisibilityKeeper
 from worker.request import KeptRequest
@@ -25,19 +24,18 @@ log = logging.getLogger("worker")
 
 
 def build(settings: Settings):
-    """The Flask app, the Celery app and the keeper, wired together."""
-    flask_app = create_app(settings=settings)
+    """The Celery app and the keeper, wired together."""
     sqs = aws.client(settings, "sqs")
     urls = queues.resolve_urls(settings, sqs)
-    celery = create_celery(settings, urls, flask_app=flask_app,
-                           include=task_modules(settings.worker_queues))
+    celery = create_worker_celery(settings, urls, include=task_modules(settings.worker_queues))
+    sessions = db.sessions(settings.require_database())
 
-    def in_app(fn, *args):
-        with flask_app.app_context():
-            return fn(db.session, *args)
+    def in_session(fn, *args):
+        with db.unit_of_work(sessions) as session:
+            return fn(session, *args)
 
     keeper = VisibilityKeeper(
-        sqs, renew_jobs=lambda ids: in_app(jobstore.touch, ids),
+        sqs, renew_jobs=lambda ids: in_session(jobstore.touch, ids),
         interval=min(settings.visibility_timeouts[w] for w in settings.worker_queues) / 3,
         protection=protection.for_environment(os.environ.get("ECS_AGENT_URI"),
                                               settings.worker_protection_minutes),
@@ -45,7 +43,7 @@ def build(settings: Settings):
     KeptRequest.keeper = keeper
     KeptRequest.timeouts = dict(settings.visibility_timeouts)
     KeptRequest.on_worker_lost = staticmethod(
-        lambda job_id, reason: jobstore.as_uuid(job_id) and in_app(
+        lambda job_id, reason: jobstore.as_uuid(job_id) and in_session(
             jobstore.release, jobstore.as_uuid(job_id), reason))
     celery.loader.import_default_modules()
     for task in celery.tasks.values():
@@ -53,7 +51,7 @@ def build(settings: Settings):
 
     dlq_urls = queues.dead_letter_urls(settings, sqs, settings.worker_queues)
     sweeper = _Periodic(settings.dlq_sweep_interval,
-                        lambda: in_app(lambda s: deadletter.sweep(settings, sqs, s, dlq_urls)))
+                        lambda: in_session(lambda s: deadletter.sweep(settings, sqs, s, dlq_urls)))
     idle_exit = _idle_exit(settings, keeper)
 
     @signals.worker_ready.connect(weak=False)
@@ -66,8 +64,7 @@ def build(settings: Settings):
     @signals.worker_process_init.connect(weak=False)
     def _fresh_connections(**_):
         # A pool child must not share the parent's database connections.
-        with flask_app.app_context():
-            db.engine.dispose(close=False)
+        db.dispose_all()
 
     @signals.worker_shutting_down.connect(weak=False)
     def _stop(**_):
@@ -75,7 +72,7 @@ def build(settings: Settings):
         if idle_exit:
             idle_exit.stop()
 
-    return flask_app, celery, keeper
+    return celery, keeper
 
 
 def _idle_exit(settings: Settings, keeper: VisibilityKeeper):
@@ -136,7 +133,7 @@ def main() -> int:
     try:
         settings = Settings.from_env()
         pdf_preflight(settings.worker_queues)
-        _, celery, _ = build(settings)
+        celery, _ = build(settings)
     except ConfigurationError as exc:
         log.error("%s", exc)
         return 2

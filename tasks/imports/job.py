@@ -20,7 +20,6 @@ from typing import Iterator
 
 import psycopg
 from botocore.exceptions import ClientError
-from flask import current_app
 
 from core import aws, csvimport
 from core.datasets import spec_named
@@ -30,18 +29,14 @@ from tasks.imports import loading, slots
 from tasks.imports.reading import Clean, FileProblem, Rows, open_text
 from tasks.imports.report import ErrorReport, describe
 from tasks.imports.validate import BatchValidator
+from store import db, jobstore
+from tasks import runtime
 from tasks.runtime import JobContext, job_task
-from webapp import jobstore
-from webapp.extensions import db
 
 log = logging.getLogger(__name__)
 BATCH_ROWS = 4000
 PROGRESS_SECONDS = 2.0
 _clients: dict[str, object] = {}
-
-
-def _settings() -> Settings:
-    return current_app.extensions["jobsys.settings"]
 
 
 def _s3(settings: Settings):
@@ -58,7 +53,7 @@ def plain_url(url: str) -> str:
 @job_task(csvimport.TASK)
 def run(ctx: JobContext) -> dict:
     """Import the job's file into its dataset, holding one of the database's import slots."""
-    settings = _settings()
+    settings = runtime.current().settings
     try:
         spec = spec_named(ctx.params.get("dataset"), settings.datasets_dir)
     except InvalidRequest as exc:
@@ -79,8 +74,8 @@ def run(ctx: JobContext) -> dict:
                 gc.enable()
 
 
-def in_thread(chunks: Iterator[str], app, depth: int = 16) -> Iterator[str]:
-    """Run the ``chunks`` generator in a thread (in an app context) and yield what it makes.
+def in_thread(chunks: Iterator[str], depth: int = 16) -> Iterator[str]:
+    """Run the ``chunks`` generator in a thread and yield what it makes.
 
     Parsing then goes on while the database works on what was sent; at most
     ``depth`` chunks wait. An error in the thread is raised here.
@@ -98,14 +93,13 @@ def in_thread(chunks: Iterator[str], app, depth: int = 16) -> Iterator[str]:
         return False
 
     def produce():
-        with app.app_context():
-            try:
-                for chunk in chunks:
-                    if not put((True, chunk)):
-                        return
-                put((False, None))
-            except BaseException as exc:
-                put((False, exc))
+        try:
+            for chunk in chunks:
+                if not put((True, chunk)):
+                    return
+            put((False, None))
+        except BaseException as exc:
+            put((False, exc))
 
     thread = threading.Thread(target=produce, name="csv-parser", daemon=True)
     thread.start()
@@ -132,6 +126,7 @@ class Import:
         self.rows = self.bad = 0
         self.report = ErrorReport()
         self.job_id, self.attempt = ctx.job.id, ctx.attempt  # the parser thread reports by id
+        self.sessions = runtime.current().sessions  # in sessions of its own
         self._next_progress = time.monotonic() + PROGRESS_SECONDS
 
     def run(self) -> dict:
@@ -140,8 +135,7 @@ class Import:
         text, counter, codec = open_text(body, self.ctx.params.get("encoding", "auto"))
         rows = Rows(text, codec)
         validator = BatchValidator(self.spec, rows.read_header())
-        chunks = in_thread(self._chunks(rows, validator, counter, size),
-                           current_app._get_current_object())
+        chunks = in_thread(self._chunks(rows, validator, counter, size))
         loaded = loading.load(self.conn, self.spec, validator.columns, chunks,
                               commit=lambda: self.rows > 0 and self.bad <= self.max_bad)
         if self.rows == 0:
@@ -201,9 +195,11 @@ class Import:
 
     def _progress(self, read: int, size: int) -> None:
         estimate = round(self.rows * size / read) if read else 0
-        jobstore.progress(db.session, self.job_id, self.attempt, total=max(estimate, self.rows),
-                          done=self.rows - self.bad, failed=self.bad)
-        if jobstore.cancel_requested(db.session, self.job_id):
+        with db.unit_of_work(self.sessions) as session:
+            jobstore.progress(session, self.job_id, self.attempt, total=max(estimate, self.rows),
+                              done=self.rows - self.bad, failed=self.bad)
+            cancelled = jobstore.cancel_requested(session, self.job_id)
+        if cancelled:
             raise JobCancelled("cancelled by its owner")
         self._next_progress = time.monotonic() + PROGRESS_SECONDS
 

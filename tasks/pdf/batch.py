@@ -10,78 +10,74 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 from datetime import datetime, timezone
 
 from botocore.exceptions import BotoCoreError, ClientError
 from celery import shared_task
-from flask import current_app
 
 from core import lifecycle, pdfbatch
 from core.backoff import retry_delay
 from core.errors import JobFailed, TransientJobError
 from core.ratelimit import parse_rate
 from core.settings import Settings
+from store import batchstore, jobstore
+from store.models import Job
+from tasks import runtime
 from tasks.pdf import fanout, finish, process, sources
 from tasks.pdf.errors import DocumentError
 from tasks.ratelimit import Grant, PostgresTokenBucket
-from tasks.runtime import stale_after
-from webapp import batchstore, jobstore
-from webapp.extensions import db
-from webapp.models import Job
+from tasks.runtime import worker_name as _worker
 
 log = logging.getLogger(__name__)
 STORAGE_ERRORS = (ClientError, BotoCoreError, ConnectionError, TimeoutError, TransientJobError)
 
 
 def _settings() -> Settings:
-    return current_app.extensions["jobsys.settings"]
+    return runtime.current().settings
 
 
-def _worker(task) -> str:
-    return f"{task.request.hostname or 'local'}:{os.getpid()}"
+def _end(job_id, status: str, error: str) -> None:
+    """End the batch job with ``status`` (whatever this call left half-done is dropped)."""
+    session = runtime.session()
+    session.rollback()
+    runtime.current().end(batchstore.finish(session, job_id, status, error=error))
+    session.commit()
 
 
 @shared_task(name="pdf.plan_batch", bind=True, max_retries=None)
 def plan_batch(self, job_id: str) -> None:
     """Claim the job, record its documents (once), send a message per pending chunk."""
-    settings, job_uuid = _settings(), jobstore.as_uuid(job_id)
-    if job_uuid is None:
-        log.error("pdf.plan_batch: %r is not a job id; message dropped", job_id)
+    settings, job = _settings(), runtime.claim(self, job_id)
+    if job is None:
         return
-    claim = jobstore.claim(db.session, job_uuid, _worker(self),
-                           stale_after(settings, self.request.delivery_info))
-    if not claim.claimed:
-        log.info("job %s not planned: %s", job_id, claim.reason)
-        return
-    job = claim.job
     try:
         _record_documents(job, settings)
         if not _send_chunks(self, job, settings):
             finish.after_chunk(job.id, settings)
     except JobFailed as exc:
-        batchstore.finish(db.session, job.id, lifecycle.FAILED, error=str(exc))
+        _end(job.id, lifecycle.FAILED, str(exc))
     except STORAGE_ERRORS as exc:
         _retry_plan(self, job, exc, settings)
     except Exception as exc:
         log.exception("job %s: planning failed", job_id)
-        batchstore.finish(db.session, job.id, lifecycle.FAILED,
-                          error=f"{type(exc).__name__}: {exc}")
+        _end(job.id, lifecycle.FAILED, f"{type(exc).__name__}: {exc}")
 
 
 def _record_documents(job: Job, settings: Settings) -> None:
-    if batchstore.count(db.session, job.id):
+    session = runtime.session()
+    if batchstore.count(session, job.id):
         return  # planned by an earlier delivery, or a retry of the failed ones
-    with db.engine.connect() as reader:
+    with session.get_bind().connect() as reader:
         rows = sources.rows(job.params, s3=process.client(settings, "s3"),
                             bucket=settings.bucket, session=reader,
                             tables=settings.pdf_source_tables)
-        total = batchstore.insert(db.session, job.id, _numbered(rows))
+        total = batchstore.insert(session, job.id, _numbered(rows))
     if total == 0:
-        db.session.rollback()
+        session.rollback()
         raise JobFailed("the batch has no recipients")
-    db.session.commit()
-    batchstore.set_total(db.session, job.id, total)
+    session.commit()
+    batchstore.set_total(session, job.id, total)
+    session.commit()
     log.info("job %s: %d documents recorded", job.id, total)
 
 
@@ -97,7 +93,7 @@ def _numbered(rows):
 
 def _send_chunks(task, job: Job, settings: Settings) -> int:
     size = settings.pdf_chunk_size
-    chunks = batchstore.pending_chunks(db.session, job.id, size)
+    chunks = batchstore.pending_chunks(runtime.session(), job.id, size)
     queue = settings.queue_name("pdf")
     url = task.app.conf.broker_transport_options["predefined_queues"][queue]["url"]
     args = ([str(job.id), *pdfbatch.chunk_bounds(c, size), 0] for c in chunks)
@@ -111,29 +107,33 @@ def _retry_plan(task, job: Job, exc: BaseException, settings: Settings) -> None:
     retries = task.request.retries or 0
     reason = f"{type(exc).__name__}: {exc}"
     if retries >= settings.task_max_retries:
-        batchstore.finish(db.session, job.id, lifecycle.FAILED,
-                          error=f"gave up after {retries + 1} attempts; last error: {reason}")
+        _end(job.id, lifecycle.FAILED, f"gave up after {retries + 1} attempts; last error: {reason}")
         return
     delay = round(retry_delay(retries + 1, settings.retry_backoff_base, settings.retry_backoff_max))
-    jobstore.back_to_queue(db.session, job.id, job.attempts,
+    session = runtime.session()
+    session.rollback()
+    jobstore.back_to_queue(session, job.id, job.attempts,
                            error=f"planning failed ({reason}); retrying in {delay}s")
+    session.commit()
     raise task.retry(exc=exc, countdown=0, max_retries=None, delay_seconds=delay)
 
 
 @shared_task(name=process.RENDER_TASK, bind=True, max_retries=None)
 def render_chunk(self, job_id: str, first: int, end: int, failures: int = 0) -> None:
     """Render the pending documents ``first <= seq < end`` of a running job."""
-    settings, job_uuid = _settings(), jobstore.as_uuid(job_id)
-    job = db.session.get(Job, job_uuid, populate_existing=True) if job_uuid else None
+    settings, job_uuid, session = _settings(), runtime.current().job_id, runtime.session()
+    job = session.get(Job, job_uuid, populate_existing=True) if job_uuid else None
     if job is None or job.status != lifecycle.RUNNING:
         log.info("chunk %s[%d:%d] skipped: job is %s", job_id, first, end,
                  job.status if job else "gone")
         return
     if job.cancel_requested_at is not None:
-        batchstore.finish(db.session, job.id, lifecycle.CANCELLED, error="cancelled by its owner")
+        _end(job.id, lifecycle.CANCELLED, "cancelled by its owner")
         return
     bucket = _cluster_bucket(settings)
-    for doc in batchstore.pending_in(db.session, job.id, first, end):
+    pending = batchstore.pending_in(session, job.id, first, end)
+    session.commit()
+    for doc in pending:
         grant = bucket.take() if bucket else Grant(True, at=datetime.now(timezone.utc))
         if not grant.granted:
             # Hand the message back instead of holding a worker slot while waiting.
@@ -154,42 +154,49 @@ def _cluster_bucket(settings: Settings) -> PostgresTokenBucket | None:
     limit = settings.cluster_rate_limits.get(pdfbatch.KIND)
     if not limit:
         return None
-    return PostgresTokenBucket(db.session, f"{settings.queue_prefix}{pdfbatch.KIND}",
+    return PostgresTokenBucket(runtime.session(), f"{settings.queue_prefix}{pdfbatch.KIND}",
                                parse_rate(limit))
 
 
 def _render_one(task, job: Job, doc, settings: Settings, started) -> None:
+    session = runtime.session()
     try:
         pdf = process.renderer().render(job.params["template"], doc.data)
     except DocumentError as exc:
-        batchstore.mark_failed(db.session, job.id, doc.seq, error=str(exc),
+        batchstore.mark_failed(session, job.id, doc.seq, error=str(exc),
                                worker=_worker(task), started=started)
+        session.commit()
         return
     except Exception as exc:
         log.exception("job %s: document %d failed unexpectedly", job.id, doc.seq)
-        batchstore.mark_failed(db.session, job.id, doc.seq, worker=_worker(task),
+        batchstore.mark_failed(session, job.id, doc.seq, worker=_worker(task),
                                error=f"{type(exc).__name__}: {exc}", started=started)
+        session.commit()
         return
     key = pdfbatch.document_key(str(job.id), doc.seq)
     process.client(settings, "s3").put_object(Bucket=settings.bucket, Key=key, Body=pdf,
                                               ContentType="application/pdf")
-    batchstore.mark_done(db.session, job.id, doc.seq, key=key, size=len(pdf),
+    batchstore.mark_done(session, job.id, doc.seq, key=key, size=len(pdf),
                          worker=_worker(task), started=started)
+    session.commit()
 
 
 def _retry_chunk(task, job: Job, bounds: tuple[int, int], failures: int, exc: BaseException,
                  settings: Settings) -> None:
     reason = f"{type(exc).__name__}: {exc}"
     if failures > settings.task_max_retries:
-        for doc in batchstore.pending_in(db.session, job.id, *bounds):
-            batchstore.mark_failed(db.session, job.id, doc.seq, worker=_worker(task),
+        session = runtime.session()
+        session.rollback()
+        for doc in batchstore.pending_in(session, job.id, *bounds):
+            batchstore.mark_failed(session, job.id, doc.seq, worker=_worker(task),
                                    error=f"could not store the PDF after {failures} attempts: "
                                          f"{reason}")
+        session.commit()
         try:
             finish.after_chunk(job.id, settings)
         except STORAGE_ERRORS:
-            batchstore.finish(db.session, job.id, lifecycle.FAILED,
-                              error=f"could not build the ZIP after {failures} attempts: {reason}")
+            _end(job.id, lifecycle.FAILED,
+                 f"could not build the ZIP after {failures} attempts: {reason}")
         return
     delay = round(retry_delay(failures, settings.retry_backoff_base, settings.retry_backoff_max))
     log.warning("job %s chunk %s: storage error (%s); retry %d in %ds", job.id, bounds, reason,

@@ -6,37 +6,42 @@ import logging
 
 from core import lifecycle, pdfbatch
 from core.settings import Settings
+from store import batchstore
+from store.models import Job
+from tasks import runtime
 from tasks.pdf import archive, process
-from webapp import batchstore
-from webapp.extensions import db
-from webapp.models import Job
 
 log = logging.getLogger(__name__)
 
 
 def after_chunk(job_id, settings: Settings) -> None:
     """Finish the job if this caller settled its last document (else do nothing)."""
+    session = runtime.session()
     stale = settings.visibility_timeouts["pdf"] * 2 / 3
-    if not batchstore.claim_archive(db.session, job_id, stale):
+    claimed = batchstore.claim_archive(session, job_id, stale)
+    session.commit()
+    if not claimed:
         return
-    job = db.session.get(Job, job_id, populate_existing=True)
+    job = session.get(Job, job_id, populate_existing=True)
     try:
-        figures = _archive(job, settings) if job.done else None
+        figures = _archive(session, job, settings) if job.done else None
     except BaseException:
-        batchstore.release_archive(db.session, job_id)
+        batchstore.release_archive(session, job_id)
+        session.commit()
         raise
     status = lifecycle.outcome(job.total, job.done, job.failed)
-    batchstore.finish(db.session, job_id, status, result=_result(job, figures),
-                      error=_error(job))
+    runtime.current().end(batchstore.finish(session, job_id, status,
+                                            result=_result(job, figures), error=_error(job)))
+    session.commit()
     log.info("job %s %s: %d done, %d failed", job_id, status, job.done, job.failed)
 
 
-def _archive(job: Job, settings: Settings) -> dict:
+def _archive(session, job: Job, settings: Settings) -> dict:
     key = pdfbatch.archive_key(str(job.id))
     members = ((pdfbatch.file_name(seq, recipient), source)
-               for seq, recipient, source in batchstore.done_documents(db.session, job.id))
+               for seq, recipient, source in batchstore.done_documents(session, job.id))
     figures = archive.build(process.client(settings, "s3"), settings.bucket, key, members)
-    db.session.commit()  # ends the streaming read
+    session.commit()  # ends the streaming read
     return {"key": key, **figures}
 
 

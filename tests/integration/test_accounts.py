@@ -7,8 +7,8 @@ import pytest
 
 from core.errors import InvalidRequest
 from tests.support.accounts import PASSWORD, bearer, csrf_token, sign_in
-from webapp import accounts, jobstore
-from webapp.models import User
+from store import accounts, jobstore
+from store.models import User
 from webapp.extensions import db
 
 
@@ -28,9 +28,11 @@ def test_an_unknown_or_revoked_token_is_refused(app, anonymous):
     with app.app_context():
         user = db.session.scalar(db.select(User).filter_by(username="alice"))
         row, token = accounts.create_token(db.session, user, "script")
+        db.session.commit()
         headers = {"Authorization": f"Bearer {token}"}
         assert anonymous.get("/api/jobs", headers=headers).status_code == 200
         assert accounts.revoke_token(db.session, user, row.id)
+        db.session.commit()
     assert anonymous.get("/api/jobs", headers=headers).status_code == 401
 
 
@@ -100,6 +102,7 @@ def test_sign_in_goes_back_only_to_a_path_on_this_site(anonymous):
 def test_one_user_cannot_see_or_download_anothers_job(app, client, kind, path):
     with app.app_context():
         job, _ = jobstore.create(db.session, kind=kind, owner="alice", params={})
+        db.session.commit()
     url = path.format(id=job.id)
     assert not _no_such_job(client.get(url, headers=bearer("alice")))
     assert not _no_such_job(client.get(url, headers=bearer("ops")))
@@ -165,12 +168,15 @@ def test_a_tokens_last_use_is_noted_at_most_once_a_minute(app):
     with app.app_context():
         user = db.session.scalar(db.select(User).filter_by(username="alice"))
         row, token = accounts.create_token(db.session, user, "cron")
+        db.session.commit()
         start = datetime(2026, 11, 23, 9, 0, tzinfo=timezone.utc)
         for offset, noted in [(0, 0), (30, 0), (61, 61)]:
             assert accounts.user_for_token(db.session, token, start + timedelta(seconds=offset)) == user
+            db.session.commit()
             db.session.refresh(row)
             assert row.last_used_at == start + timedelta(seconds=noted)
         accounts.revoke_token(db.session, user, row.id)
+        db.session.commit()
 
 
 def test_only_operators_export_everyones_jobs(client):

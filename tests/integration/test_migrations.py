@@ -2,14 +2,13 @@
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from webapp.extensions import db
-from webapp import models  # noqa: F401  (registers the tables)
+from store import models
 
 
 def test_migrations_match_the_models(engine):
     with engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"include_name": _ours})
-        diff = compare_metadata(context, db.metadata)
+        diff = compare_metadata(context, models.Base.metadata)
     assert diff == []
 
 

@@ -19,7 +19,7 @@ from core import csvimport
 from tasks.imports.samples import customers_csv
 from tasks.pdf.samples import statement
 from webapp import create_app, openapi
-from webapp.enqueue import MemoryEnqueuer
+from core.enqueue import MemoryEnqueuer
 from tests.support.accounts import bearer
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,

@@ -13,7 +13,7 @@ from autoscaler.state import S3StateStore
 from core import envelope
 from tasks import deadletter
 from webapp import create_app
-from webapp.enqueue import MemoryEnqueuer
+from core.enqueue import MemoryEnqueuer
 from webapp.extensions import db
 from tests.support.accounts import sign_in_session, signed_in
 from tests.support.jobs import Sender, create, row

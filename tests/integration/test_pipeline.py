@@ -10,7 +10,7 @@ from core import lifecycle
 from tests.support.accounts import bearer, signed_in
 from tests.support.jobs import Sender, create, queue_depth, wait_status
 from webapp import create_app
-from webapp.enqueue import MemoryEnqueuer
+from core.enqueue import MemoryEnqueuer
 
 
 def test_a_canary_travels_api_to_worker_and_records_its_queue_wait(
@@ -131,3 +131,26 @@ def test_queue_depths_name_a_missing_queue(app):
 
     assert response.status_code == 503
     assert "python -m core.provision" in response.get_json()["error"]["message"]
+
+
+def test_celerys_own_command_line_starts_a_working_worker(settings, queue_urls, engine, tmp_path):
+    from pathlib import Path
+    import sys
+
+    from stack import services
+    env = services.python_env(**{**settings.to_env(), "WORKER_QUEUES": "pdf",
+                                 "WORKER_HEALTH_FILE": str(tmp_path / "cli.health")})
+    child = services.spawn("celery-cli", [
+        sys.executable, "-m", "celery", "-A", "worker", "worker", "-Q", "default",
+        "--concurrency", "1", "--hostname", "cli@%h", "--without-gossip", "--without-mingle",
+        "--without-heartbeat", "--loglevel", "INFO"], env=env, log_dir=tmp_path / "logs",
+        cwd=str(Path(__file__).resolve().parents[2]))
+    try:
+        services.wait_for(lambda: " ready." in child.log_path.read_text(errors="replace"),
+                          60, "the celery worker to be ready")
+        job_id = create(create_app({"TESTING": True}, settings=settings), "canary")
+        Sender(settings, queue_urls).send("canary.run", job_id)
+        done = wait_status(engine, job_id, lifecycle.SUCCEEDED, timeout=30)
+        assert done["result"]["worker"].startswith("cli@")
+    finally:
+        child.stop(timeout=15)

@@ -16,10 +16,11 @@ from core import aws, lifecycle, mail
 from lambdas import nightly_export
 from lambdas.scheduler import tick
 from stack import services
+from service.submit import NotQueued
 from tasks import notify
 from tests.support.jobs import queue_depth
-from webapp import jobstore
-from webapp.enqueue import MemoryEnqueuer
+from store import jobstore
+from core.enqueue import MemoryEnqueuer
 from webapp.extensions import db
 
 EVENT = {"schedule": "customers-nightly", "scheduled_time": "2026-11-19T17:00:00Z"}
@@ -96,8 +97,9 @@ def test_a_night_that_could_not_be_queued_is_queued_by_the_next_trigger_and_reru
             raise ConnectionError("SQS is unreachable")
 
     day = datetime(2026, 11, 20).date()
-    with pytest.raises(ConnectionError):
+    with pytest.raises(NotQueued) as caught:
         nightly_export.trigger("customers-nightly", day, settings=settings, enqueuer=Unreachable())
+    assert isinstance(caught.value.cause, ConnectionError)
     (job,) = jobs_with_key(engine, KEY)
     assert job["status"] == lifecycle.FAILED
     queued = MemoryEnqueuer()
@@ -130,8 +132,9 @@ def test_an_email_through_ses_is_sent_once_per_job_and_outcome(app, settings):
                             "r": json.dumps({"dataset": "customers", "rows": 5,
                                              "url": "http://files/x.csv"})})
         db.session.commit()
-        assert notify.job_ended(job.id, settings, sender) is True
-        assert notify.job_ended(job.id, settings, sender) is False
+        db.session.refresh(job)
+        assert notify.job_ended(db.session, job, settings, sender) is True
+        assert notify.job_ended(db.session, job, settings, sender) is False
         row = db.session.execute(text("SELECT address, transport FROM job_notifications "
                                       "WHERE job_id = :j"), {"j": job.id}).one()
     assert tuple(row) == ("hanako@example.jp", "ses")
@@ -152,8 +155,9 @@ def test_a_failed_send_leaves_the_email_to_send_later(app, settings):
         db.session.execute(text("UPDATE jobs SET status = 'failed', error = 'no recipients' "
                                 "WHERE id = :j"), {"j": job.id})
         db.session.commit()
-        assert notify.job_ended(job.id, settings, Down()) is False
-        assert notify.job_ended(job.id, settings, later) is True
+        db.session.refresh(job)
+        assert notify.job_ended(db.session, job, settings, Down()) is False
+        assert notify.job_ended(db.session, job, settings, later) is True
     (message,) = later.sent
     assert message["To"] == "taro@localhost" and "failed" in message["Subject"]
     assert "no recipients" in message.get_content()

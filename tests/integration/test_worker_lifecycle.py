@@ -103,7 +103,7 @@ LOADED = """
 import json, sys
 from core.settings import Settings
 from worker.main import build
-_, celery, _ = build(Settings.from_env())
+celery, _ = build(Settings.from_env())
 celery.loader.import_default_modules()
 print(json.dumps({"modules": sorted(m for m in sys.modules if m in (
     "weasyprint", "tasks.canary", "tasks.pdf.batch", "tasks.imports.job")),

@@ -8,7 +8,7 @@ from __future__ import annotations
 from sqlalchemy import text
 from werkzeug.security import generate_password_hash
 
-from webapp.accounts import TOKEN_PREFIX, digest
+from store.accounts import TOKEN_PREFIX, digest
 
 PASSWORD = "correct horse battery"
 USERS = {"local": "user", "alice": "user", "bob": "user", "tester": "user",

@@ -4,15 +4,16 @@ from __future__ import annotations
 from sqlalchemy import text
 
 from core import lifecycle
+from broker.app import create_celery
 from stack.services import wait_for
-from tasks.app import create_celery
-from webapp import jobstore
-from webapp.extensions import db
+from store import db, jobstore
 
 
 def create(app, kind: str, params: dict | None = None) -> str:
-    with app.app_context():
-        job, _ = jobstore.create(db.session, kind=kind, owner="tester", params=params or {})
+    """A queued job of ``kind`` (committed; no message sent), by the app's settings."""
+    settings = app.extensions["jobsys.settings"]
+    with db.unit_of_work(db.sessions(settings.require_database())) as session:
+        job, _ = jobstore.create(session, kind=kind, owner="tester", params=params or {})
         return str(job.id)
 
 

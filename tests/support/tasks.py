@@ -13,7 +13,6 @@ from sqlalchemy import text
 
 from core.errors import JobFailed, TransientJobError
 from tasks.runtime import JobContext, job_task
-from webapp.extensions import db
 
 EXECUTIONS_DDL = """
 CREATE TABLE IF NOT EXISTS test_executions (
@@ -27,24 +26,24 @@ CREATE TABLE IF NOT EXISTS test_executions (
 
 
 def _started(ctx: JobContext) -> int:
-    row = db.session.execute(text(
+    row = ctx.session.execute(text(
         "INSERT INTO test_executions (job_id, attempt, pid) VALUES (:j, :a, :p) RETURNING id"),
         {"j": ctx.job.id, "a": ctx.attempt, "p": os.getpid()}).scalar()
-    db.session.commit()
+    ctx.session.commit()
     return row
 
 
-def _finished(row: int) -> None:
-    db.session.execute(text("UPDATE test_executions SET finished_at = clock_timestamp() "
-                            "WHERE id = :id"), {"id": row})
-    db.session.commit()
+def _finished(ctx: JobContext, row: int) -> None:
+    ctx.session.execute(text("UPDATE test_executions SET finished_at = clock_timestamp() "
+                             "WHERE id = :id"), {"id": row})
+    ctx.session.commit()
 
 
 @job_task("test.sleep")
 def sleep(ctx: JobContext) -> dict:
     row = _started(ctx)
     time.sleep(float(ctx.params.get("seconds", 1)))
-    _finished(row)
+    _finished(ctx, row)
     return {"slept": ctx.params.get("seconds", 1)}
 
 
@@ -58,11 +57,11 @@ def crash(ctx: JobContext) -> dict:
 @job_task("test.flaky")
 def flaky(ctx: JobContext) -> dict:
     row = _started(ctx)
-    runs = db.session.execute(text("SELECT count(*) FROM test_executions WHERE job_id = :j"),
+    runs = ctx.session.execute(text("SELECT count(*) FROM test_executions WHERE job_id = :j"),
                               {"j": ctx.job.id}).scalar()
     if runs <= int(ctx.params.get("failures", 2)):
         raise TransientJobError(f"the service is busy (run {runs})")
-    _finished(row)
+    _finished(ctx, row)
     return {"runs": runs}
 
 

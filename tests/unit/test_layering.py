@@ -1,5 +1,7 @@
 """Imports point inward: the core and the autoscaler stay free of the web and
-task frameworks, the web app never needs the renderer, and nothing imports worker/."""
+task frameworks; the data layer (store/) and the services stand below both the
+web app and the tasks, which never import each other; the broker knows no jobs;
+the web app never needs the renderer; and nothing imports worker/."""
 from __future__ import annotations
 
 import ast
@@ -24,11 +26,21 @@ def imports_of(package: str) -> dict[str, set[str]]:
     return found
 
 
+OUTER = {"webapp", "tasks", "worker", "stack", "lambdas", "broker", "service", "store"}
+
+
 @pytest.mark.parametrize("package, banned", [
-    ("core", FRAMEWORKS | {"webapp", "tasks", "worker", "stack"}),
-    ("autoscaler", FRAMEWORKS | {"webapp", "tasks", "worker", "sqlalchemy", "psycopg"}),
-    ("webapp", {"weasyprint", "worker"}),
-    ("tasks", {"worker"}),
+    ("core", FRAMEWORKS | OUTER),
+    ("autoscaler", FRAMEWORKS | OUTER | {"sqlalchemy", "psycopg"}),
+    ("store", FRAMEWORKS | OUTER - {"store"}),
+    ("service", FRAMEWORKS | OUTER - {"store", "service"}),
+    ("broker", {"flask", "flask_sqlalchemy", "flask_migrate", "weasyprint", "sqlalchemy",
+                "psycopg"} | OUTER - {"broker"}),
+    ("webapp", {"weasyprint", "celery", "kombu", "tasks", "worker", "lambdas", "stack"}),
+    ("tasks", {"flask", "flask_sqlalchemy", "flask_migrate", "flask_login", "webapp", "worker",
+               "lambdas", "stack"}),
+    ("lambdas", {"flask", "flask_sqlalchemy", "flask_migrate", "flask_login", "webapp",
+                 "tasks", "worker", "stack"}),
 ])
 def test_package_does_not_import(package, banned):
     offenders = {path: sorted(n for n in names if n.split(".")[0] in banned)
@@ -36,7 +48,7 @@ def test_package_does_not_import(package, banned):
     assert {p: n for p, n in offenders.items() if n} == {}
 
 
-def test_the_web_app_imports_tasks_only_to_send_them():
-    uses = {path: {n for n in names if n.split(".")[0] == "tasks"}
+def test_the_web_app_reaches_celery_only_through_the_enqueuer():
+    uses = {path: {n for n in names if n.split(".")[0] == "broker"}
             for path, names in imports_of("webapp").items()}
-    assert set().union(*uses.values()) <= {"tasks.app"}
+    assert set().union(*uses.values()) <= {"broker.enqueue"}

@@ -13,7 +13,7 @@ from core import aws
 from core.settings import Settings
 from stack.services import wait_for
 from tasks import monitor_queues, monitoring, sqs_fanout
-from tasks.app import create_celery
+from broker.app import create_celery
 
 EVENTS = Exchange("celeryev", type="topic")
 REPLIES = Exchange("reply.celery.pidbox", type="direct")

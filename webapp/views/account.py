@@ -7,7 +7,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 
 from core.errors import InvalidRequest
-from webapp import accounts
+from store import accounts
 from webapp.extensions import db
 from webapp.i18n import gettext as _
 
@@ -58,6 +58,7 @@ def create_token():
     """Make a token and show it, once."""
     try:
         _, token = accounts.create_token(db.session, current_user, request.form.get("name", ""))
+        db.session.commit()
     except InvalidRequest as exc:
         flash(_("Token name") + ": " + exc.message, "error")
         return redirect(url_for("auth.tokens"))
@@ -68,6 +69,8 @@ def create_token():
 @bp.post("/account/tokens/<int:token_id>/revoke")
 @login_required
 def revoke_token(token_id: int):
-    if accounts.revoke_token(db.session, current_user, token_id):
+    revoked = accounts.revoke_token(db.session, current_user, token_id)
+    db.session.commit()
+    if revoked:
         flash(_("The token was revoked; it no longer works."), "info")
     return redirect(url_for("auth.tokens"))

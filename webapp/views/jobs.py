@@ -16,7 +16,7 @@ from webapp.auth import visible_job
 from webapp.errors import ApiError
 from webapp.extensions import db
 from webapp.i18n import gettext as _
-from webapp.models import Job
+from store.models import Job
 
 bp = Blueprint("pages", __name__)
 LIST_SIZE = 50

@@ -12,12 +12,13 @@ from autoscaler.errors import TargetMissing
 from core import deadletters, kinds, lifecycle
 from core.errors import InvalidRequest
 from core.settings import WORKLOADS
-from webapp import autoscaling, jobstore, queues
+from store import jobstore
+from webapp import autoscaling, queues
 from webapp.auth import operator_required
 from webapp.documents import s3_client
 from webapp.extensions import db
 from webapp.i18n import gettext as _
-from webapp.models import Job
+from store.models import Job
 
 log = logging.getLogger(__name__)
 bp = Blueprint("operator", __name__, url_prefix="/operator")
@@ -94,3 +95,4 @@ def _requeue_job(letter: deadletters.DeadLetter) -> None:
         own_task = False
     if own_task:
         jobstore.requeue_failed(db.session, job.id)
+        db.session.commit()

@@ -1,4 +1,7 @@
-"""The job record: the truth about every job lives in this table."""
+"""The tables: the job record (the truth about every job), its documents, uploads,
+notifications, rate buckets, accounts and tokens. Plain SQLAlchemy 2.0: the web app
+binds them through Flask-SQLAlchemy (``model_class=Base``), the workers and Lambdas
+through ``store.db``."""
 from __future__ import annotations
 
 import uuid
@@ -7,16 +10,18 @@ from datetime import datetime
 from sqlalchemy import (CheckConstraint, DateTime, Double, ForeignKey, Index, Integer, String,
                         Text, UniqueConstraint, Uuid, func, text)
 from sqlalchemy.dialects.postgresql import JSONB
-from flask_login import UserMixin
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from core import lifecycle
-from webapp.extensions import db
+
+class Base(DeclarativeBase):
+    """Every table of the job system."""
+
 
 _STATUS_LIST = ", ".join(f"'{s}'" for s in lifecycle.STATUSES)
 
 
-class Job(db.Model):
+class Job(Base):
     """One job: what was asked, by whom, how far it got and what came of it."""
 
     __tablename__ = "jobs"
@@ -53,7 +58,7 @@ class Job(db.Model):
 DOCUMENT_STATUSES = ("pending", "done", "failed")
 
 
-class PdfDocument(db.Model):
+class PdfDocument(Base):
     """One recipient's document in a pdf_batch job: its data, its outcome, its file.
 
     No foreign key to ``jobs``: a job's documents go with it by job id, and the
@@ -80,7 +85,7 @@ class PdfDocument(db.Model):
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
-class RateBucket(db.Model):
+class RateBucket(Base):
     """A cluster-wide token bucket: every worker takes its tokens from this row."""
 
     __tablename__ = "rate_buckets"
@@ -90,7 +95,7 @@ class RateBucket(db.Model):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
-class ImportUpload(db.Model):
+class ImportUpload(Base):
     """A file the API let a client upload for import: who, into which dataset, how.
 
     The upload notification and the client's own "upload complete" call both
@@ -106,7 +111,7 @@ class ImportUpload(db.Model):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
-class JobNotification(db.Model):
+class JobNotification(Base):
     """An e-mail sent about a job's end: at most one per job and outcome.
 
     The row is inserted in the transaction that sends the message, so a
@@ -125,7 +130,7 @@ class JobNotification(db.Model):
 ROLES = ("user", "operator")
 
 
-class User(UserMixin, db.Model):
+class User(Base):
     """Someone who signs in. Jobs name their owner by ``username``."""
 
     __tablename__ = "users"
@@ -145,8 +150,20 @@ class User(UserMixin, db.Model):
     def is_operator(self) -> bool:
         return self.role == "operator"
 
+    # What Flask-Login asks of a signed-in user, answered here so that the
+    # model needs no web framework (the workers load it too).
+    is_authenticated = True
+    is_anonymous = False
 
-class ApiToken(db.Model):
+    @property
+    def is_active(self) -> bool:
+        return self.disabled_at is None
+
+    def get_id(self) -> str:
+        return str(self.id)
+
+
+class ApiToken(Base):
     """A token for the JSON API. Only its SHA-256 is kept; the user sees it once."""
 
     __tablename__ = "api_tokens"

@@ -1,4 +1,6 @@
-"""Accounts and API tokens: create users, check passwords, issue and revoke tokens."""
+"""Accounts and API tokens: create users, check passwords, issue and revoke tokens.
+
+Nothing here commits: the caller does, once the whole change is made."""
 from __future__ import annotations
 
 import functools
@@ -12,7 +14,7 @@ from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from core.errors import InvalidRequest
-from webapp.models import ROLES, ApiToken, User
+from store.models import ROLES, ApiToken, User
 
 TOKEN_PREFIX = "jst_"
 MIN_PASSWORD = 10
@@ -44,7 +46,7 @@ def create_user(session: Session, username: str, email: str, password: str,
     user = User(username=username, email=email, role=role,
                 password_hash=generate_password_hash(password))
     session.add(user)
-    session.commit()
+    session.flush()
     return user
 
 
@@ -53,7 +55,6 @@ def set_password(session: Session, user: User, password: str) -> None:
     if len(password or "") < MIN_PASSWORD:
         raise InvalidRequest("password", f"must be at least {MIN_PASSWORD} characters")
     user.password_hash = generate_password_hash(password)
-    session.commit()
 
 
 def authenticate(session: Session, username: str, password: str) -> User | None:
@@ -79,7 +80,7 @@ def create_token(session: Session, user: User, name: str) -> tuple[ApiToken, str
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     row = ApiToken(user_id=user.id, name=name, digest=digest(token), prefix=token[:12])
     session.add(row)
-    session.commit()
+    session.flush()
     return row, token
 
 
@@ -97,7 +98,6 @@ def user_for_token(session: Session, token: str, now: datetime | None = None) ->
     now = now or datetime.now(timezone.utc)
     if row.last_used_at is None or now - row.last_used_at > _USE_NOTED_EVERY:
         session.execute(update(ApiToken).where(ApiToken.id == row.id).values(last_used_at=now))
-        session.commit()
     return row.User
 
 
@@ -113,7 +113,6 @@ def revoke_token(session: Session, user: User, token_id: int) -> bool:
         update(ApiToken).where(ApiToken.id == token_id, ApiToken.user_id == user.id,
                                ApiToken.revoked_at.is_(None))
         .values(revoked_at=datetime.now(timezone.utc))).rowcount
-    session.commit()
     return bool(done)
 
 

@@ -3,6 +3,7 @@
 A document moves pending → done | failed once; the move and the job's count
 change together in one statement, so a redelivered chunk neither duplicates a
 document nor counts it twice. "Retry the failed ones" moves failed → pending.
+Nothing here commits: the caller's unit of work does.
 """
 from __future__ import annotations
 
@@ -12,10 +13,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Iterable
 
-from sqlalchemy import text
+from sqlalchemy import and_, func, null, text
 from sqlalchemy.orm import Session
 
 from core import lifecycle
+from store import jobstore
+from store.models import Job
 
 
 @dataclass(frozen=True)
@@ -84,16 +87,13 @@ def mark_failed(session: Session, job_id, seq: int, *, error: str, worker: str,
 
 def _settle(session: Session, status: str, **values) -> bool:
     sql = _SETTLE.format(counter="done" if status == "done" else "failed")
-    moved = session.execute(text(sql), {"status": status, "j": values.pop("job_id"),
-                                        **values}).scalar()
-    session.commit()
-    return bool(moved)
+    return bool(session.execute(text(sql), {"status": status, "j": values.pop("job_id"),
+                                            **values}).scalar())
 
 
 def set_total(session: Session, job_id, total: int) -> None:
     session.execute(text("UPDATE jobs SET total = :n WHERE id = :j AND status = 'running'"),
                     {"j": job_id, "n": total})
-    session.commit()
 
 
 def claim_archive(session: Session, job_id, stale_after: float) -> bool:
@@ -109,7 +109,6 @@ def claim_archive(session: Session, job_id, stale_after: float) -> bool:
                OR heartbeat_at < now() - make_interval(secs => :stale))
           AND NOT EXISTS (SELECT 1 FROM pdf_documents WHERE job_id = :j AND status = 'pending')
         RETURNING id"""), {"j": job_id, "stale": stale_after}).scalar() is not None
-    session.commit()
     return claimed
 
 
@@ -118,20 +117,14 @@ def release_archive(session: Session, job_id) -> None:
     session.rollback()
     session.execute(text("UPDATE jobs SET result = result - 'archiving' WHERE id = :j"),
                     {"j": job_id})
-    session.commit()
 
 
 def finish(session: Session, job_id, status: str, result: dict | None = None,
-           error: str | None = None) -> bool:
-    """End a running batch job (any worker may: its chunks run on many)."""
-    done = session.execute(text("""
-        UPDATE jobs SET status = :s, result = CAST(:r AS jsonb), error = :e,
-               finished_at = now(), heartbeat_at = NULL
-        WHERE id = :j AND status = 'running' RETURNING id"""),
-        {"j": job_id, "s": status, "r": json.dumps(result) if result is not None else None,
-         "e": error}).scalar() is not None
-    session.commit()
-    return done
+           error: str | None = None) -> Job | None:
+    """End a running batch job (any worker may: its chunks run on many); the ended row."""
+    return jobstore.ended(session, and_(Job.id == job_id, Job.status == lifecycle.RUNNING),
+                          status=status, result=null() if result is None else result,
+                          error=error, finished_at=func.now(), heartbeat_at=None)
 
 
 def retry_failed(session: Session, job_id, owner: str) -> int | None:
@@ -148,7 +141,6 @@ def retry_failed(session: Session, job_id, owner: str) -> int | None:
             WHERE job_id IN (SELECT id FROM j) AND status = 'failed' RETURNING 1)
         SELECT (SELECT count(*) FROM j), (SELECT count(*) FROM d)"""),
         {"j": job_id, "o": owner, "finished": list(lifecycle.requeueable())}).one()
-    session.commit()
     return moved[1] if moved[0] else None
 
 

@@ -2,7 +2,8 @@
 
 A change applies only from the state it expects (and, for a running job, only
 for the attempt that holds it), so a redelivered message, a duplicate worker or
-a worker that outlived its claim cannot overwrite a newer truth.
+a worker that outlived its claim cannot overwrite a newer truth. Nothing here
+commits: the caller's unit of work does, once per operation.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from core import lifecycle
-from webapp.models import Job, JobNotification
+from store.models import Job, JobNotification
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,6 @@ def create(session: Session, *, kind: str, owner: str, params: dict,
             .on_conflict_do_nothing(constraint="jobs_owner_idempotency_key")
             .returning(Job))
     job = session.scalars(stmt).one_or_none()
-    session.commit()
     if job is not None:
         return job, True
     existing = session.execute(
@@ -73,7 +73,10 @@ def create(session: Session, *, kind: str, owner: str, params: dict,
 
 
 def claim(session: Session, job_id, worker: str, stale_after: float) -> Claim:
-    """Move a queued job (or one whose worker has gone) to running, for us."""
+    """Move a queued job (or one whose worker has gone) to running, for us.
+
+    The row comes back with the claim (one statement); only a job not claimed
+    is read again, to say why."""
     stmt = (update(Job)
             .where(Job.id == job_id, Job.cancel_requested_at.is_(None),
                    or_(Job.status == lifecycle.QUEUED,
@@ -81,11 +84,12 @@ def claim(session: Session, job_id, worker: str, stale_after: float) -> Claim:
             .values(status=lifecycle.RUNNING, attempts=Job.attempts + 1, worker=worker,
                     started_at=func.coalesce(Job.started_at, func.now()),
                     heartbeat_at=func.now())
-            .returning(Job.id))
-    claimed = session.execute(stmt).scalar() is not None
-    session.commit()
-    job = session.get(Job, job_id, populate_existing=True)
-    return Claim(job, claimed)
+            .returning(Job)
+            .execution_options(populate_existing=True))
+    job = session.scalars(stmt).one_or_none()
+    if job is not None:
+        return Claim(job, True)
+    return Claim(session.get(Job, job_id, populate_existing=True), False)
 
 
 def _held(job_id, attempt: int):
@@ -93,17 +97,28 @@ def _held(job_id, attempt: int):
 
 
 def _apply(session: Session, where, **values) -> bool:
-    changed = session.execute(update(Job).where(where).values(**values)
-                              .returning(Job.id)).scalar() is not None
-    session.commit()
-    return changed
+    return session.execute(update(Job).where(where).values(**values)
+                           .returning(Job.id)).scalar() is not None
 
 
-def finish(session: Session, job_id, attempt: int, status: str,
-           result: dict | None = None, error: str | None = None) -> bool:
-    """Record the end of the attempt that holds the job."""
-    return _apply(session, _held(job_id, attempt), status=status, result=result,
-                  error=error, finished_at=func.now(), heartbeat_at=None)
+def by_counts():
+    """A job's final status from its counts, in SQL: ``lifecycle.outcome``'s rule."""
+    return case((Job.failed == 0, lifecycle.SUCCEEDED), (Job.done == 0, lifecycle.FAILED),
+                else_=lifecycle.PARTIAL)
+
+
+def finish(session: Session, job_id, attempt: int, status,
+           result: dict | None = None, error: str | None = None) -> Job | None:
+    """Record the end of the attempt that holds the job (``status`` may be ``by_counts()``):
+    the ended row, or None."""
+    return ended(session, _held(job_id, attempt), status=status, result=result,
+                 error=error, finished_at=func.now(), heartbeat_at=None)
+
+
+def ended(session: Session, where, **values) -> Job | None:
+    """Apply a change that ends a job; the row as it ended, or None if none matched."""
+    return session.scalars(update(Job).where(where).values(**values).returning(Job)
+                           .execution_options(populate_existing=True)).one_or_none()
 
 
 def progress(session: Session, job_id, attempt: int, *, total: int | None = None,
@@ -149,7 +164,6 @@ def _requeue(session: Session, job_id, where) -> bool:
         cancel_requested_at=None, total=0, done=0, failed=0).returning(Job.id)).scalar()
     if moved is not None:
         session.execute(delete(JobNotification).where(JobNotification.job_id == job_id))
-    session.commit()
     return moved is not None
 
 
@@ -158,11 +172,9 @@ def touch(session: Session, job_ids: Iterable) -> int:
     ids = [i for i in map(as_uuid, job_ids) if i is not None]
     if not ids:
         return 0
-    count = session.execute(
+    return len(session.execute(
         update(Job).where(Job.id.in_(ids), Job.status == lifecycle.RUNNING)
-        .values(heartbeat_at=func.now()).returning(Job.id)).all()
-    session.commit()
-    return len(count)
+        .values(heartbeat_at=func.now()).returning(Job.id)).all())
 
 
 def release(session: Session, job_id, error: str) -> bool:
@@ -171,23 +183,24 @@ def release(session: Session, job_id, error: str) -> bool:
                   heartbeat_at=None, error=error)
 
 
-def fail_dead_lettered(session: Session, job_id, reason: str, stale_after: float) -> bool:
-    """Fail a job whose message went to the dead-letter queue, unless a live worker runs it."""
+def fail_dead_lettered(session: Session, job_id, reason: str, stale_after: float) -> Job | None:
+    """Fail a job whose message went to the dead-letter queue, unless a live worker runs it;
+    the failed row, or None."""
     alive = and_(Job.status == lifecycle.RUNNING, ~_stale(stale_after))
     waiting = Job.status.in_((lifecycle.QUEUED, lifecycle.RUNNING))
     message = func.concat(reason, case((Job.error.isnot(None), " Last error: " + Job.error),
                                        else_=""))
-    return _apply(session, and_(Job.id == job_id, waiting, ~alive),
-                  status=lifecycle.FAILED, error=message, finished_at=func.now(),
-                  heartbeat_at=None)
+    return ended(session, and_(Job.id == job_id, waiting, ~alive),
+                 status=lifecycle.FAILED, error=message, finished_at=func.now(),
+                 heartbeat_at=None)
 
 
-def cancel_abandoned(session: Session, job_id, stale_after: float) -> bool:
-    """Finish as cancelled a job asked to stop whose worker is gone."""
-    return _apply(session, and_(Job.id == job_id, Job.cancel_requested_at.isnot(None),
+def cancel_abandoned(session: Session, job_id, stale_after: float) -> Job | None:
+    """Finish as cancelled a job asked to stop whose worker is gone; the row, or None."""
+    return ended(session, and_(Job.id == job_id, Job.cancel_requested_at.isnot(None),
                                 Job.status.in_((lifecycle.QUEUED, lifecycle.RUNNING)),
-                                _stale(stale_after)),
-                  status=lifecycle.CANCELLED, finished_at=func.now(), heartbeat_at=None)
+                               _stale(stale_after)),
+                 status=lifecycle.CANCELLED, finished_at=func.now(), heartbeat_at=None)
 
 
 def cancel(session: Session, job_id) -> Job | None:

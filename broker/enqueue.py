@@ -1,7 +1,7 @@
-"""Sending a job's task to its queue: the one thing the web app asks of Celery.
+"""``CeleryEnqueuer``: a job's task sent to its SQS queue by name, then the wake signal.
 
-``Enqueuer`` is the interface; ``CeleryEnqueuer`` sends over SQS and
-``MemoryEnqueuer`` records what would be sent (for code that has no queue).
+The one thing the web app and the Lambdas ask of Celery; the interface and its
+in-memory stand-in are ``core.enqueue``.
 """
 from __future__ import annotations
 
@@ -13,25 +13,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 from core import aws, queues, wake
 from core.kinds import JobKind
 from core.settings import Settings
+from core.enqueue import Enqueuer
 
 log = logging.getLogger(__name__)
-
-
-class Enqueuer:
-    """Sends the task of a job of some kind."""
-
-    def send(self, kind: JobKind, job_id: str) -> None:
-        raise NotImplementedError
-
-
-class MemoryEnqueuer(Enqueuer):
-    """Keeps what it is asked to send in a list."""
-
-    def __init__(self):
-        self.sent: list[tuple[str, str, str]] = []
-
-    def send(self, kind: JobKind, job_id: str) -> None:
-        self.sent.append((kind.task_name, kind.workload, job_id))
 
 
 class CeleryEnqueuer(Enqueuer):
@@ -42,9 +26,8 @@ class CeleryEnqueuer(Enqueuer):
     once, not at import time nor when the app is created (tests, CLI commands).
     """
 
-    def __init__(self, settings: Settings, flask_app=None):
+    def __init__(self, settings: Settings):
         self.settings = settings
-        self.flask_app = flask_app
         self._celery = None
         self._waker: wake.Waker | None = None
         self._lock = threading.Lock()
@@ -53,7 +36,7 @@ class CeleryEnqueuer(Enqueuer):
     def celery(self):
         with self._lock:
             if self._celery is None:
-                from tasks.app import create_celery
+                from broker.app import create_celery
                 sqs = aws.client(self.settings, "sqs")
                 urls = queues.resolve_urls(self.settings, sqs)
                 self._waker = _waker(self.settings, sqs)

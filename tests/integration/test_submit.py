@@ -1,0 +1,89 @@
+"""One way to submit a job: recorded once, sent once, failed with the reason when
+its task cannot be sent; and the stores leave committing to their caller."""
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select, text
+
+from core import lifecycle
+from core.enqueue import MemoryEnqueuer
+from core.errors import InvalidRequest
+from service.submit import NotQueued, submit
+from store import db, jobstore
+from store.models import Job
+
+
+class Unreachable(MemoryEnqueuer):
+    def send(self, kind, job_id):
+        raise ConnectionError("SQS is unreachable")
+
+
+@pytest.fixture
+def sessions(settings):
+    return db.sessions(settings.require_database())
+
+
+def statuses(engine) -> list[str]:
+    with engine.connect() as conn:
+        return list(conn.execute(text("SELECT status FROM jobs ORDER BY created_at")).scalars())
+
+
+def test_a_job_is_recorded_and_sent_once_per_idempotency_key(sessions, engine):
+    sent = MemoryEnqueuer()
+    with sessions() as session:
+        first = submit(session, sent, "canary", "alice", {}, idempotency_key="k1")
+        again = submit(session, sent, "canary", "alice", {}, idempotency_key="k1")
+    assert (first.created, first.sent, again.created, again.sent) == (True, True, False, False)
+    assert again.job.id == first.job.id
+    assert sent.sent == [("canary.run", "default", str(first.job.id))]
+    assert statuses(engine) == [lifecycle.QUEUED]
+
+
+def test_params_are_validated_before_anything_is_recorded(sessions, engine):
+    with sessions() as session, pytest.raises(InvalidRequest) as caught:
+        submit(session, MemoryEnqueuer(), "canary", "alice", {"sleep_seconds": -1})
+    assert caught.value.field == "params.sleep_seconds"
+    assert statuses(engine) == []
+
+
+def test_a_job_whose_task_cannot_be_sent_is_failed_with_the_reason(sessions, engine):
+    with sessions() as session, pytest.raises(NotQueued) as caught:
+        submit(session, Unreachable(), "canary", "alice", {})
+    assert isinstance(caught.value.cause, ConnectionError)
+    with engine.connect() as conn:
+        status, error = conn.execute(text("SELECT status, error FROM jobs")).one()
+    assert status == lifecycle.FAILED and error == "could not be queued: SQS is unreachable"
+
+
+def test_an_unsent_job_is_sent_again_only_when_asked(sessions, engine):
+    with sessions() as session:
+        with pytest.raises(NotQueued):
+            submit(session, Unreachable(), "canary", "alice", {}, idempotency_key="night")
+        sent = MemoryEnqueuer()
+        assert not submit(session, sent, "canary", "alice", {}, idempotency_key="night").sent
+        assert submit(session, sent, "canary", "alice", {}, idempotency_key="night",
+                      requeue_unsent=True).sent
+    assert statuses(engine) == [lifecycle.QUEUED] and len(sent.sent) == 1
+
+
+def test_a_store_change_is_kept_only_when_its_caller_commits(sessions, engine):
+    with sessions() as session:
+        jobstore.create(session, kind="canary", owner="alice", params={})
+    assert statuses(engine) == []
+    with db.unit_of_work(sessions) as session:
+        jobstore.create(session, kind="canary", owner="alice", params={})
+    assert statuses(engine) == [lifecycle.QUEUED]
+
+
+@pytest.mark.parametrize("total, done, failed", [
+    (3, 3, 0), (3, 0, 3), (3, 2, 1), (0, 0, 0), (1, 0, 0)])
+def test_a_job_finished_by_its_counts_gets_the_status_lifecycle_gives(
+        sessions, total, done, failed):
+    with db.unit_of_work(sessions) as session:
+        job, _ = jobstore.create(session, kind="canary", owner="alice", params={})
+        claimed = jobstore.claim(session, job.id, "w", 60)
+        jobstore.progress(session, job.id, 1, total=total, done=done, failed=failed)
+        ended = jobstore.finish(session, job.id, claimed.job.attempts, jobstore.by_counts())
+    assert ended.status == lifecycle.outcome(total, done, failed)
+    with sessions() as session:
+        assert session.scalar(select(Job.status).where(Job.id == job.id)) == ended.status
