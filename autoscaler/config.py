@@ -13,14 +13,14 @@ from typing import Mapping
 from autoscaler.decide import Policy
 from autoscaler.errors import ConfigurationError
 from autoscaler.state import DEFAULT_KEY
+from core.env import FLAG, INTEGER, NAMES, NUMBER, TEXT, Reader, choice
 
 # The same workloads as core.settings.WORKLOADS (a unit test keeps them equal):
-# the Lambda package cannot import core.
+# the Lambda package carries core.env only, not core.settings.
 WORKLOADS = ("default", "pdf", "imports", "exports")
 MODES = ("local", "ecs-service", "ecs-task")
 LAUNCH_TYPES = ("FARGATE", "EC2", "EXTERNAL")
 _POOL_NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
-_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 
 
 @dataclass(frozen=True)
@@ -73,29 +73,29 @@ class Config:
 
 def load(environ: Mapping[str, str]) -> Config:
     """Parse the autoscaler's settings from ``environ`` (pass ``os.environ`` at the edge)."""
-    read = _Reader(environ)
+    env = Reader(environ, ConfigurationError)
     config = Config(
-        pools=_pools(read),
-        mode=read.choice("AUTOSCALER_MODE", "local", MODES),
-        dry_run=read.flag("AUTOSCALER_DRY_RUN", False),
-        region=read.text("AWS_REGION", None) or read.text("AWS_DEFAULT_REGION", "us-east-1"),
-        endpoint_url=read.text("AWS_ENDPOINT_URL", None),
-        queue_prefix=environ.get("QUEUE_PREFIX", "jobsys-"),
-        interval=read.number("AUTOSCALER_INTERVAL", 10.0, low=0.1),
-        cluster=read.text("AUTOSCALER_CLUSTER", "jobsys"),
-        launch_type=read.choice("AUTOSCALER_LAUNCH_TYPE", "FARGATE", LAUNCH_TYPES),
-        subnets=read.names("AUTOSCALER_SUBNETS", ()),
-        security_groups=read.names("AUTOSCALER_SECURITY_GROUPS", ()),
-        assign_public_ip=read.flag("AUTOSCALER_ASSIGN_PUBLIC_IP", False),
-        state_bucket=read.text("AUTOSCALER_STATE_BUCKET", None),
-        state_key=read.text("AUTOSCALER_STATE_KEY", DEFAULT_KEY),
+        pools=_pools(env),
+        mode=env.get("AUTOSCALER_MODE", choice(*MODES), "local"),
+        dry_run=env.get("AUTOSCALER_DRY_RUN", FLAG, False),
+        region=env.get(("AWS_REGION", "AWS_DEFAULT_REGION"), TEXT, "us-east-1"),
+        endpoint_url=env.get("AWS_ENDPOINT_URL", TEXT, None),
+        queue_prefix=env.get("QUEUE_PREFIX", TEXT, "jobsys-", keep_empty=True),
+        interval=env.get("AUTOSCALER_INTERVAL", NUMBER, 10.0, low=0.1),
+        cluster=env.get("AUTOSCALER_CLUSTER", TEXT, "jobsys"),
+        launch_type=env.get("AUTOSCALER_LAUNCH_TYPE", choice(*LAUNCH_TYPES), "FARGATE"),
+        subnets=env.get("AUTOSCALER_SUBNETS", NAMES, ()),
+        security_groups=env.get("AUTOSCALER_SECURITY_GROUPS", NAMES, ()),
+        assign_public_ip=env.get("AUTOSCALER_ASSIGN_PUBLIC_IP", FLAG, False),
+        state_bucket=env.get("AUTOSCALER_STATE_BUCKET", TEXT, None),
+        state_key=env.get("AUTOSCALER_STATE_KEY", TEXT, DEFAULT_KEY),
     )
     _check_network(config)
     return config
 
 
-def _pools(read: "_Reader") -> tuple[PoolConfig, ...]:
-    names = read.names("AUTOSCALER_POOLS", WORKLOADS)
+def _pools(env: Reader) -> tuple[PoolConfig, ...]:
+    names = env.get("AUTOSCALER_POOLS", NAMES, WORKLOADS)
     if not names:
         raise ConfigurationError("AUTOSCALER_POOLS is empty; name at least one pool")
     for name in names:
@@ -105,37 +105,37 @@ def _pools(read: "_Reader") -> tuple[PoolConfig, ...]:
                 "digits, '-' or '_', starting with a letter")
     if len(set(names)) < len(names):
         raise ConfigurationError(f"AUTOSCALER_POOLS={','.join(names)} repeats a pool")
-    pools = tuple(_pool(read, name) for name in names)
+    pools = tuple(_pool(env, name) for name in names)
     _check_shared_queues(pools)
     return pools
 
 
-def _pool(read: "_Reader", name: str) -> PoolConfig:
+def _pool(env: Reader, name: str) -> PoolConfig:
     key = f"POOL_{name.upper().replace('-', '_')}_"
-    queues = read.names(key + "QUEUES", (name,) if name in WORKLOADS else ())
+    queues = env.get(key + "QUEUES", NAMES, (name,) if name in WORKLOADS else ())
     unknown = [q for q in queues if q not in WORKLOADS]
     if not queues or unknown:
         raise ConfigurationError(
             f"{key}QUEUES={','.join(queues)!r} must name workloads among "
             f"{', '.join(WORKLOADS)}")
-    command = read.text(key + "COMMAND", None)
-    return PoolConfig(name=name, queues=queues, policy=_policy(read, key),
-                      service=read.text(key + "SERVICE", f"jobsys-worker-{name}"),
-                      task_family=read.text(key + "TASK_FAMILY", f"jobsys-worker-{name}"),
+    command = env.get(key + "COMMAND", TEXT, None)
+    return PoolConfig(name=name, queues=queues, policy=_policy(env, key),
+                      service=env.get(key + "SERVICE", TEXT, f"jobsys-worker-{name}"),
+                      task_family=env.get(key + "TASK_FAMILY", TEXT, f"jobsys-worker-{name}"),
                       command=tuple(shlex.split(command)) if command else None)
 
 
-def _policy(read: "_Reader", key: str) -> Policy:
+def _policy(env: Reader, key: str) -> Policy:
     d = Policy()
     policy = Policy(
-        target=read.number(key + "TARGET", d.target, low=0.001),
-        min=read.integer(key + "MIN", d.min, low=0),
-        max=read.integer(key + "MAX", d.max, low=0),
-        wake=read.integer(key + "WAKE", d.wake, low=1),
-        cooldown=read.number(key + "COOLDOWN", d.cooldown, low=0),
-        max_step_out=read.integer(key + "STEP_OUT", d.max_step_out, low=0),
-        max_step_in=read.integer(key + "STEP_IN", d.max_step_in, low=0),
-        count_delayed=read.flag(key + "COUNT_DELAYED", d.count_delayed),
+        target=env.get(key + "TARGET", NUMBER, d.target, low=0.001),
+        min=env.get(key + "MIN", INTEGER, d.min, low=0),
+        max=env.get(key + "MAX", INTEGER, d.max, low=0),
+        wake=env.get(key + "WAKE", INTEGER, d.wake, low=1),
+        cooldown=env.get(key + "COOLDOWN", NUMBER, d.cooldown, low=0),
+        max_step_out=env.get(key + "STEP_OUT", INTEGER, d.max_step_out, low=0),
+        max_step_in=env.get(key + "STEP_IN", INTEGER, d.max_step_in, low=0),
+        count_delayed=env.get(key + "COUNT_DELAYED", FLAG, d.count_delayed),
     )
     if policy.min > policy.max:
         raise ConfigurationError(
@@ -160,59 +160,3 @@ def _check_network(config: Config) -> None:
             "AUTOSCALER_SUBNETS is not set; AUTOSCALER_MODE=ecs-task with "
             "AUTOSCALER_LAUNCH_TYPE=FARGATE needs the subnets to run workers in")
 
-
-class _Reader:
-    """Typed reads of environment variables with errors that name the variable."""
-
-    def __init__(self, env: Mapping[str, str]):
-        self.env = env
-
-    def text(self, name: str, default: str | None) -> str | None:
-        value = self.env.get(name)
-        return default if value is None or not value.strip() else value.strip()
-
-    def names(self, name: str, default: tuple[str, ...]) -> tuple[str, ...]:
-        raw = self.text(name, None)
-        if raw is None:
-            return tuple(default)
-        return tuple(part.strip() for part in raw.split(",") if part.strip())
-
-    def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
-        value = self.text(name, default)
-        if value not in choices:
-            raise ConfigurationError(f"{name}={value!r} is not one of {', '.join(choices)}")
-        return value
-
-    def flag(self, name: str, default: bool) -> bool:
-        raw = self.text(name, None)
-        if raw is None:
-            return default
-        if raw.lower() in _TRUE + _FALSE:
-            return raw.lower() in _TRUE
-        raise ConfigurationError(f"{name}={raw!r} is not a yes/no value (true or false)")
-
-    def integer(self, name: str, default: int, low: int | None = None) -> int:
-        raw = self.text(name, None)
-        if raw is None:
-            return default
-        try:
-            value = int(raw)
-        except ValueError:
-            raise ConfigurationError(f"{name}={raw!r} is not a whole number") from None
-        return self._at_least(name, value, low)
-
-    def number(self, name: str, default: float, low: float | None = None) -> float:
-        raw = self.text(name, None)
-        if raw is None:
-            return default
-        try:
-            value = float(raw)
-        except ValueError:
-            raise ConfigurationError(f"{name}={raw!r} is not a number") from None
-        return self._at_least(name, value, low)
-
-    @staticmethod
-    def _at_least(name, value, low):
-        if low is not None and value < low:
-            raise ConfigurationError(f"{name}={value:g} is below the minimum of {low:g}")
-        return value

@@ -1,221 +1,222 @@
 """Settings read once from the environment into one immutable object.
 
-Every setting is listed, with its default, in the README's configuration table.
+Each setting is declared once, in ``SETTINGS``: the ``Settings`` fields, ``from_env``,
+``to_env`` and the README's configuration table (``python -m core.settings --markdown``)
+all come from that table.
 """
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+import sys
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Mapping
 
+from core.declarations import (Setting, listed, markdown, read_env, replace_table, with_fields,
+                               write_env)
+from core.env import FLAG, INTEGER, MAPPING, NAMES, NUMBER, TEXT, Kind, choice
 from core.errors import ConfigurationError
-from core.ratelimit import parse_limits
+from core.ratelimit import parse_rate
 
 WORKLOADS = ("default", "pdf", "imports", "exports")
 
 DEFAULT_VISIBILITY = {"default": 60, "pdf": 120, "imports": 120, "exports": 120}
 NOTIFY_KINDS = ("export", "csv_import", "pdf_batch")
 MAIL_TRANSPORTS = ("file", "smtp", "ses")
+README_HEADING = "## Configuration"
+
+
+def normalise_database_url(url: str | None) -> str | None:
+    """Make a plain ``postgresql://`` URL use the psycopg 3 driver."""
+    if url is None:
+        return None
+    for plain in ("postgresql://", "postgres://"):
+        if url.startswith(plain):
+            return "postgresql+psycopg://" + url[len(plain):]
+    return url
+
+
+def _rate_limits(raw: str) -> dict[str, str]:
+    try:
+        limits = MAPPING.parse(raw)
+        for rate in limits.values():
+            parse_rate(rate)
+    except ValueError:
+        raise ValueError("kind=rate pairs separated by commas (e.g. pdf_batch=600/m)") from None
+    return limits
+
+
+DATABASE_URL = Kind(normalise_database_url, strip=False)
+RATE_LIMITS = Kind(_rate_limits, MAPPING.write, MAPPING.type)
+_VISIBILITY = "visibility timeout (s) of the `default` queue (5–43200)"
+
+# The README's order; a run of settings with the same description is one row there.
+SETTINGS: tuple[Setting, ...] = (
+    Setting("database_url", "DATABASE_URL", DATABASE_URL, None,
+            "PostgreSQL URL; `postgresql://` is used with psycopg 3",
+            shown="— (required by the web app and workers; `make run` provides one)"),
+    Setting("secret_key", "SECRET_KEY", TEXT, None,
+            "signs the web app's session cookies and CSRF tokens; the same long random string "
+            "for every web process",
+            shown="— (a random one per process, with a warning; `make run` keeps one in "
+                  "`.run/secret_key`)"),
+    Setting("flower_url", "FLOWER_URL", TEXT, None,
+            "Flower's address, linked from the operator page (`make run` sets its own)",
+            shown="— (the operator page says it is not set)"),
+    Setting("pipeline_check_token", "PIPELINE_CHECK_TOKEN", TEXT, None,
+            "a shared secret a monitor sends as `X-Pipeline-Token` to run `/healthz/pipeline` "
+            "without an account", shown="— (operators only)"),
+    Setting("cookie_secure", "COOKIE_SECURE", FLAG, True,
+            "session cookies only over HTTPS; `off` for plain-HTTP local runs "
+            "(`make run` sets it)"),
+    Setting("aws_region", "AWS_REGION", TEXT, "us-east-1", "region of SQS and S3",
+            also=("AWS_DEFAULT_REGION",)),
+    Setting("aws_endpoint_url", "AWS_ENDPOINT_URL", TEXT, None,
+            "endpoint of a local emulator for SQS, SNS and S3", shown="— (AWS itself)"),
+    *(listed(name, "boto3's usual chain", "credentials; the emulator accepts any "
+             "(`make run` and the tests set placeholders)")
+      for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")),
+    # An empty prefix is a prefix: queues named after the workloads alone.
+    Setting("queue_prefix", "QUEUE_PREFIX", TEXT, "jobsys-", "prefix of every queue name",
+            keep_empty=True),
+    *(Setting("visibility_timeouts", f"QUEUE_VISIBILITY_{w.upper()}", INTEGER,
+              DEFAULT_VISIBILITY[w],
+              _VISIBILITY if w == "default" else "the same for the other queues",
+              low=5, high=43200, key=w) for w in WORKLOADS),
+    Setting("max_receive_count", "MAX_RECEIVE_COUNT", INTEGER, 5,
+            "receives before a message goes to its dead-letter queue", low=1, high=1000),
+    Setting("bucket", "BUCKET", TEXT, "jobsys-files", "S3 bucket for uploads and generated files"),
+    Setting("sqs_wait_time_seconds", "SQS_WAIT_TIME_SECONDS", INTEGER, 10,
+            "long-poll wait of each receive (0–20)", low=0, high=20),
+    Setting("sqs_polling_interval", "SQS_POLLING_INTERVAL", NUMBER, 0.01,
+            "pause (s) before a worker polls again after an empty receive or while its "
+            "prefetch is full (≥ 0.001; it sets the queue wait of back-to-back jobs, see "
+            "docs/benchmarks.md)", low=0.001),
+    Setting("task_max_retries", "TASK_MAX_RETRIES", INTEGER, 5,
+            "retries of a transient error before the job fails", low=0, high=100),
+    Setting("retry_backoff_base", "RETRY_BACKOFF_BASE", NUMBER, 2.0,
+            "first retry's ceiling (s); doubles each retry", low=0.1),
+    Setting("retry_backoff_max", "RETRY_BACKOFF_MAX", NUMBER, 300.0,
+            "largest retry delay (s; at most 900, SQS's limit)", low=1, high=900),
+    Setting("worker_concurrency", "WORKER_CONCURRENCY", INTEGER, 2,
+            "task processes per worker", low=1, high=256),
+    Setting("worker_queues", "WORKER_QUEUES", NAMES, WORKLOADS, "queues a worker consumes"),
+    listed("WORKER_NAME", "`worker-<pid>`", "the worker's node name (`<name>@<host>`)"),
+    Setting("dlq_sweep_interval", "DLQ_SWEEP_INTERVAL", NUMBER, 30.0,
+            "seconds between a worker's sweeps of its dead-letter queues", low=0.2),
+    Setting("worker_idle_exit_seconds", "WORKER_IDLE_EXIT_SECONDS", NUMBER, 0.0,
+            "a worker exits after this long without a task (for ECS RunTask workers)",
+            shown="`0` (never)", low=0),
+    Setting("worker_protection_minutes", "WORKER_PROTECTION_MINUTES", INTEGER, 60,
+            "expiry of the ECS scale-in protection a busy worker renews while it runs tasks",
+            low=1, high=2880),
+    Setting("worker_health_file", "WORKER_HEALTH_FILE", TEXT, "/tmp/jobsys-worker.health",
+            "where a worker records its heartbeat for `python -m worker.health`"),
+    listed("ECS_AGENT_URI", "set by ECS", "the ECS agent, for scale-in protection; unset "
+           "outside ECS (no protection needed)"),
+    Setting("worker_extra_imports", "WORKER_EXTRA_IMPORTS", NAMES, (),
+            "more task modules for a worker to load (comma-separated)"),
+    Setting("pdf_chunk_size", "PDF_CHUNK_SIZE", INTEGER, 20,
+            "documents per `pdf.render_chunk` message (1–1000)", low=1, high=1000),
+    Setting("pdf_link_seconds", "PDF_LINK_SECONDS", INTEGER, 3600,
+            "lifetime of presigned download URLs (1–604800 s)", low=1, high=604800),
+    Setting("pdf_source_tables", "PDF_SOURCE_TABLES", NAMES, (),
+            "tables of the app's database a batch may read recipients from (comma-separated)",
+            shown="— (none)"),
+    Setting("worker_rate_limits", "WORKER_RATE_LIMITS", RATE_LIMITS, {},
+            "per-worker limits, `kind=rate` comma-separated (e.g. `pdf_batch=600/m`; "
+            "documents per worker)", shown="— (none)"),
+    Setting("cluster_rate_limits", "CLUSTER_RATE_LIMITS", RATE_LIMITS, {},
+            "cluster-wide limits shared by every worker, same format (e.g. `pdf_batch=600/m`)",
+            shown="— (none)"),
+    Setting("max_request_bytes", "MAX_REQUEST_BYTES", INTEGER, 1 << 20,
+            "largest request body the web app accepts", low=1024),
+    Setting("datasets_dir", "DATASETS_DIR", TEXT, None,
+            "folder of dataset spec files (`*.toml`) that imports read; exports read the "
+            "import specs in `datasets/`", shown="`datasets/` in the code"),
+    Setting("import_concurrency", "IMPORT_CONCURRENCY", INTEGER, 2,
+            "imports running at once per database, across all workers", low=1, high=1000),
+    Setting("import_wait_seconds", "IMPORT_WAIT_SECONDS", INTEGER, 5,
+            "how long an import waiting for a free slot stays in its queue before it tries "
+            "again", low=1, high=900),
+    Setting("import_max_bytes", "IMPORT_MAX_BYTES", INTEGER, 2 << 30,
+            "largest file an import accepts (and a presigned upload allows)", low=1),
+    Setting("import_direct_max_bytes", "IMPORT_DIRECT_MAX_BYTES", INTEGER, 5 << 20,
+            "largest CSV that `POST /api/imports/direct` accepts", low=1),
+    Setting("import_upload_seconds", "IMPORT_UPLOAD_SECONDS", INTEGER, 900,
+            "how long a presigned upload stays valid", low=1, high=604800),
+    listed("LOG_LEVEL", "`INFO`", "worker log level"),
+    Setting("worker_events", "WORKER_EVENTS", FLAG, True,
+            "workers send task events (over SNS) for Flower and `celery events`; `off` saves "
+            "their cost"),
+    Setting("worker_heartbeat_interval", "WORKER_HEARTBEAT_INTERVAL", INTEGER, 15,
+            "seconds between worker heartbeats (Flower marks a worker offline after two "
+            "missed); `0`: none", low=0, high=3600),
+    Setting("worker_remote_control", "WORKER_REMOTE_CONTROL", FLAG, True,
+            "workers answer `celery inspect` and Flower's worker pages (one pidbox queue per "
+            "worker)"),
+    Setting("monitoring_lease_seconds", "MONITORING_LEASE_SECONDS", INTEGER, 900,
+            "a monitoring queue whose owner has not renewed it for this long is swept as "
+            "abandoned", low=3, high=86400),
+    *(listed(name, shown, "Flower's defaults here (set by `worker.flower`): it does not "
+             "broadcast \"enable events\" every 5 s, and waits 5 s for inspect replies")
+      for name, shown in (("FLOWER_ENABLE_EVENTS", "`false`"),
+                          ("FLOWER_INSPECT_TIMEOUT", "`5000`"))),
+    Setting("file_retention_days", "FILE_RETENTION_DAYS", INTEGER, 7,
+            "generated files (`exports/`, `pdf/`) expire after this many days (bucket "
+            "lifecycle rule); download links never outlive them", low=1, high=3650),
+    Setting("export_link_seconds", "EXPORT_LINK_SECONDS", INTEGER, 86400,
+            "lifetime of an export's download link (at most 604800 and `FILE_RETENTION_DAYS`)",
+            low=1, high=604800),
+    Setting("export_neutralize_formulas", "EXPORT_NEUTRALIZE_FORMULAS", FLAG, True,
+            "default of an export's `neutralize_formulas`"),
+    # Empty means no e-mail at all, not the default kinds.
+    Setting("notify_kinds", "NOTIFY_KINDS", NAMES, NOTIFY_KINDS,
+            "job kinds whose owner is e-mailed when a job ends (empty: none)", keep_empty=True),
+    Setting("notify_domain", "NOTIFY_DOMAIN", TEXT, "localhost",
+            "an owner without `@` is e-mailed at `<owner>@NOTIFY_DOMAIN`"),
+    Setting("mail_transport", "MAIL_TRANSPORT", choice(*MAIL_TRANSPORTS), "file",
+            "`file`, `smtp` or `ses`"),
+    Setting("mail_from", "MAIL_FROM", TEXT, "jobsys@localhost", "sender of notifications"),
+    Setting("mail_dir", "MAIL_DIR", TEXT, ".run/mail",
+            "where the `file` transport writes `.eml` files"),
+    Setting("smtp_host", "SMTP_HOST", TEXT, "127.0.0.1", "the `smtp` transport's server"),
+    Setting("smtp_port", "SMTP_PORT", INTEGER, 25, "the `smtp` transport's server",
+            low=1, high=65535),
+    Setting("smtp_user", "SMTP_USER", TEXT, None, "login, when set"),
+    Setting("smtp_password", "SMTP_PASSWORD", TEXT, None, "login, when set"),
+    Setting("smtp_starttls", "SMTP_STARTTLS", FLAG, False,
+            "upgrade the connection with STARTTLS"),
+    *(Setting(attr, name, TEXT, default, "where the autoscaler keeps the pools' cooldown state "
+              "and last decisions, which the operator page shows (required by the Lambda; "
+              "`make run` sets the files bucket)", shown=shown, table="autoscaler")
+      for attr, name, default, shown in (
+          ("autoscaler_state_bucket", "AUTOSCALER_STATE_BUCKET", None,
+           "— (memory; the web app reads `BUCKET`)"),
+          ("autoscaler_state_key", "AUTOSCALER_STATE_KEY", "autoscaler/state.json", None))),
+)
 
 
 @dataclass(frozen=True)
+@with_fields(SETTINGS)
 class Settings:
     """Everything the web app, the workers and the tools need to know."""
-
-    database_url: str | None = None
-    aws_region: str = "us-east-1"
-    aws_endpoint_url: str | None = None
-    queue_prefix: str = "jobsys-"
-    visibility_timeouts: Mapping[str, int] = field(
-        default_factory=lambda: dict(DEFAULT_VISIBILITY))
-    max_receive_count: int = 5
-    bucket: str = "jobsys-files"
-    sqs_wait_time_seconds: int = 10
-    sqs_polling_interval: float = 0.01
-    task_max_retries: int = 5
-    retry_backoff_base: float = 2.0
-    retry_backoff_max: float = 300.0
-    worker_concurrency: int = 2
-    worker_queues: tuple[str, ...] = WORKLOADS
-    dlq_sweep_interval: float = 30.0
-    worker_idle_exit_seconds: float = 0.0
-    worker_protection_minutes: int = 60
-    worker_health_file: str = "/tmp/jobsys-worker.health"
-    worker_extra_imports: tuple[str, ...] = ()
-    max_request_bytes: int = 1 << 20
-    worker_events: bool = True
-    worker_heartbeat_interval: int = 15
-    worker_remote_control: bool = True
-    monitoring_lease_seconds: int = 900
-    pdf_chunk_size: int = 20
-    pdf_link_seconds: int = 3600
-    pdf_source_tables: tuple[str, ...] = ()
-    worker_rate_limits: Mapping[str, str] = field(default_factory=dict)
-    cluster_rate_limits: Mapping[str, str] = field(default_factory=dict)
-    datasets_dir: str | None = None
-    import_concurrency: int = 2
-    import_wait_seconds: int = 5
-    import_max_bytes: int = 2 << 30
-    import_direct_max_bytes: int = 5 << 20
-    import_upload_seconds: int = 900
-    file_retention_days: int = 7
-    export_link_seconds: int = 86400
-    export_neutralize_formulas: bool = True
-    notify_kinds: tuple[str, ...] = NOTIFY_KINDS
-    notify_domain: str = "localhost"
-    mail_transport: str = "file"
-    mail_dir: str = ".run/mail"
-    mail_from: str = "jobsys@localhost"
-    smtp_host: str = "127.0.0.1"
-    smtp_port: int = 25
-    smtp_user: str | None = None
-    smtp_password: str | None = None
-    smtp_starttls: bool = False
-    secret_key: str | None = None
-    cookie_secure: bool = True
-    pipeline_check_token: str | None = None
-    flower_url: str | None = None
-    autoscaler_state_bucket: str | None = None
-    autoscaler_state_key: str = "autoscaler/state.json"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
         """Build settings from an environment mapping (``os.environ`` by default)."""
         env = os.environ if environ is None else environ
-        reader = _Reader(env)
-        visibility = {
-            w: reader.integer(f"QUEUE_VISIBILITY_{w.upper()}", DEFAULT_VISIBILITY[w],
-                              low=5, high=43200)
-            for w in WORKLOADS
-        }
-        queues = reader.names("WORKER_QUEUES", WORKLOADS)
-        unknown = sorted(set(queues) - set(WORKLOADS))
+        settings = cls(**read_env(SETTINGS, env, ConfigurationError))
+        unknown = sorted(set(settings.worker_queues) - set(WORKLOADS))
         if unknown:
             raise ConfigurationError(
                 f"WORKER_QUEUES names unknown queue(s) {', '.join(unknown)}; "
                 f"choose from {', '.join(WORKLOADS)}")
-        return cls(
-            database_url=normalise_database_url(env.get("DATABASE_URL") or None),
-            aws_region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
-            aws_endpoint_url=env.get("AWS_ENDPOINT_URL") or None,
-            queue_prefix=env.get("QUEUE_PREFIX", "jobsys-"),
-            visibility_timeouts=visibility,
-            max_receive_count=reader.integer("MAX_RECEIVE_COUNT", 5, low=1, high=1000),
-            bucket=env.get("BUCKET", "jobsys-files"),
-            sqs_wait_time_seconds=reader.integer("SQS_WAIT_TIME_SECONDS", 10, low=0, high=20),
-            sqs_polling_interval=reader.number("SQS_POLLING_INTERVAL", 0.01, low=0.001),
-            task_max_retries=reader.integer("TASK_MAX_RETRIES", 5, low=0, high=100),
-            retry_backoff_base=reader.number("RETRY_BACKOFF_BASE", 2.0, low=0.1),
-            retry_backoff_max=reader.number("RETRY_BACKOFF_MAX", 300.0, low=1, high=900),
-            worker_concurrency=reader.integer("WORKER_CONCURRENCY", 2, low=1, high=256),
-            worker_queues=queues,
-            dlq_sweep_interval=reader.number("DLQ_SWEEP_INTERVAL", 30.0, low=0.2),
-            worker_idle_exit_seconds=reader.number("WORKER_IDLE_EXIT_SECONDS", 0.0, low=0),
-            worker_protection_minutes=reader.integer("WORKER_PROTECTION_MINUTES", 60,
-                                                     low=1, high=2880),
-            worker_health_file=env.get("WORKER_HEALTH_FILE") or "/tmp/jobsys-worker.health",
-            worker_extra_imports=reader.names("WORKER_EXTRA_IMPORTS", ()),
-            max_request_bytes=reader.integer("MAX_REQUEST_BYTES", 1 << 20, low=1024),
-            worker_events=reader.flag("WORKER_EVENTS", True),
-            worker_heartbeat_interval=reader.integer("WORKER_HEARTBEAT_INTERVAL", 15,
-                                                     low=0, high=3600),
-            worker_remote_control=reader.flag("WORKER_REMOTE_CONTROL", True),
-            monitoring_lease_seconds=reader.integer("MONITORING_LEASE_SECONDS", 900,
-                                                    low=3, high=86400),
-            pdf_chunk_size=reader.integer("PDF_CHUNK_SIZE", 20, low=1, high=1000),
-            pdf_link_seconds=reader.integer("PDF_LINK_SECONDS", 3600, low=1, high=604800),
-            pdf_source_tables=reader.names("PDF_SOURCE_TABLES", ()),
-            worker_rate_limits=parse_limits(reader.names("WORKER_RATE_LIMITS", ()),
-                                            "WORKER_RATE_LIMITS"),
-            cluster_rate_limits=parse_limits(reader.names("CLUSTER_RATE_LIMITS", ()),
-                                             "CLUSTER_RATE_LIMITS"),
-            datasets_dir=env.get("DATASETS_DIR") or None,
-            import_concurrency=reader.integer("IMPORT_CONCURRENCY", 2, low=1, high=1000),
-            import_wait_seconds=reader.integer("IMPORT_WAIT_SECONDS", 5, low=1, high=900),
-            import_max_bytes=reader.integer("IMPORT_MAX_BYTES", 2 << 30, low=1),
-            import_direct_max_bytes=reader.integer("IMPORT_DIRECT_MAX_BYTES", 5 << 20, low=1),
-            import_upload_seconds=reader.integer("IMPORT_UPLOAD_SECONDS", 900, low=1,
-                                                 high=604800),
-            file_retention_days=reader.integer("FILE_RETENTION_DAYS", 7, low=1, high=3650),
-            export_link_seconds=reader.integer("EXPORT_LINK_SECONDS", 86400, low=1, high=604800),
-            export_neutralize_formulas=reader.flag("EXPORT_NEUTRALIZE_FORMULAS", True),
-            notify_kinds=reader.names("NOTIFY_KINDS", NOTIFY_KINDS),
-            notify_domain=env.get("NOTIFY_DOMAIN") or "localhost",
-            mail_transport=reader.choice("MAIL_TRANSPORT", "file", MAIL_TRANSPORTS),
-            mail_dir=env.get("MAIL_DIR") or ".run/mail",
-            mail_from=env.get("MAIL_FROM") or "jobsys@localhost",
-            smtp_host=env.get("SMTP_HOST") or "127.0.0.1",
-            smtp_port=reader.integer("SMTP_PORT", 25, low=1, high=65535),
-            smtp_user=env.get("SMTP_USER") or None,
-            smtp_password=env.get("SMTP_PASSWORD") or None,
-            smtp_starttls=reader.flag("SMTP_STARTTLS", False),
-            secret_key=env.get("SECRET_KEY") or None,
-            cookie_secure=reader.flag("COOKIE_SECURE", True),
-            pipeline_check_token=env.get("PIPELINE_CHECK_TOKEN") or None,
-            flower_url=env.get("FLOWER_URL") or None,
-            autoscaler_state_bucket=env.get("AUTOSCALER_STATE_BUCKET") or None,
-            autoscaler_state_key=env.get("AUTOSCALER_STATE_KEY") or "autoscaler/state.json",
-        )
+        return settings
 
     def to_env(self) -> dict[str, str]:
         """Environment variables that rebuild these settings in another process."""
-        env = {
-            "DATABASE_URL": self.database_url,
-            "AWS_REGION": self.aws_region,
-            "AWS_ENDPOINT_URL": self.aws_endpoint_url,
-            "QUEUE_PREFIX": self.queue_prefix,
-            "MAX_RECEIVE_COUNT": self.max_receive_count,
-            "BUCKET": self.bucket,
-            "SQS_WAIT_TIME_SECONDS": self.sqs_wait_time_seconds,
-            "SQS_POLLING_INTERVAL": self.sqs_polling_interval,
-            "TASK_MAX_RETRIES": self.task_max_retries,
-            "RETRY_BACKOFF_BASE": self.retry_backoff_base,
-            "RETRY_BACKOFF_MAX": self.retry_backoff_max,
-            "WORKER_CONCURRENCY": self.worker_concurrency,
-            "WORKER_QUEUES": ",".join(self.worker_queues),
-            "DLQ_SWEEP_INTERVAL": self.dlq_sweep_interval,
-            "WORKER_IDLE_EXIT_SECONDS": self.worker_idle_exit_seconds,
-            "WORKER_PROTECTION_MINUTES": self.worker_protection_minutes,
-            "WORKER_HEALTH_FILE": self.worker_health_file,
-            "WORKER_EXTRA_IMPORTS": ",".join(self.worker_extra_imports),
-            "MAX_REQUEST_BYTES": self.max_request_bytes,
-            "WORKER_EVENTS": "on" if self.worker_events else "off",
-            "WORKER_HEARTBEAT_INTERVAL": self.worker_heartbeat_interval,
-            "WORKER_REMOTE_CONTROL": "on" if self.worker_remote_control else "off",
-            "MONITORING_LEASE_SECONDS": self.monitoring_lease_seconds,
-            "PDF_CHUNK_SIZE": self.pdf_chunk_size,
-            "PDF_LINK_SECONDS": self.pdf_link_seconds,
-            "PDF_SOURCE_TABLES": ",".join(self.pdf_source_tables),
-            "WORKER_RATE_LIMITS": ",".join(f"{k}={v}" for k, v in self.worker_rate_limits.items()),
-            "CLUSTER_RATE_LIMITS": ",".join(f"{k}={v}" for k, v in self.cluster_rate_limits.items()),
-            "DATASETS_DIR": self.datasets_dir,
-            "IMPORT_CONCURRENCY": self.import_concurrency,
-            "IMPORT_WAIT_SECONDS": self.import_wait_seconds,
-            "IMPORT_MAX_BYTES": self.import_max_bytes,
-            "IMPORT_DIRECT_MAX_BYTES": self.import_direct_max_bytes,
-            "IMPORT_UPLOAD_SECONDS": self.import_upload_seconds,
-            "FILE_RETENTION_DAYS": self.file_retention_days,
-            "EXPORT_LINK_SECONDS": self.export_link_seconds,
-            "EXPORT_NEUTRALIZE_FORMULAS": "on" if self.export_neutralize_formulas else "off",
-            "NOTIFY_KINDS": ",".join(self.notify_kinds),
-            "NOTIFY_DOMAIN": self.notify_domain,
-            "MAIL_TRANSPORT": self.mail_transport,
-            "MAIL_DIR": self.mail_dir,
-            "MAIL_FROM": self.mail_from,
-            "SMTP_HOST": self.smtp_host,
-            "SMTP_PORT": self.smtp_port,
-            "SMTP_USER": self.smtp_user,
-            "SMTP_PASSWORD": self.smtp_password,
-            "SMTP_STARTTLS": "on" if self.smtp_starttls else "off",
-            "SECRET_KEY": self.secret_key,
-            "COOKIE_SECURE": "on" if self.cookie_secure else "off",
-            "PIPELINE_CHECK_TOKEN": self.pipeline_check_token,
-            "FLOWER_URL": self.flower_url,
-            "AUTOSCALER_STATE_BUCKET": self.autoscaler_state_bucket,
-            "AUTOSCALER_STATE_KEY": self.autoscaler_state_key,
-        }
-        env.update({f"QUEUE_VISIBILITY_{w.upper()}": t for w, t in self.visibility_timeouts.items()})
-        return {k: str(v) for k, v in env.items() if v is not None}
+        return write_env(SETTINGS, self)
 
     def queue_name(self, workload: str) -> str:
         """The SQS name of a workload's queue, prefix included."""
@@ -243,74 +244,23 @@ class Settings:
         return self.database_url
 
 
-def normalise_database_url(url: str | None) -> str | None:
-    """Make a plain ``postgresql://`` URL use the psycopg 3 driver."""
-    if url is None:
-        return None
-    for plain in ("postgresql://", "postgres://"):
-        if url.startswith(plain):
-            return "postgresql+psycopg://" + url[len(plain):]
-    return url
+def readme_table() -> list[str]:
+    """The lines of the README's configuration table, as the declarations give them."""
+    return markdown(SETTINGS)
 
 
-class _Reader:
-    """Typed reads of environment variables with errors that name the variable."""
+def main(argv: list[str]) -> int:
+    """``--markdown`` prints the README's table; ``--update README.md`` rewrites it there."""
+    if argv[:1] == ["--markdown"]:
+        print("\n".join(readme_table()))
+        return 0
+    if len(argv) == 2 and argv[0] == "--update":
+        path = Path(argv[1])
+        path.write_text(replace_table(path.read_text(), README_HEADING, readme_table()))
+        return 0
+    print("usage: python -m core.settings --markdown | --update README.md", file=sys.stderr)
+    return 2
 
-    def __init__(self, env: Mapping[str, str]):
-        self.env = env
 
-    def _raw(self, name):
-        value = self.env.get(name)
-        return None if value is None or value.strip() == "" else value.strip()
-
-    def integer(self, name, default, low=None, high=None):
-        raw = self._raw(name)
-        if raw is None:
-            return default
-        try:
-            value = int(raw)
-        except ValueError:
-            raise ConfigurationError(f"{name}={raw!r} is not a whole number") from None
-        return self._in_range(name, value, low, high)
-
-    def number(self, name, default, low=None, high=None):
-        raw = self._raw(name)
-        if raw is None:
-            return default
-        try:
-            value = float(raw)
-        except ValueError:
-            raise ConfigurationError(f"{name}={raw!r} is not a number") from None
-        return self._in_range(name, value, low, high)
-
-    def flag(self, name, default):
-        raw = self._raw(name)
-        if raw is None:
-            return default
-        if raw.lower() in ("on", "true", "yes", "1"):
-            return True
-        if raw.lower() in ("off", "false", "no", "0"):
-            return False
-        raise ConfigurationError(f"{name}={raw!r} is not on or off")
-
-    def choice(self, name, default, choices):
-        raw = self._raw(name)
-        if raw is None:
-            return default
-        if raw.lower() not in choices:
-            raise ConfigurationError(f"{name}={raw!r} is not one of: {', '.join(choices)}")
-        return raw.lower()
-
-    def names(self, name, default):
-        raw = self._raw(name)
-        if raw is None:
-            return tuple(default)
-        return tuple(part.strip() for part in raw.split(",") if part.strip())
-
-    @staticmethod
-    def _in_range(name, value, low, high):
-        if low is not None and value < low:
-            raise ConfigurationError(f"{name}={value} is below the minimum of {low}")
-        if high is not None and value > high:
-            raise ConfigurationError(f"{name}={value} is above the maximum of {high}")
-        return value
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

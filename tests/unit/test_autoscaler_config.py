@@ -52,8 +52,8 @@ def test_the_autoscaler_knows_the_same_workloads_as_the_rest_of_the_system():
 
 
 @pytest.mark.parametrize("env, words", [
-    ({"AUTOSCALER_MODE": "k8s"}, "AUTOSCALER_MODE='k8s' is not one of local, ecs-service"),
-    ({"AUTOSCALER_DRY_RUN": "maybe"}, "AUTOSCALER_DRY_RUN='maybe' is not a yes/no value"),
+    ({"AUTOSCALER_MODE": "k8s"}, "AUTOSCALER_MODE='k8s' is not one of: local, ecs-service"),
+    ({"AUTOSCALER_DRY_RUN": "maybe"}, "AUTOSCALER_DRY_RUN='maybe' is not on or off"),
     ({"POOL_PDF_MAX": "ten"}, "POOL_PDF_MAX='ten' is not a whole number"),
     ({"POOL_PDF_TARGET": "0"}, "POOL_PDF_TARGET=0 is below the minimum of 0.001"),
     ({"POOL_PDF_COOLDOWN": "soon"}, "POOL_PDF_COOLDOWN='soon' is not a number"),

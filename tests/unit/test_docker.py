@@ -122,7 +122,10 @@ def test_the_autoscaler_image_is_the_lambda_base_with_the_package_only():
     stages = images.parse_dockerfile(DOCKER / "autoscaler.Dockerfile")
     assert len(stages) == 1 and stages[0].base.startswith("public.ecr.aws/lambda/python:")
     copied = images.copied_sources(stages[0])
-    assert copied == ["docker/requirements/autoscaler.txt", "autoscaler/"]
+    assert copied == ["docker/requirements/autoscaler.txt", "autoscaler/", "core/__init__.py",
+                      "core/env.py"]
+    reached = _reached(ENTRY_MODULES["autoscaler.Dockerfile"])[0]
+    assert {m for m in reached if m.split(".")[0] == "core"} == {"core", "core.env"}
     assert requirement_names(DOCKER / "requirements" / "autoscaler.txt") == {"boto3", "botocore"}
 
 

@@ -52,3 +52,14 @@ def test_the_web_app_reaches_celery_only_through_the_enqueuer():
     uses = {path: {n for n in names if n.split(".")[0] == "broker"}
             for path, names in imports_of("webapp").items()}
     assert set().union(*uses.values()) <= {"broker.enqueue"}
+
+
+def test_the_autoscaler_takes_from_core_only_its_standard_library_environment_reader():
+    import sys
+    from_core = {n for names in imports_of("autoscaler").values() for n in names
+                 if n.split(".")[0] == "core"}
+    assert from_core <= {"core.env"}
+    env_imports = imports_of("core")["core/env.py"] - {"__future__"}
+    assert {n for n in env_imports if n.split(".")[0] not in sys.stdlib_module_names} == set()
+    assert not any(n.split(".")[0] == "autoscaler"
+                   for names in imports_of("core").values() for n in names)
