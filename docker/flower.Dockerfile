@@ -21,6 +21,7 @@ WORKDIR /app
 COPY core/ core/
 COPY webapp/ webapp/
 COPY tasks/ tasks/
+COPY broker/ broker/
 COPY worker/ worker/
 COPY autoscaler/ autoscaler/
 RUN useradd --create-home --uid 10001 app

@@ -24,6 +24,7 @@ WORKDIR /app
 COPY core/ core/
 COPY webapp/ webapp/
 COPY tasks/ tasks/
+COPY broker/ broker/
 COPY lambdas/ lambdas/
 # webapp/queues.py reads queue depths with the autoscaler's SQS adapter.
 COPY autoscaler/ autoscaler/

@@ -27,6 +27,7 @@ WORKDIR /app
 COPY core/ core/
 COPY webapp/ webapp/
 COPY tasks/ tasks/
+COPY broker/ broker/
 COPY worker/ worker/
 COPY datasets/ datasets/
 # For `python -m autoscaler` in local mode (docker/compose.yaml's autoscaler profile).

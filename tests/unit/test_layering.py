@@ -1,5 +1,6 @@
 """Imports point inward: the core and the autoscaler stay free of the web and
-task frameworks, the web app never needs the renderer, and nothing imports worker/."""
+task frameworks, the web app never needs the renderer, the broker transport needs
+only Celery and kombu, and nothing imports worker/."""
 from __future__ import annotations
 
 import ast
@@ -29,6 +30,8 @@ def imports_of(package: str) -> dict[str, set[str]]:
     ("autoscaler", FRAMEWORKS | {"webapp", "tasks", "worker", "sqlalchemy", "psycopg"}),
     ("webapp", {"weasyprint", "worker"}),
     ("tasks", {"worker"}),
+    ("broker", FRAMEWORKS - {"celery", "kombu"} | {"webapp", "tasks", "worker", "sqlalchemy",
+                                                    "psycopg"}),
 ])
 def test_package_does_not_import(package, banned):
     offenders = {path: sorted(n for n in names if n.split(".")[0] in banned)
@@ -40,3 +43,4 @@ def test_the_web_app_imports_tasks_only_to_send_them():
     uses = {path: {n for n in names if n.split(".")[0] == "tasks"}
             for path, names in imports_of("webapp").items()}
     assert set().union(*uses.values()) <= {"tasks.app"}
+
