@@ -6,7 +6,8 @@ import logging
 
 from core import lifecycle, pdfbatch
 from core.settings import Settings
-from tasks.pdf import archive, process
+from tasks import storage
+from tasks.pdf import archive
 from webapp import batchstore
 from webapp.extensions import db
 from webapp.models import Job
@@ -35,7 +36,7 @@ def _archive(job: Job, settings: Settings) -> dict:
     key = pdfbatch.archive_key(str(job.id))
     members = ((pdfbatch.file_name(seq, recipient), source)
                for seq, recipient, source in batchstore.done_documents(db.session, job.id))
-    figures = archive.build(process.client(settings, "s3"), settings.bucket, key, members)
+    figures = archive.build(storage.client(settings, "s3"), settings.bucket, key, members)
     db.session.commit()  # ends the streaming read
     return {"key": key, **figures}
 

@@ -4,6 +4,8 @@ only Celery and kombu, and nothing imports worker/."""
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -44,3 +46,18 @@ def test_the_web_app_imports_tasks_only_to_send_them():
             for path, names in imports_of("webapp").items()}
     assert set().union(*uses.values()) <= {"tasks.app"}
 
+
+def non_pdf_modules() -> list[str]:
+    paths = [p for p in (ROOT / "tasks").rglob("*.py") if "pdf" not in p.relative_to(ROOT).parts]
+    names = {".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+             for p in paths}
+    return sorted(names | {"worker.main", "broker.sqs_fanout"})
+
+
+@pytest.mark.parametrize("module", non_pdf_modules())
+def test_only_pdf_code_loads_the_renderer(module):
+    # A fresh interpreter: this one may have imported WeasyPrint for other tests.
+    code = f"import sys, {module}; sys.exit('weasyprint' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0, result.stderr or f"importing {module} loads weasyprint"
