@@ -29,11 +29,12 @@ from sqlalchemy import text
 
 from bench.harness import start_child, start_database, worker_ready
 from bench.request_counter import Tally, start_proxy
+from broker import monitoring
 from core import aws, lifecycle
 from core.provision import apply as provision
 from core.settings import Settings
 from stack import services
-from tasks import monitoring
+from broker import monitoring
 from broker.app import create_celery
 from store import db, jobstore
 

@@ -33,8 +33,8 @@ def celery_config(settings: Settings, queue_urls: dict[str, str]) -> dict:
     return {
         "broker_url": broker_url(settings),
         # kombu's SQS transport plus SNS fanout for events and remote control
-        # (tasks/sqs_fanout.py; docs/flower.md).
-        "broker_transport": "tasks.sqs_fanout:Transport",
+        # (broker/sqs_fanout.py; docs/flower.md).
+        "broker_transport": "broker.sqs_fanout:Transport",
         "broker_transport_options": {
             "region": settings.aws_region,
             "queue_name_prefix": settings.queue_prefix,

@@ -3,10 +3,11 @@
 Names follow the local settings: queues ``<QueuePrefix><workload>`` and
 ``<QueuePrefix><workload>-dlq`` (``core.queues``), the wake queue
 ``<QueuePrefix>wake.fifo`` (``core.wake``), the fanout topics
-``<QueuePrefix>celeryev`` and ``<QueuePrefix>celery-pidbox`` (``tasks.monitoring``).
+``<QueuePrefix>celeryev`` and ``<QueuePrefix>celery-pidbox`` (``broker.monitoring``).
 """
 from __future__ import annotations
 
+from broker.monitoring import EXCHANGE_OF, topic_name
 from core import queues
 from core.settings import WORKLOADS
 from core.wake import wake_queue_name
@@ -14,7 +15,6 @@ from deploy import alarms, ecs, functions, iam
 from deploy.cfn import att, if_, load_balancer_url, ref, sub
 from deploy.names import (BUCKET_NAME, IMPORTS_PREFIX, dead_letter_id, queue_id,
                           visibility_parameter)
-from tasks.monitoring import EXCHANGE_OF, topic_name
 
 #: The wake queue as ``core.provision`` creates it.
 WAKE_ATTRIBUTES = {"MessageRetentionPeriod": 300, "VisibilityTimeout": 30}

@@ -5,7 +5,7 @@
 
 The template repeats itself per worker pool and per queue; writing it from the
 project's own constants (workloads, visibility timeouts, dead-letter retention,
-topic names) keeps it in step with ``core.provision`` and ``tasks.sqs_fanout``.
+topic names) keeps it in step with ``core.provision`` and ``broker.sqs_fanout``.
 The resources themselves are built in ``deploy.resources``.
 """
 from __future__ import annotations

@@ -24,6 +24,7 @@ COPY service/ service/
 COPY broker/ broker/
 COPY webapp/ webapp/
 COPY tasks/ tasks/
+COPY broker/ broker/
 COPY worker/ worker/
 COPY autoscaler/ autoscaler/
 RUN useradd --create-home --uid 10001 app

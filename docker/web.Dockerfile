@@ -27,6 +27,7 @@ COPY service/ service/
 COPY broker/ broker/
 COPY webapp/ webapp/
 COPY tasks/ tasks/
+COPY broker/ broker/
 COPY lambdas/ lambdas/
 # webapp/queues.py reads queue depths with the autoscaler's SQS adapter.
 COPY autoscaler/ autoscaler/

@@ -30,6 +30,7 @@ COPY service/ service/
 COPY broker/ broker/
 COPY webapp/ webapp/
 COPY tasks/ tasks/
+COPY broker/ broker/
 COPY worker/ worker/
 COPY datasets/ datasets/
 # For `python -m autoscaler` in local mode (docker/compose.yaml's autoscaler profile).

@@ -10,7 +10,7 @@ import zlib
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 
-from tasks.pdf.archive import MultipartWriter
+from tasks.storage import MultipartWriter
 
 BOM = codecs.BOM_UTF8
 # Characters that Japanese text often holds in their JIS form but that CP932

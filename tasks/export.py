@@ -20,8 +20,7 @@ from core.errors import ConfigurationError, InvalidRequest, JobFailed
 from core.exportspecs import ExportSpec, load_export_spec
 from core.settings import Settings
 from tasks.csvout import BackgroundUpload, Encoder, Gzip, Passthrough, to_cp932
-from tasks.pdf import process
-from tasks import runtime
+from tasks import runtime, storage
 from tasks.runtime import JobContext, job_task
 
 log = logging.getLogger(__name__)
@@ -38,7 +37,7 @@ def run(ctx: JobContext) -> dict:
     neutralize = params.get("neutralize_formulas", settings.export_neutralize_formulas)
     query, args = exports.select_sql(spec, params["columns"], filters, neutralize)
     key = exports.export_key(str(ctx.job.id), spec.name, params["gzip"])
-    s3 = process.client(settings, "s3")
+    s3 = storage.client(settings, "s3")
     out = BackgroundUpload(s3, settings.bucket, key, content_type=_content_type(params))
     try:
         rows = _stream(ctx, spec, params, query, args, out)

@@ -3,14 +3,15 @@
 Loading it also gives Flower its defaults for an SQS broker (``FLOWER_ENV``:
 no enable_events broadcasts, a 5 s inspect timeout) unless the environment or
 a command-line flag says otherwise. Monitoring queues of processes that died
-are swept when Flower starts consuming events (tasks/sqs_fanout.py).
+are swept when Flower starts consuming events (broker/sqs_fanout.py).
 """
 import os
 
+from broker.monitoring import FLOWER_ENV
 from core import aws, queues
 from core.settings import Settings
 from broker.app import create_celery
-from tasks.monitoring import FLOWER_ENV
+from broker.monitoring import FLOWER_ENV
 
 for _name, _value in FLOWER_ENV.items():
     os.environ.setdefault(_name, _value)

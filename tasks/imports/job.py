@@ -21,7 +21,7 @@ from typing import Iterator
 import psycopg
 from botocore.exceptions import ClientError
 
-from core import aws, csvimport
+from core import csvimport
 from core.datasets import spec_named
 from core.errors import InvalidRequest, JobCancelled, JobDeferred, JobFailed
 from core.settings import Settings
@@ -30,21 +30,12 @@ from tasks.imports.reading import Clean, FileProblem, Rows, open_text
 from tasks.imports.report import ErrorReport, describe
 from tasks.imports.validate import BatchValidator
 from store import db, jobstore
-from tasks import runtime
+from tasks import runtime, storage
 from tasks.runtime import JobContext, job_task
 
 log = logging.getLogger(__name__)
 BATCH_ROWS = 4000
 PROGRESS_SECONDS = 2.0
-_clients: dict[str, object] = {}
-
-
-def _s3(settings: Settings):
-    if "s3" not in _clients:
-        _clients["s3"] = aws.client(settings, "s3")
-    return _clients["s3"]
-
-
 def plain_url(url: str) -> str:
     """A SQLAlchemy ``postgresql+psycopg://`` URL as libpq takes it."""
     return url.replace("postgresql+psycopg://", "postgresql://", 1)
@@ -121,7 +112,7 @@ class Import:
 
     def __init__(self, ctx: JobContext, conn, spec, settings: Settings):
         self.ctx, self.conn, self.spec, self.settings = ctx, conn, spec, settings
-        self.s3 = _s3(settings)
+        self.s3 = storage.client(settings, "s3")
         self.max_bad = int(ctx.params.get("max_bad_rows", 0))
         self.rows = self.bad = 0
         self.report = ErrorReport()

@@ -22,7 +22,7 @@ from core.ratelimit import parse_rate
 from core.settings import Settings
 from store import batchstore, jobstore
 from store.models import Job
-from tasks import runtime
+from tasks import runtime, storage
 from tasks.pdf import fanout, finish, process, sources
 from tasks.pdf.errors import DocumentError
 from tasks.ratelimit import Grant, PostgresTokenBucket
@@ -68,7 +68,7 @@ def _record_documents(job: Job, settings: Settings) -> None:
     if batchstore.count(session, job.id):
         return  # planned by an earlier delivery, or a retry of the failed ones
     with session.get_bind().connect() as reader:
-        rows = sources.rows(job.params, s3=process.client(settings, "s3"),
+        rows = sources.rows(job.params, s3=storage.client(settings, "s3"),
                             bucket=settings.bucket, session=reader,
                             tables=settings.pdf_source_tables)
         total = batchstore.insert(session, job.id, _numbered(rows))
@@ -97,7 +97,7 @@ def _send_chunks(task, job: Job, settings: Settings) -> int:
     queue = settings.queue_name("pdf")
     url = task.app.conf.broker_transport_options["predefined_queues"][queue]["url"]
     args = ([str(job.id), *pdfbatch.chunk_bounds(c, size), 0] for c in chunks)
-    sent = fanout.send(task.app, process.client(settings, "sqs"), url,
+    sent = fanout.send(task.app, storage.client(settings, "sqs"), url,
                        process.RENDER_TASK, args, "pdf")
     log.info("job %s: %d chunk messages sent", job.id, sent)
     return sent
@@ -174,7 +174,7 @@ def _render_one(task, job: Job, doc, settings: Settings, started) -> None:
         session.commit()
         return
     key = pdfbatch.document_key(str(job.id), doc.seq)
-    process.client(settings, "s3").put_object(Bucket=settings.bucket, Key=key, Body=pdf,
+    storage.client(settings, "s3").put_object(Bucket=settings.bucket, Key=key, Body=pdf,
                                               ContentType="application/pdf")
     batchstore.mark_done(session, job.id, doc.seq, key=key, size=len(pdf),
                          worker=_worker(task), started=started)

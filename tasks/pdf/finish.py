@@ -8,8 +8,8 @@ from core import lifecycle, pdfbatch
 from core.settings import Settings
 from store import batchstore
 from store.models import Job
-from tasks import runtime
-from tasks.pdf import archive, process
+from tasks import runtime, storage
+from tasks.pdf import archive
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ def _archive(session, job: Job, settings: Settings) -> dict:
     key = pdfbatch.archive_key(str(job.id))
     members = ((pdfbatch.file_name(seq, recipient), source)
                for seq, recipient, source in batchstore.done_documents(session, job.id))
-    figures = archive.build(process.client(settings, "s3"), settings.bucket, key, members)
+    figures = archive.build(storage.client(settings, "s3"), settings.bucket, key, members)
     session.commit()  # ends the streaming read
     return {"key": key, **figures}
 

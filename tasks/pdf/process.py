@@ -1,8 +1,8 @@
-"""What a PDF worker process keeps between tasks: a warm renderer and its AWS clients.
+"""What a PDF worker process keeps between tasks: a warm renderer.
 
-Built once per pool process, on first use (after the fork: neither boto3
-clients nor fontconfig state should be shared across it). A worker that takes
-PDF work also renders one sample per pool process at start, so the first real
+Built once per pool process, on first use (after the fork: fontconfig state
+should not be shared across it; AWS clients are ``tasks.storage``'s). A worker
+that takes PDF work also renders one sample per pool process at start, so the first real
 document does not pay ~1 s for fonts, and applies the per-worker rate limit.
 """
 from __future__ import annotations
@@ -11,7 +11,7 @@ import logging
 
 from celery import signals
 
-from core import aws, pdfbatch
+from core import pdfbatch
 from core.ratelimit import parse_rate
 from core.settings import Settings
 from tasks.pdf import samples
@@ -21,7 +21,6 @@ log = logging.getLogger(__name__)
 RENDER_TASK = "pdf.render_chunk"
 
 _renderer: Renderer | None = None
-_clients: dict[str, object] = {}
 
 
 def renderer() -> Renderer:
@@ -30,13 +29,6 @@ def renderer() -> Renderer:
     if _renderer is None:
         _renderer = Renderer()
     return _renderer
-
-
-def client(settings: Settings, service: str):
-    """This process's boto3 client for ``service``."""
-    if service not in _clients:
-        _clients[service] = aws.client(settings, service)
-    return _clients[service]
 
 
 def chunk_rate_limit(settings: Settings) -> str | None:

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 import requests
 
+from broker import monitor_queues, monitoring
 from core import aws
 from stack import services
 from stack.services import wait_for
-from tasks import monitor_queues, monitoring
 from tests.support.jobs import Sender, create, wait_finished
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -106,13 +106,14 @@ from worker.main import build
 celery, _ = build(Settings.from_env())
 celery.loader.import_default_modules()
 print(json.dumps({"modules": sorted(m for m in sys.modules if m in (
-    "weasyprint", "tasks.canary", "tasks.pdf.batch", "tasks.imports.job")),
+    "weasyprint", "tasks.canary", "tasks.pdf.batch", "tasks.imports.job", "tasks.export")),
     "tasks": sorted(t for t in celery.tasks if not t.startswith("celery."))}))
 """
 
 
 @pytest.mark.parametrize("queues, modules", [
     ("imports", ["tasks.imports.job"]),
+    ("exports", ["tasks.export"]),
     ("default,pdf", ["tasks.canary", "tasks.pdf.batch", "weasyprint"]),
 ])
 def test_a_worker_loads_only_the_task_code_of_its_queues(settings, queue_urls, queues, modules):
@@ -122,4 +123,4 @@ def test_a_worker_loads_only_the_task_code_of_its_queues(settings, queue_urls, q
     assert out.returncode == 0, out.stderr
     loaded = json.loads(out.stdout.splitlines()[-1])
     assert loaded["modules"] == modules
-    assert all(t.split(".")[0] in {"canary", "pdf", "imports"} for t in loaded["tasks"])
+    assert all(t.split(".")[0] in {"canary", "pdf", "imports", "export"} for t in loaded["tasks"])

@@ -236,10 +236,10 @@ PACKAGES = {p.name for p in ROOT.iterdir() if (p / "__init__.py").exists()} - {"
 #: Celery imports its task modules and the broker transport by name.
 ENTRY_MODULES = {
     "web.Dockerfile": {"webapp", "lambdas.import_upload", "lambdas.nightly_export",
-                       "tasks.sqs_fanout"},
+                       "broker.sqs_fanout"},
     "worker.Dockerfile": {"worker.__main__", "worker.health", "autoscaler.__main__",
-                          "tasks.sqs_fanout", *TASK_MODULES},
-    "flower.Dockerfile": {"worker.flower", "tasks.sqs_fanout"},
+                          "broker.sqs_fanout", *TASK_MODULES},
+    "flower.Dockerfile": {"worker.flower", "broker.sqs_fanout"},
     "autoscaler.Dockerfile": {"autoscaler.lambda_handler"},
 }
 

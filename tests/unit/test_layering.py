@@ -5,6 +5,8 @@ the web app never needs the renderer; and nothing imports worker/."""
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -63,3 +65,19 @@ def test_the_autoscaler_takes_from_core_only_its_standard_library_environment_re
     assert {n for n in env_imports if n.split(".")[0] not in sys.stdlib_module_names} == set()
     assert not any(n.split(".")[0] == "autoscaler"
                    for names in imports_of("core").values() for n in names)
+
+
+def non_pdf_modules() -> list[str]:
+    paths = [p for p in (ROOT / "tasks").rglob("*.py") if "pdf" not in p.relative_to(ROOT).parts]
+    names = {".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+             for p in paths}
+    return sorted(names | {"worker.main", "broker.sqs_fanout"})
+
+
+@pytest.mark.parametrize("module", non_pdf_modules())
+def test_only_pdf_code_loads_the_renderer(module):
+    # A fresh interpreter: this one may have imported WeasyPrint for other tests.
+    code = f"import sys, {module}; sys.exit('weasyprint' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0, result.stderr or f"importing {module} loads weasyprint"

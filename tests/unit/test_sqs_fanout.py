@@ -1,5 +1,5 @@
-"""The SQS transport with SNS fanout (tasks/sqs_fanout.py) and the monitoring
-queues' housekeeping (tasks/monitor_queues.py), against moto's server over HTTP."""
+"""The SQS transport with SNS fanout (broker/sqs_fanout.py) and the monitoring
+queues' housekeeping (broker/monitor_queues.py), against moto's server over HTTP."""
 from __future__ import annotations
 
 import time
@@ -9,10 +9,11 @@ import pytest
 from kombu import Consumer, Exchange, Producer, Queue
 from kombu.transport.SQS.exceptions import UndefinedQueueException
 
+from broker import monitor_queues, monitoring, sqs_fanout
 from core import aws
 from core.settings import Settings
 from stack.services import wait_for
-from tasks import monitor_queues, monitoring, sqs_fanout
+from broker import monitor_queues, monitoring, sqs_fanout
 from broker.app import create_celery
 
 EVENTS = Exchange("celeryev", type="topic")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from broker import monitoring
 from core.errors import ConfigurationError
 from core.settings import Settings
-from tasks import monitoring
 from worker.main import argv
 
 

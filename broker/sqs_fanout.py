@@ -1,8 +1,8 @@
 """kombu's SQS transport, able to carry Celery's events and remote control.
 
-Selected with Celery's ``broker_transport = "tasks.sqs_fanout:Transport"``; the
+Selected with Celery's ``broker_transport = "broker.sqs_fanout:Transport"``; the
 broker URL stays ``sqs://``. Task queues stay predefined and behave exactly as
-in kombu's SQS transport. Only monitoring queues (``tasks.monitoring``: event,
+in kombu's SQS transport. Only monitoring queues (``broker.monitoring``: event,
 pidbox and reply queues) are created at run time, tagged, renewed and removed.
 
 Stock Celery and kombu 5.7 on SQS fail Flower in six ways (docs/flower.md);
@@ -20,7 +20,7 @@ this subclass changes exactly these:
    whatever type Celery declares, in every connection of the process.
 5. Flower's worker list is filled by inspect calls, so it needs 1-3 only.
 6. Leaks: monitoring queues are created tagged, with a short retention
-   (``tasks.monitor_queues``); their owner renews them while it uses them and
+   (``broker.monitor_queues``); their owner renews them while it uses them and
    removes them, with their SNS subscriptions, when the channel closes (event
    queues) or the process exits (pidbox and reply queues, whose names come
    back). The first monitoring queue a process declares sweeps away the
@@ -40,7 +40,7 @@ from kombu.transport.SQS.exceptions import DoesNotExistQueueException
 from kombu.utils.encoding import bytes_to_str
 from kombu.utils.objects import cached_property
 
-from tasks import monitor_queues, monitoring
+from broker import monitor_queues, monitoring
 
 log = logging.getLogger(__name__)
 

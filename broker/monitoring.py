@@ -4,7 +4,7 @@ are named and tagged, when their owner counts as gone, how Flower is started.
 Celery's events and remote control need queues that live as long as one
 process: an event queue per monitor (Flower, ``celery events``), a pidbox queue
 per worker and a reply queue per client thread. They are the only queues
-created at run time (by ``tasks.sqs_fanout``; ``tasks.monitor_queues`` talks
+created at run time (by ``broker.sqs_fanout``; ``broker.monitor_queues`` talks
 to SQS and SNS about them). Each is tagged ``role``, ``owner`` (host:pid),
 ``created`` and ``beat`` (epoch seconds); its owner renews ``beat`` while it
 uses the queue, and a queue whose beat is older than the lease is swept.

@@ -1,7 +1,7 @@
 """Monitoring queues in SQS and their SNS subscriptions: create, renew, remove,
 sweep the ones of owners that died, and remove a process's own at its exit.
 
-The rules (names, tags, lease) are in ``tasks.monitoring``; boto3 clients are
+The rules (names, tags, lease) are in ``broker.monitoring``; boto3 clients are
 passed in. Imports no Celery or kombu.
 """
 from __future__ import annotations
@@ -15,7 +15,7 @@ import time
 
 from botocore.exceptions import ClientError
 
-from tasks import monitoring
+from broker import monitoring
 
 log = logging.getLogger(__name__)
 
