@@ -38,7 +38,7 @@ from bench.harness import RESULTS, ROOT, child_env, start_base, worker_ready
 from core import aws, queues
 from core.settings import WORKLOADS, Settings
 from stack import services
-from tasks.app import broker_url
+from broker.app import broker_url
 
 DEFAULT_OUT = RESULTS / "worker_footprint.json"
 QUEUE_SETS = {"exports": ("exports",), "imports": ("imports",), "pdf": ("pdf",),
