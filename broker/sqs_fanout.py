@@ -26,6 +26,10 @@ this subclass changes exactly these:
    back). The first monitoring queue a process declares sweeps away the
    queues of owners that died.
 
+Its base, ``broker.dead_letter.DeadLetteringChannel``, adds one thing for task
+queues: a message no worker can run goes to the queue's dead-letter queue as
+soon as it is received.
+
 Celery's default exchange names (``control_exchange="celery"``,
 ``event_exchange="celeryev"``) are assumed.
 """
@@ -41,6 +45,7 @@ from kombu.utils.encoding import bytes_to_str
 from kombu.utils.objects import cached_property
 
 from broker import monitor_queues, monitoring
+from broker.dead_letter import DeadLetteringChannel
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +56,7 @@ DEFAULT_LEASE_SECONDS = 900.0
 REPLY_WAIT_SECONDS = 1
 
 
-class Channel(SQS.Channel):
+class Channel(DeadLetteringChannel):
     """An SQS channel whose fanout exchanges are SNS topics (see the module doc)."""
 
     supports_fanout = True

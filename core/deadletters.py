@@ -7,7 +7,9 @@ SQS has no way to read a message without receiving it. A peek receives the
 messages and at once makes them visible again (visibility 0), so the worker's
 dead-letter sweep and the next look still find them. A redrive receives,
 sends each body to the main queue and deletes only what was sent (moto has no
-``StartMessageMoveTask``, and this works on both).
+``StartMessageMoveTask``, and this works on both). A message a worker
+dead-lettered because no worker can run it (``core.poison``) stays: sent back,
+it would only be dead-lettered again.
 """
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Callable
 
-from core import envelope
+from core import envelope, poison
 
 HOLD_SECONDS = 30  # a crashed peek or redrive hands its messages back after this long
 _ATTRIBUTES = ["ApproximateReceiveCount", "SentTimestamp"]
@@ -30,6 +32,7 @@ class DeadLetter:
     job_id: str | None
     receives: int
     sent_at: datetime | None
+    reason: str | None = None  # why a worker refused to run it, if it did
 
 
 def letter(message: dict) -> DeadLetter:
@@ -40,7 +43,7 @@ def letter(message: dict) -> DeadLetter:
     return DeadLetter(message_id=message["MessageId"], task=parsed.task, job_id=parsed.job_id,
                       receives=int(attributes.get("ApproximateReceiveCount", 0)),
                       sent_at=datetime.fromtimestamp(int(sent) / 1000, timezone.utc)
-                      if sent else None)
+                      if sent else None, reason=poison.reason_of(message))
 
 
 def peek(sqs, url: str, limit: int = 50) -> list[DeadLetter]:
@@ -65,20 +68,27 @@ def redrive(sqs, dead_url: str, main_url: str, limit: int = 100,
     """Move up to ``limit`` messages from ``dead_url`` back to ``main_url``; returns them.
 
     ``before_send`` sees each message before it is sent (to queue its job again).
+    Messages no worker can run stay in ``dead_url``.
     """
     moved: list[DeadLetter] = []
-    while len(moved) < limit:
-        batch = _receive(sqs, dead_url, min(10, limit - len(moved)))
-        if not batch:
-            break
-        for message in batch:
-            before_send(letter(message))
-        sent = _send(sqs, main_url, batch)
-        _delete(sqs, dead_url, [m for m in batch if m["MessageId"] in sent])
-        release(sqs, dead_url, [m["ReceiptHandle"] for m in batch if m["MessageId"] not in sent])
-        moved += [letter(m) for m in batch if m["MessageId"] in sent]
-        if len(sent) < len(batch):
-            break
+    kept: list[str] = []
+    try:
+        while len(moved) < limit:
+            batch = _receive(sqs, dead_url, min(10, limit - len(moved)))
+            if not batch:
+                break
+            kept += [m["ReceiptHandle"] for m in batch if poison.reason_of(m)]
+            batch = [m for m in batch if not poison.reason_of(m)]
+            for message in batch:
+                before_send(letter(message))
+            sent = _send(sqs, main_url, batch) if batch else set()
+            _delete(sqs, dead_url, [m for m in batch if m["MessageId"] in sent])
+            release(sqs, dead_url, [m["ReceiptHandle"] for m in batch if m["MessageId"] not in sent])
+            moved += [letter(m) for m in batch if m["MessageId"] in sent]
+            if len(sent) < len(batch):
+                break
+    finally:
+        release(sqs, dead_url, kept)
     return moved
 
 

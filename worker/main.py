@@ -48,6 +48,7 @@ def build(settings: Settings):
     celery.loader.import_default_modules()
     for task in celery.tasks.values():
         task.Request = KeptRequest
+    _dead_letter_what_cannot_run(celery)
 
     dlq_urls = queues.dead_letter_urls(settings, sqs, settings.worker_queues)
     sweeper = _Periodic(settings.dlq_sweep_interval,
@@ -73,6 +74,15 @@ def build(settings: Settings):
             idle_exit.stop()
 
     return celery, keeper
+
+
+def _dead_letter_what_cannot_run(celery) -> None:
+    """Messages naming a task this worker lacks, or that Celery refuses, go to the
+    dead-letter queue at once (broker.dead_letter, worker.consumer)."""
+    names = sorted(n for n in celery.tasks if not n.startswith("celery."))
+    celery.conf.broker_transport_options = {**celery.conf.broker_transport_options,
+                                            "task_names": names}
+    celery.conf.worker_consumer = "worker.consumer:DeadLetteringConsumer"
 
 
 def _idle_exit(settings: Settings, keeper: VisibilityKeeper):
