@@ -42,8 +42,7 @@ def init_app(app) -> None:
 
     @app.errorhandler(NotQueued)
     def not_queued(exc: NotQueued):
-        body = error_body("the job could not be queued: the queue service is unreachable. "
-                          "Try again shortly.", job_id=str(exc.job.id))
+        body = error_body(f"the job could not be queued: {exc.cause}", job_id=str(exc.job.id))
         return jsonify(body), 503
 
     @app.errorhandler(HTTPException)
