@@ -8,6 +8,7 @@ import time
 from dataclasses import replace
 
 import pytest
+from celery.exceptions import Reject, Retry
 from sqlalchemy import text
 
 from broker.enqueue import CeleryEnqueuer
@@ -16,9 +17,10 @@ from core.enqueue import Enqueuer, MemoryEnqueuer
 from service.relay import Relay, relay_once
 from service.submit import submit
 from stack.services import wait_for
-from store import db
+from store import db, jobstore
+from tasks import runtime
 from tests.support.accounts import signed_in
-from tests.support.jobs import row, wait_drained, wait_status
+from tests.support.jobs import Sender, row, wait_drained, wait_status
 from webapp import create_app
 
 AFTER, INTERVAL = 1.0, 0.2
@@ -143,6 +145,46 @@ def test_a_relay_that_finds_the_queue_down_keeps_the_job_for_its_next_round(sess
     sender.down = False
     assert relay_once(sessions, sender, older_than=0) == 1
     assert sender.ids() == [job_id] and row(engine, job_id)["status"] == lifecycle.QUEUED
+
+
+class RetryingTask:
+    """A task's ``retry``: the message is sent (a ``Retry`` to raise) or the queue refuses it."""
+
+    def __init__(self, refuse: bool):
+        self.refuse = refuse
+
+    def retry(self, **options):
+        if self.refuse:
+            raise Reject(ConnectionError("SQS is unreachable"), requeue=False)
+        return Retry("sent", when=options["delay_seconds"])
+
+
+@pytest.mark.parametrize("refuse, owed", [(False, False), (True, True)])
+def test_a_worker_retry_the_queue_refused_is_left_to_the_relay(sessions, engine, refuse, owed):
+    with db.unit_of_work(sessions) as session:
+        job, _ = jobstore.create(session, kind="canary", owner="tester", params={})
+        jobstore.claim(session, job.id, "w", 60)
+    with sessions() as session, pytest.raises(Reject if refuse else Retry):
+        runtime.hand_back(RetryingTask(refuse), session, job.id, 1, "busy; retrying in 2s", 2)
+
+    assert row(engine, str(job.id))["status"] == lifecycle.QUEUED
+    assert pending(engine) == ([str(job.id)] if owed else [])
+    sender = MemoryEnqueuer()
+    relay_once(sessions, sender, older_than=0)
+    assert len(sender.sent) == (1 if owed else 0)
+
+
+def test_a_retry_sent_by_a_worker_leaves_no_pending_send(settings, queue_urls, start_worker,
+                                                         engine, sessions):
+    start_worker()
+    with db.unit_of_work(sessions) as session:
+        job, _ = jobstore.create(session, kind="test.flaky", owner="tester",
+                                 params={"failures": 1})
+    Sender(settings, queue_urls).send("test.flaky", str(job.id))
+
+    done = wait_status(engine, str(job.id), lifecycle.SUCCEEDED, timeout=30)
+
+    assert done["attempts"] == 2 and pending(engine) == []
 
 
 def test_the_api_answers_202_while_the_queue_is_down_and_the_job_runs_once_it_is_back(
