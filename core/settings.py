@@ -98,6 +98,13 @@ SETTINGS: tuple[Setting, ...] = (
             "first retry's ceiling (s); doubles each retry", low=0.1),
     Setting("retry_backoff_max", "RETRY_BACKOFF_MAX", NUMBER, 300.0,
             "largest retry delay (s; at most 900, SQS's limit)", low=1, high=900),
+    Setting("relay_interval", "RELAY_INTERVAL", NUMBER, 10.0,
+            "seconds between a web process's looks for queued jobs whose task was never "
+            "confirmed sent (the relay); `0`: none in that process", low=0),
+    Setting("relay_after_seconds", "RELAY_AFTER_SECONDS", NUMBER, 30.0,
+            "a queued job whose task has not been confirmed sent for this long is sent by the "
+            "relay (longer than a send takes; a duplicate is harmless, a claim stops it)",
+            low=0.1),
     Setting("worker_concurrency", "WORKER_CONCURRENCY", INTEGER, 2,
             "task processes per worker", low=1, high=256),
     Setting("worker_queues", "WORKER_QUEUES", NAMES, WORKLOADS, "queues a worker consumes"),

@@ -20,7 +20,7 @@ from broker.enqueue import CeleryEnqueuer
 from core import schedules
 from core.enqueue import Enqueuer
 from core.settings import Settings
-from service.submit import submit
+from service.submit import Submitted, submit
 from store import db
 
 log = logging.getLogger("lambdas.nightly_export")
@@ -31,9 +31,10 @@ def trigger(schedule_name: str, for_date: date, *, settings: Settings | None = N
             enqueuer: Enqueuer | None = None, again: bool = False) -> tuple[str, bool]:
     """Create the schedule's job for ``for_date`` and queue it; a repeat queues nothing.
 
-    A job for that date that failed before it ever ran (it could not be queued)
+    A job for that date that failed before it ever ran (its queue did not exist)
     is queued again; with ``again``, one that failed or was cancelled after it
-    ran is too. Returns (job id, whether this call queued it).
+    ran is too. A task the queue refused now is sent by the web app's relay.
+    Returns (job id, whether this call queued it).
     """
     settings = settings or Settings.from_env()
     schedule = schedules.get(schedule_name)
@@ -41,10 +42,15 @@ def trigger(schedule_name: str, for_date: date, *, settings: Settings | None = N
         done = submit(session, enqueuer or _enqueuer(settings), schedule.kind, schedule.owner,
                       dict(schedule.params), requeue_unsent=True, again=again,
                       idempotency_key=schedules.idempotency_key(schedule, for_date))
-        job_id, queue = str(done.job.id), done.sent
-        log.info("schedule %s for %s: job %s %s", schedule_name, for_date, job_id,
-                 "queued" if queue else f"exists ({done.job.status}); nothing queued")
+        job_id, queue = str(done.job.id), done.queued
+        log.info("schedule %s for %s: job %s %s", schedule_name, for_date, job_id, _outcome(done))
     return job_id, queue
+
+
+def _outcome(done: Submitted) -> str:
+    if not done.queued:
+        return f"exists ({done.job.status}); nothing queued"
+    return "queued" if done.sent else f"queued; the relay sends it ({done.send_error})"
 
 
 def _enqueuer(settings: Settings) -> Enqueuer:

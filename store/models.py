@@ -1,7 +1,7 @@
-"""The tables: the job record (the truth about every job), its documents, uploads,
-notifications, rate buckets, accounts and tokens. Plain SQLAlchemy 2.0: the web app
-binds them through Flask-SQLAlchemy (``model_class=Base``), the workers and Lambdas
-through ``store.db``."""
+"""The tables: the job record (the truth about every job), its pending send, its
+documents, uploads, notifications, rate buckets, accounts and tokens. Plain SQLAlchemy
+2.0: the web app binds them through Flask-SQLAlchemy (``model_class=Base``), the
+workers and Lambdas through ``store.db``."""
 from __future__ import annotations
 
 import uuid
@@ -53,6 +53,21 @@ class Job(Base):
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     cancel_requested_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class PendingSend(Base):
+    """A queued job whose task has not been confirmed sent: written in the transaction
+    that queues the job, deleted once the send succeeds; the relay sends what stays.
+
+    No foreign key to ``jobs``, as for documents: the relay drops an entry whose
+    job is gone or no longer queued.
+    """
+
+    __tablename__ = "pending_sends"
+    __table_args__ = (Index("pending_sends_since", "since"),)
+
+    job_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    since: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
 DOCUMENT_STATUSES = ("pending", "done", "failed")

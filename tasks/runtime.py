@@ -16,7 +16,7 @@ import os
 import uuid
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, NoReturn
 
 from celery import Task, shared_task
 from sqlalchemy.orm import Session, sessionmaker
@@ -25,7 +25,8 @@ from core import lifecycle
 from core.backoff import retry_delay
 from core.errors import JobCancelled, JobDeferred, JobFailed, TransientJobError
 from core.settings import Settings
-from store import jobstore
+from service.submit import confirm
+from store import jobstore, outbox
 from store.models import Job
 from tasks import notify
 
@@ -218,11 +219,8 @@ def _finish(ctx: JobContext, status: str | None, result=None, error=None) -> Non
 def _defer(task, ctx: JobContext, exc: JobDeferred) -> None:
     """Hand the message back to wait in the queue (a limit is reached), not in a worker."""
     delay = max(1, round(exc.delay))
-    ctx.session.rollback()
-    jobstore.back_to_queue(ctx.session, ctx.job.id, ctx.attempt, error=str(exc))
-    ctx.session.commit()
     log.info("job %s deferred for %ds: %s", ctx.job.id, delay, exc)
-    raise task.retry(countdown=0, max_retries=None, delay_seconds=delay)
+    hand_back(task, ctx.session, ctx.job.id, ctx.attempt, str(exc), delay)
 
 
 def _retry_or_fail(task, ctx: JobContext, exc: BaseException, settings: Settings) -> None:
@@ -233,12 +231,26 @@ def _retry_or_fail(task, ctx: JobContext, exc: BaseException, settings: Settings
                 error=f"gave up after {retries + 1} attempts; last error: {reason}")
         return
     delay = round(retry_delay(retries + 1, settings.retry_backoff_base, settings.retry_backoff_max))
-    ctx.session.rollback()
-    jobstore.back_to_queue(ctx.session, ctx.job.id, ctx.attempt,
-                           error=f"attempt {ctx.attempt} failed ({reason}); retrying in {delay}s")
-    ctx.session.commit()
     log.warning("job %s: transient error (%s); retry %d in %ds", ctx.job.id, reason,
                 retries + 1, delay)
+    hand_back(task, ctx.session, ctx.job.id, ctx.attempt,
+              f"attempt {ctx.attempt} failed ({reason}); retrying in {delay}s", delay, exc=exc)
+
+
+def hand_back(task, session: Session, job_id, attempt: int, error: str, delay: int,
+              exc: BaseException | None = None) -> NoReturn:
+    """Put the running job back in its queue and send the message that brings it back
+    in ``delay`` seconds (raises Celery's ``Retry``).
+
+    The job's pending send is committed with the change, so if the send fails or
+    this process dies before it, the relay sends the job instead.
+    """
+    session.rollback()  # a body that failed leaves nothing half-written
+    if jobstore.back_to_queue(session, job_id, attempt, error=error):
+        outbox.add(session, job_id)
+    session.commit()
     # countdown=0 keeps Celery from holding an ETA message in worker memory;
     # SQS itself delays the new message (DelaySeconds, at most 15 minutes).
-    raise task.retry(exc=exc, countdown=0, max_retries=None, delay_seconds=delay)
+    again = task.retry(exc=exc, countdown=0, max_retries=None, delay_seconds=delay, throw=False)
+    confirm(session, job_id)
+    raise again

@@ -71,7 +71,7 @@ def engine(database_url):
 @pytest.fixture
 def clean_db(engine):
     with engine.begin() as conn:
-        conn.execute(text("TRUNCATE jobs, test_executions"))
+        conn.execute(text("TRUNCATE jobs, pending_sends, test_executions"))
     return engine
 
 
@@ -108,6 +108,7 @@ def settings(request, database_url, moto_endpoint, clean_db, tmp_path):
         worker_concurrency=1,
         worker_extra_imports=("tests.support.tasks",),
         mail_dir=str(tmp_path / "mail"),
+        relay_interval=0,  # a test that wants the web app's relay turns it on
     )
     return replace(base, **changes)
 

@@ -30,7 +30,7 @@ def create_app(test_config: dict | None = None, *, settings: Settings | None = N
     app.extensions["jobsys.enqueuer"] = enqueuer or CeleryEnqueuer(settings)
 
     from webapp import (api, auth, cli, documents, errors, exports, health, i18n, imports,
-                        openapi, queues, uploads, views)
+                        openapi, queues, relay, uploads, views)
     auth.init_app(app, settings)
     i18n.init_app(app)
     app.register_blueprint(api.bp)
@@ -43,6 +43,7 @@ def create_app(test_config: dict | None = None, *, settings: Settings | None = N
     app.register_blueprint(openapi.bp)
     views.init_app(app)
     errors.init_app(app)
+    relay.init_app(app, settings)
     app.cli.add_command(cli.users)
     if not app.debug and not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")

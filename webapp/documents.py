@@ -11,7 +11,7 @@ import threading
 from flask import Blueprint, current_app, jsonify, redirect, request, url_for
 
 from core import aws, lifecycle, pdfbatch
-from service.submit import send
+from service.submit import enqueue
 from store import batchstore
 from store.models import DOCUMENT_STATUSES, Job
 from webapp.api import enqueuer, job_json
@@ -124,8 +124,7 @@ def retry(job: Job) -> tuple[Job, int]:
         raise ApiError(409, f"the job is {job.status} with {job.failed} failed documents; "
                             "only a finished job with failed documents can retry them",
                        field="status")
-    db.session.commit()
-    send(db.session, enqueuer(), job)
+    enqueue(db.session, enqueuer(), job)
     return db.session.get(Job, job.id, populate_existing=True), moved
 
 

@@ -4,12 +4,18 @@ from __future__ import annotations
 import logging
 
 from flask import jsonify, render_template, request
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from core.errors import InvalidRequest
 from service.submit import NotQueued
 
 log = logging.getLogger(__name__)
+# Seconds a client waits before it sends again a request the database could not take.
+DATABASE_RETRY_AFTER = 5
+DATABASE_DOWN = (f"the database is unreachable or busy, so the request was not carried out: "
+                 f"send it again in {DATABASE_RETRY_AFTER} seconds (a job request sent again "
+                 f"with the same Idempotency-Key header never makes two jobs)")
 
 
 class ApiError(Exception):
@@ -42,9 +48,19 @@ def init_app(app) -> None:
 
     @app.errorhandler(NotQueued)
     def not_queued(exc: NotQueued):
-        body = error_body("the job could not be queued: the queue service is unreachable. "
-                          "Try again shortly.", job_id=str(exc.job.id))
+        body = error_body(f"the job could not be queued: {exc.cause}", job_id=str(exc.job.id))
         return jsonify(body), 503
+
+    @app.errorhandler(DBAPIError)
+    def database_error(exc: DBAPIError):
+        if not (isinstance(exc, (OperationalError, InterfaceError)) or exc.connection_invalidated):
+            return unexpected(exc)
+        log.warning("database unreachable: %s", str(exc).splitlines()[0])
+        headers = {"Retry-After": str(DATABASE_RETRY_AFTER)}
+        if _wants_page():
+            # Not the site's error page: its layout reads the signed-in user from the database.
+            return DATABASE_DOWN, 503, {**headers, "Content-Type": "text/plain; charset=utf-8"}
+        return jsonify(error_body(DATABASE_DOWN)), 503, headers
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):

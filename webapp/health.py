@@ -16,6 +16,7 @@ from service.submit import NotQueued, submit
 from webapp.api import enqueuer, job_json
 from webapp.errors import ApiError
 from webapp.extensions import db
+from store import jobstore
 from store.models import Job
 
 bp = Blueprint("health", __name__)
@@ -39,10 +40,9 @@ def pipeline():
     """Run a canary job and wait for it: 200 with its queue wait, 503 if it does not finish."""
     _allowed()
     timeout = _timeout()
-    try:
-        job = submit(db.session, enqueuer(), "canary", CANARY_OWNER, {}).job
-    except NotQueued as exc:
-        return jsonify({"status": "unhealthy", "reason": f"queue unreachable: {exc.cause}"}), 503
+    job, unsent = _start_canary()
+    if unsent is not None:
+        return jsonify({"status": "unhealthy", "reason": f"queue unreachable: {unsent}"}), 503
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         db.session.expire_all()
@@ -56,6 +56,19 @@ def pipeline():
         body["reason"] = (f"the canary is still {job.status} after {timeout:g}s; are workers running?"
                           if job.status not in lifecycle.FINISHED else f"the canary {job.status}")
     return jsonify(body), 200 if ok else 503
+
+
+def _start_canary() -> tuple[Job, BaseException | None]:
+    """The canary job, and why its task could not be sent (None when it was)."""
+    try:
+        done = submit(db.session, enqueuer(), "canary", CANARY_OWNER, {})
+    except NotQueued as exc:
+        return exc.job, exc.cause
+    if done.send_error is not None:
+        # Nobody waits for this canary: the relay would send it for nothing.
+        jobstore.cancel(db.session, done.job.id)
+        db.session.commit()
+    return done.job, done.send_error
 
 
 def _allowed() -> None:

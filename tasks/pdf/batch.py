@@ -20,7 +20,7 @@ from core.backoff import retry_delay
 from core.errors import JobFailed, TransientJobError
 from core.ratelimit import parse_rate
 from core.settings import Settings
-from store import batchstore, jobstore
+from store import batchstore
 from store.models import Job
 from tasks import runtime, storage
 from tasks.pdf import fanout, finish, process, sources
@@ -110,12 +110,8 @@ def _retry_plan(task, job: Job, exc: BaseException, settings: Settings) -> None:
         _end(job.id, lifecycle.FAILED, f"gave up after {retries + 1} attempts; last error: {reason}")
         return
     delay = round(retry_delay(retries + 1, settings.retry_backoff_base, settings.retry_backoff_max))
-    session = runtime.session()
-    session.rollback()
-    jobstore.back_to_queue(session, job.id, job.attempts,
-                           error=f"planning failed ({reason}); retrying in {delay}s")
-    session.commit()
-    raise task.retry(exc=exc, countdown=0, max_retries=None, delay_seconds=delay)
+    runtime.hand_back(task, runtime.session(), job.id, job.attempts,
+                      f"planning failed ({reason}); retrying in {delay}s", delay, exc=exc)
 
 
 @shared_task(name=process.RENDER_TASK, bind=True, max_retries=None)

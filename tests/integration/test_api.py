@@ -2,9 +2,14 @@
 tests/integration/test_pipeline.py sends over the real SQS)."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
+from core.enqueue import MemoryEnqueuer
+from stack.services import free_port
 from tests.support.accounts import bearer
+from webapp import create_app
 
 OWNER = bearer("alice")
 
@@ -114,7 +119,7 @@ def test_cancelling_a_queued_job_cancels_it_and_a_finished_one_is_refused(client
     assert again.status_code == 409
 
 
-def test_a_job_that_cannot_be_queued_is_failed_and_the_client_told(app, client):
+def test_a_job_whose_task_cannot_be_sent_now_is_accepted_and_left_to_the_relay(app, client):
     class Unreachable:
         def send(self, kind, job_id):
             raise ConnectionError("connection refused")
@@ -122,10 +127,25 @@ def test_a_job_that_cannot_be_queued_is_failed_and_the_client_told(app, client):
 
     response = post(client, {"kind": "canary"})
 
+    assert response.status_code == 202
+    job = client.get(f"/api/jobs/{response.get_json()['id']}", headers=OWNER).get_json()
+    assert job["status"] == "queued" and job["error"] is None
+
+
+def test_the_api_answers_503_with_retry_after_when_the_database_is_down(settings):
+    down = f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/jobsys"
+    app = create_app({"TESTING": True}, enqueuer=MemoryEnqueuer(),
+                     settings=replace(settings, database_url=down))
+    client = app.test_client()
+
+    response = client.post("/api/jobs", json={"kind": "canary"}, headers=bearer("alice"))
+
     assert response.status_code == 503
-    job_id = response.get_json()["error"]["job_id"]
-    job = client.get(f"/api/jobs/{job_id}", headers=OWNER).get_json()
-    assert job["status"] == "failed" and "connection refused" in job["error"]
+    assert int(response.headers["Retry-After"]) > 0
+    message = response.get_json()["error"]["message"]
+    assert "database" in message and "again" in message
+    assert app.extensions["jobsys.enqueuer"].sent == []
+    assert client.get("/healthz").status_code == 503
 
 
 def test_healthz_reports_the_database(client):

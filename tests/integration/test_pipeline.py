@@ -44,9 +44,26 @@ def test_the_pipeline_health_check_fails_clearly_without_workers(live_client):
     assert "are workers running?" in response.get_json()["reason"]
 
 
+class Unreachable(MemoryEnqueuer):
+    def send(self, kind, job_id):
+        raise ConnectionError("SQS is unreachable")
+
+
 def jobs_count(engine) -> int:
     with engine.connect() as conn:
         return conn.execute(text("SELECT count(*) FROM jobs")).scalar()
+
+
+def test_the_pipeline_check_reports_an_unreachable_queue_and_leaves_no_canary(settings, engine):
+    client = create_app({"TESTING": True}, settings=settings,
+                        enqueuer=Unreachable()).test_client()
+
+    response = client.get("/healthz/pipeline?timeout=1", headers=bearer("ops"))
+
+    assert response.status_code == 503
+    assert "queue unreachable" in response.get_json()["reason"]
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT status FROM jobs")).scalars().all() == ["cancelled"]
 
 
 def test_the_pipeline_check_is_for_operators_and_the_shared_token_only(settings, engine):

@@ -16,7 +16,6 @@ from core import aws, lifecycle, mail
 from lambdas import nightly_export
 from lambdas.scheduler import tick
 from stack import services
-from service.submit import NotQueued
 from tasks import notify
 from tests.support.jobs import queue_depth
 from store import jobstore
@@ -90,19 +89,25 @@ def test_the_local_loop_fires_at_two_in_tokyo_and_a_repeat_makes_no_second_job(
     assert queued.sent == [("export.run", "exports", str(job["id"]))]
 
 
-def test_a_night_that_could_not_be_queued_is_queued_by_the_next_trigger_and_reruns_need_again(
+def test_a_night_whose_task_could_not_be_sent_is_left_to_the_relay_and_reruns_need_again(
         settings, engine):
     class Unreachable(MemoryEnqueuer):
         def send(self, kind, job_id):
             raise ConnectionError("SQS is unreachable")
 
     day = datetime(2026, 11, 20).date()
-    with pytest.raises(NotQueued) as caught:
-        nightly_export.trigger("customers-nightly", day, settings=settings, enqueuer=Unreachable())
-    assert isinstance(caught.value.cause, ConnectionError)
+    job_id, queued_now = nightly_export.trigger("customers-nightly", day, settings=settings,
+                                                enqueuer=Unreachable())
     (job,) = jobs_with_key(engine, KEY)
-    assert job["status"] == lifecycle.FAILED
+    assert (job_id, queued_now, job["status"]) == (str(job["id"]), True, lifecycle.QUEUED)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM pending_sends")).scalar() == 1
     queued = MemoryEnqueuer()
+    # Fired again while the relay holds the job: nothing more is sent.
+    assert nightly_export.trigger("customers-nightly", day, settings=settings,
+                                  enqueuer=queued) == (job_id, False)
+    with engine.begin() as conn:  # failed before it ever ran (its queue did not exist)
+        conn.execute(text("UPDATE jobs SET status = 'failed' WHERE id = :j"), {"j": job["id"]})
     assert nightly_export.trigger("customers-nightly", day, settings=settings,
                                   enqueuer=queued) == (str(job["id"]), True)
     assert jobs_with_key(engine, KEY)[0]["status"] == lifecycle.QUEUED

@@ -1,5 +1,6 @@
-"""One way to submit a job: recorded once, sent once, failed with the reason when
-its task cannot be sent; and the stores leave committing to their caller."""
+"""One way to submit a job: recorded once, sent once; left queued for the relay when
+its task cannot be sent now, failed with the reason when its queue does not exist;
+and the stores leave committing to their caller."""
 from __future__ import annotations
 
 import pytest
@@ -7,7 +8,7 @@ from sqlalchemy import select, text
 
 from core import lifecycle
 from core.enqueue import MemoryEnqueuer
-from core.errors import InvalidRequest
+from core.errors import InvalidRequest, QueueMissing
 from service.submit import NotQueued, submit
 from store import db, jobstore
 from store.models import Job
@@ -16,6 +17,12 @@ from store.models import Job
 class Unreachable(MemoryEnqueuer):
     def send(self, kind, job_id):
         raise ConnectionError("SQS is unreachable")
+
+
+class NoQueue(MemoryEnqueuer):
+    def send(self, kind, job_id):
+        raise QueueMissing("SQS queue 't-default' does not exist; create the queues with "
+                           "`python -m core.provision`")
 
 
 @pytest.fixture
@@ -28,6 +35,11 @@ def statuses(engine) -> list[str]:
         return list(conn.execute(text("SELECT status FROM jobs ORDER BY created_at")).scalars())
 
 
+def pending_sends(engine) -> list:
+    with engine.connect() as conn:
+        return list(conn.execute(text("SELECT job_id FROM pending_sends")).scalars())
+
+
 def test_a_job_is_recorded_and_sent_once_per_idempotency_key(sessions, engine):
     sent = MemoryEnqueuer()
     with sessions() as session:
@@ -36,7 +48,7 @@ def test_a_job_is_recorded_and_sent_once_per_idempotency_key(sessions, engine):
     assert (first.created, first.sent, again.created, again.sent) == (True, True, False, False)
     assert again.job.id == first.job.id
     assert sent.sent == [("canary.run", "default", str(first.job.id))]
-    assert statuses(engine) == [lifecycle.QUEUED]
+    assert statuses(engine) == [lifecycle.QUEUED] and pending_sends(engine) == []
 
 
 def test_params_are_validated_before_anything_is_recorded(sessions, engine):
@@ -46,19 +58,28 @@ def test_params_are_validated_before_anything_is_recorded(sessions, engine):
     assert statuses(engine) == []
 
 
-def test_a_job_whose_task_cannot_be_sent_is_failed_with_the_reason(sessions, engine):
+def test_a_job_whose_task_cannot_be_sent_now_stays_queued_for_the_relay(sessions, engine):
+    with sessions() as session:
+        done = submit(session, Unreachable(), "canary", "alice", {})
+    assert (done.created, done.queued, done.sent) == (True, True, False)
+    assert isinstance(done.send_error, ConnectionError)
+    assert statuses(engine) == [lifecycle.QUEUED] and pending_sends(engine) == [done.job.id]
+
+
+def test_a_job_whose_queue_does_not_exist_is_failed_with_the_reason(sessions, engine):
     with sessions() as session, pytest.raises(NotQueued) as caught:
-        submit(session, Unreachable(), "canary", "alice", {})
-    assert isinstance(caught.value.cause, ConnectionError)
+        submit(session, NoQueue(), "canary", "alice", {})
+    assert isinstance(caught.value.cause, QueueMissing)
     with engine.connect() as conn:
         status, error = conn.execute(text("SELECT status, error FROM jobs")).one()
-    assert status == lifecycle.FAILED and error == "could not be queued: SQS is unreachable"
+    assert status == lifecycle.FAILED and "python -m core.provision" in error
+    assert pending_sends(engine) == []
 
 
 def test_an_unsent_job_is_sent_again_only_when_asked(sessions, engine):
     with sessions() as session:
         with pytest.raises(NotQueued):
-            submit(session, Unreachable(), "canary", "alice", {}, idempotency_key="night")
+            submit(session, NoQueue(), "canary", "alice", {}, idempotency_key="night")
         sent = MemoryEnqueuer()
         assert not submit(session, sent, "canary", "alice", {}, idempotency_key="night").sent
         assert submit(session, sent, "canary", "alice", {}, idempotency_key="night",

@@ -12,7 +12,8 @@ from autoscaler.errors import TargetMissing
 from core import deadletters, kinds, lifecycle
 from core.errors import InvalidRequest
 from core.settings import WORKLOADS
-from store import jobstore
+from service.submit import confirm
+from store import jobstore, outbox
 from webapp import autoscaling, queues
 from webapp.auth import operator_required
 from webapp.documents import s3_client
@@ -74,6 +75,9 @@ def redrive(workload: str):
     moved, error = _read(lambda: deadletters.redrive(
         queues.sqs_client(), queues.queue_url(settings.dead_letter_name(workload)),
         queues.queue_url(settings.queue_name(workload)), REDRIVE, _requeue_job))
+    for letter in moved or ():
+        if (job_id := jobstore.as_uuid(letter.job_id)) is not None:
+            confirm(db.session, job_id)
     if error:
         flash(_("The queue service did not answer: {error}", error=error), "error")
     else:
@@ -93,6 +97,7 @@ def _requeue_job(letter: deadletters.DeadLetter) -> None:
         own_task = kinds.lookup(job.kind).task_name == letter.task
     except InvalidRequest:
         own_task = False
-    if own_task:
-        jobstore.requeue_failed(db.session, job.id)
-        db.session.commit()
+    # Queued with its pending send: if the message does not make it back, the relay sends one.
+    if own_task and jobstore.requeue_failed(db.session, job.id):
+        outbox.add(db.session, job.id)
+    db.session.commit()
