@@ -20,7 +20,9 @@ from core.ratelimit import parse_rate
 
 WORKLOADS = ("default", "pdf", "imports", "exports")
 
-DEFAULT_VISIBILITY = {"default": 60, "pdf": 120, "imports": 120, "exports": 120}
+# Short enough that a lost worker's job runs again within half a minute; the
+# worker's keeper extends a running task's message every third of it.
+DEFAULT_VISIBILITY = {"default": 30, "pdf": 30, "imports": 30, "exports": 30}
 NOTIFY_KINDS = ("export", "csv_import", "pdf_batch")
 MAIL_TRANSPORTS = ("file", "smtp", "ses")
 README_HEADING = "## Configuration"
