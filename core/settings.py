@@ -20,7 +20,9 @@ from core.ratelimit import parse_rate
 
 WORKLOADS = ("default", "pdf", "imports", "exports")
 
-DEFAULT_VISIBILITY = {"default": 60, "pdf": 120, "imports": 120, "exports": 120}
+# Short enough that a lost worker's job runs again within half a minute; the
+# worker's keeper extends a running task's message every third of it.
+DEFAULT_VISIBILITY = {"default": 30, "pdf": 30, "imports": 30, "exports": 30}
 NOTIFY_KINDS = ("export", "csv_import", "pdf_batch")
 MAIL_TRANSPORTS = ("file", "smtp", "ses")
 README_HEADING = "## Configuration"
@@ -85,6 +87,10 @@ SETTINGS: tuple[Setting, ...] = (
               low=5, high=43200, key=w) for w in WORKLOADS),
     Setting("max_receive_count", "MAX_RECEIVE_COUNT", INTEGER, 5,
             "receives before a message goes to its dead-letter queue", low=1, high=1000),
+    Setting("worker_loss_budget", "WORKER_LOSS_BUDGET", INTEGER, 10,
+            "attempts of a job that may be lost with their whole worker (killed, its "
+            "container or host gone) before the job fails; they spend none of `MAX_RECEIVE_COUNT`",
+            low=0, high=1000),
     Setting("bucket", "BUCKET", TEXT, "jobsys-files", "S3 bucket for uploads and generated files"),
     Setting("sqs_wait_time_seconds", "SQS_WAIT_TIME_SECONDS", INTEGER, 10,
             "long-poll wait of each receive (0–20)", low=0, high=20),

@@ -16,6 +16,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from core import lifecycle
+from core.losses import AfterLoss
 from store.models import Job, JobNotification
 
 
@@ -25,6 +26,7 @@ class Claim:
 
     job: Job | None
     claimed: bool
+    lost: bool = False  # running, but its worker stopped renewing the claim: see ``lose``
 
     @property
     def reason(self) -> str:
@@ -32,6 +34,8 @@ class Claim:
             return "no such job"
         if self.claimed:
             return "claimed"
+        if self.lost:
+            return f"its last attempt was lost with {self.job.worker or 'its worker'}"
         if self.job.status in lifecycle.FINISHED:
             return f"already {self.job.status}"
         return f"{self.job.status} on {self.job.worker or 'another worker'}"
@@ -48,8 +52,11 @@ def as_uuid(job_id) -> uuid.UUID | None:
 
 
 def _stale(stale_after: float):
-    cutoff = func.now() - func.make_interval(0, 0, 0, 0, 0, 0, stale_after)
-    return or_(Job.heartbeat_at.is_(None), Job.heartbeat_at < cutoff)
+    return or_(Job.heartbeat_at.is_(None), _silent(stale_after))
+
+
+def _silent(stale_after: float):
+    return Job.heartbeat_at < func.now() - func.make_interval(0, 0, 0, 0, 0, 0, stale_after)
 
 
 def create(session: Session, *, kind: str, owner: str, params: dict,
@@ -73,14 +80,15 @@ def create(session: Session, *, kind: str, owner: str, params: dict,
 
 
 def claim(session: Session, job_id, worker: str, stale_after: float) -> Claim:
-    """Move a queued job (or one whose worker has gone) to running, for us.
+    """Move a queued job (or one whose process died and released it) to running, for us.
 
     The row comes back with the claim (one statement); only a job not claimed
-    is read again, to say why."""
+    is read again, to say why. A job whose worker stopped renewing its claim
+    (``stale_after`` seconds) is not taken over but reported ``lost``."""
     stmt = (update(Job)
             .where(Job.id == job_id, Job.cancel_requested_at.is_(None),
                    or_(Job.status == lifecycle.QUEUED,
-                       and_(Job.status == lifecycle.RUNNING, _stale(stale_after))))
+                       and_(Job.status == lifecycle.RUNNING, Job.heartbeat_at.is_(None))))
             .values(status=lifecycle.RUNNING, attempts=Job.attempts + 1, worker=worker,
                     started_at=func.coalesce(Job.started_at, func.now()),
                     heartbeat_at=func.now())
@@ -89,7 +97,24 @@ def claim(session: Session, job_id, worker: str, stale_after: float) -> Claim:
     job = session.scalars(stmt).one_or_none()
     if job is not None:
         return Claim(job, True)
-    return Claim(session.get(Job, job_id, populate_existing=True), False)
+    lost = and_(Job.status == lifecycle.RUNNING, Job.cancel_requested_at.is_(None),
+                _silent(stale_after))
+    found = session.execute(select(Job, lost).where(Job.id == job_id)
+                            .execution_options(populate_existing=True)).one_or_none()
+    return Claim(found[0], False, bool(found[1])) if found else Claim(None, False)
+
+
+def lose(session: Session, job: Job, after: AfterLoss) -> Job | None:
+    """Record that the attempt holding ``job`` (as read) was lost with its worker: queued
+    again or failed, as ``after`` says. The row, or None if the job moved on meanwhile."""
+    values = {"status": after.status, "error": after.error, "heartbeat_at": None,
+              "lost_attempts": Job.lost_attempts + 1}
+    if after.reset_progress:
+        values.update(total=0, done=0, failed=0)
+    if after.status in lifecycle.FINISHED:
+        values["finished_at"] = func.now()
+    return ended(session, and_(_held(job.id, job.attempts), Job.heartbeat_at == job.heartbeat_at,
+                               Job.cancel_requested_at.is_(None)), **values)
 
 
 def _held(job_id, attempt: int):
@@ -116,7 +141,8 @@ def finish(session: Session, job_id, attempt: int, status,
 
 
 def ended(session: Session, where, **values) -> Job | None:
-    """Apply a change that ends a job; the row as it ended, or None if none matched."""
+    """Apply a change that ends a job (or an attempt); the row as it is now, or None if
+    none matched."""
     return session.scalars(update(Job).where(where).values(**values).returning(Job)
                            .execution_options(populate_existing=True)).one_or_none()
 
@@ -144,7 +170,7 @@ def fail_unsent(session: Session, job_id, error: str) -> bool:
 def requeue(session: Session, job_id, *, ran_too: bool = False) -> bool:
     """Queue a finished job again: one that failed before it ever ran (its message was
     never sent) or, with ``ran_too``, any that failed or was cancelled. Forgets its
-    previous outcome, and the e-mail sent about it."""
+    previous outcome, the e-mail sent about it and its lost attempts."""
     where = and_(Job.id == job_id, Job.status.in_(
         (lifecycle.FAILED, lifecycle.CANCELLED) if ran_too else (lifecycle.FAILED,)))
     if not ran_too:
@@ -161,7 +187,8 @@ def requeue_failed(session: Session, job_id) -> bool:
 def _requeue(session: Session, job_id, where) -> bool:
     moved = session.execute(update(Job).where(where).values(
         status=lifecycle.QUEUED, error=None, result=None, finished_at=None, heartbeat_at=None,
-        cancel_requested_at=None, total=0, done=0, failed=0).returning(Job.id)).scalar()
+        cancel_requested_at=None, total=0, done=0, failed=0, lost_attempts=0
+    ).returning(Job.id)).scalar()
     if moved is not None:
         session.execute(delete(JobNotification).where(JobNotification.job_id == job_id))
     return moved is not None

@@ -5,7 +5,8 @@ opens the task's database session, runs the task, and afterwards e-mails the
 owner of a job that ended and tells Celery (and Flower) the truth about a job
 this run failed. Job tasks are plain functions of a ``JobContext`` wrapped by
 ``job_task``: the wrapper claims the job (so a redelivered message does
-nothing twice) and maps errors to outcomes: ``JobFailed`` fails the job,
+nothing twice; a job lost with its worker goes back to the queue on a fresh
+message, ``tasks.lost``) and maps errors to outcomes: ``JobFailed`` fails the job,
 transient errors are retried with backoff, ``JobCancelled`` cancels it,
 ``JobDeferred`` waits in the queue, anything unexpected fails it.
 """
@@ -28,7 +29,7 @@ from core.settings import Settings
 from service.submit import confirm
 from store import jobstore, outbox
 from store.models import Job
-from tasks import notify
+from tasks import lost, notify
 
 log = logging.getLogger(__name__)
 
@@ -168,6 +169,8 @@ def claim(task, raw_id) -> Job | None:
     got = jobstore.claim(run.session, run.job_id, worker_name(task), stale)
     if not got.claimed and got.job is not None and got.job.cancel_requested_at is not None:
         run.end(jobstore.cancel_abandoned(run.session, run.job_id, stale))
+    elif got.lost:
+        run.end(lost.take_back(task, run, got.job))
     run.session.commit()
     if got.claimed:
         return got.job

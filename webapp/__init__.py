@@ -6,6 +6,7 @@ import logging
 from flask import Flask
 
 from core.settings import Settings
+from store.db import engine_options
 from webapp.extensions import db, migrate
 
 
@@ -16,7 +17,9 @@ def create_app(test_config: dict | None = None, *, settings: Settings | None = N
     app = Flask(__name__)
     app.config.update(
         SQLALCHEMY_DATABASE_URI=settings.require_database(),
-        SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
+        # The workers' session settings: a request whose process is killed (a
+        # server's worker timeout) must not leave its statement running either.
+        SQLALCHEMY_ENGINE_OPTIONS=engine_options(settings.require_database()),
         JSON_SORT_KEYS=False,
         MAX_CONTENT_LENGTH=settings.max_request_bytes,
     )

@@ -18,7 +18,6 @@ import time
 from queue import Full, Queue
 from typing import Iterator
 
-import psycopg
 from botocore.exceptions import ClientError
 
 from core import csvimport
@@ -36,9 +35,6 @@ from tasks.runtime import JobContext, job_task
 log = logging.getLogger(__name__)
 BATCH_ROWS = 4000
 PROGRESS_SECONDS = 2.0
-def plain_url(url: str) -> str:
-    """A SQLAlchemy ``postgresql+psycopg://`` URL as libpq takes it."""
-    return url.replace("postgresql+psycopg://", "postgresql://", 1)
 
 
 @job_task(csvimport.TASK)
@@ -49,7 +45,7 @@ def run(ctx: JobContext) -> dict:
         spec = spec_named(ctx.params.get("dataset"), settings.datasets_dir)
     except InvalidRequest as exc:
         raise JobFailed(f"dataset {exc.message}") from None
-    with psycopg.connect(plain_url(settings.require_database()), autocommit=True) as conn:
+    with db.connect(settings.require_database(), autocommit=True) as conn:
         if slots.take(conn, settings.import_concurrency) is None:
             held = slots.running(conn)
             raise JobDeferred(f"waiting for an import slot: {held} import(s) already run into "

@@ -100,7 +100,8 @@ def test_message_that_keeps_crashing_its_worker_goes_to_dead_letter_and_fails_th
     failed = wait_status(engine, job_id, lifecycle.FAILED, timeout=90)
 
     dead_letter = queue_urls[settings.dead_letter_name("default")]
-    assert queue_depth(sqs, dead_letter)[0] + queue_depth(sqs, dead_letter)[1] == 1
+    # One reading: the sweep holds the message (in flight) for a moment after failing the job.
+    assert sum(queue_depth(sqs, dead_letter)[:2]) == 1
     assert settings.dead_letter_name("default") in failed["error"]
     assert "died" in failed["error"]
     assert len(executions(engine, job_id)) == settings.max_receive_count

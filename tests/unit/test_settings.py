@@ -8,7 +8,7 @@ def test_defaults_need_no_environment():
     s = Settings.from_env({})
     assert s.queue_name("pdf") == "jobsys-pdf"
     assert s.dead_letter_name("pdf") == "jobsys-pdf-dlq"
-    assert s.visibility_timeouts["default"] == 60
+    assert s.visibility_timeouts["default"] == 30
     assert s.max_receive_count == 5
     assert s.aws_endpoint_url is None
 
