@@ -14,7 +14,8 @@ from __future__ import annotations
 import logging
 
 from core import lifecycle, losses
-from store import jobstore
+from service.submit import confirm
+from store import jobstore, outbox
 from store.models import Job
 
 log = logging.getLogger(__name__)
@@ -25,6 +26,8 @@ def take_back(task, run, job: Job) -> Job | None:
     after = losses.after_loss(job.kind, job.attempts, job.lost_attempts,
                               run.settings.worker_loss_budget, job.worker, job.heartbeat_at)
     moved = jobstore.lose(run.session, job, after)
+    if moved is not None and moved.status == lifecycle.QUEUED:
+        outbox.add(run.session, job.id)  # the relay sends it if this copy never leaves
     # Committed before the copy is sent: the copy must find the job queued.
     run.session.commit()
     if moved is None:
@@ -32,6 +35,7 @@ def take_back(task, run, job: Job) -> Job | None:
     log.warning("job %s: %s", job.id, after.error)
     if moved.status == lifecycle.QUEUED:
         send_again(task)
+        confirm(run.session, job.id)
         return None
     return moved
 

@@ -57,5 +57,8 @@ class KeptRequest(Request):
         if isinstance(exc, (WorkerLostError, SystemExit, KeyboardInterrupt)):
             reason = f"the process running it died ({exc})"
             log.error("job %s: %s", self.job_id(), reason)
+            # Off the keeper first: a renewal after the release would make this
+            # crash look like a lost worker, which spends no receive.
+            self._release()
             type(self).on_worker_lost(self.job_id(), reason)
         return super().on_failure(exc_info, *args, **kwargs)

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0007_pending_sends'
-down_revision = '0005_accounts'
+down_revision = '0006_lost_attempts'
 branch_labels = None
 depends_on = None
 
