@@ -18,6 +18,7 @@ from core import aws
 from stack import services
 from stack.services import wait_for
 from tests.support.jobs import Sender, create, wait_finished
+from tests.support.monitoring import footprint
 
 ROOT = Path(__file__).resolve().parents[2]
 AUTH = ("operator", "s3cret-flower")
@@ -136,24 +137,11 @@ def test_celery_inspect_answers_over_sns_and_leaves_no_reply_queue(
     assert roles == [monitoring.PIDBOX]
 
 
-def _monitoring_footprint(settings, sqs, sns) -> tuple[list[str], list[str]]:
-    """The monitoring queues and the SNS subscriptions of this test's prefix."""
-    queues = sorted(role for _, role in
-                    monitor_queues.monitoring_queues(sqs, settings.queue_prefix))
-    topics = {monitoring.topic_name(settings.queue_prefix, e)
-              for e in monitoring.EXCHANGE_OF.values()}
-    subscriptions = sorted(
-        s["Endpoint"].rsplit(":", 1)[-1]
-        for t in sns.list_topics()["Topics"] if t["TopicArn"].rsplit(":", 1)[-1] in topics
-        for s in sns.list_subscriptions_by_topic(TopicArn=t["TopicArn"])["Subscriptions"])
-    return queues, subscriptions
-
-
 @pytest.mark.settings(monitoring_lease_seconds=3)
 def test_workers_and_monitors_that_come_and_go_leave_no_queues_or_subscriptions(
         settings, sqs, start_worker, start_flower):
     sns = aws.client(settings, "sns")
-    before = _monitoring_footprint(settings, sqs, sns)
+    before = footprint(settings, sqs, sns)
     _, flower = start_flower()
     for n in range(3):
         worker = start_worker(f"cycle{n}")
@@ -164,16 +152,16 @@ def test_workers_and_monitors_that_come_and_go_leave_no_queues_or_subscriptions(
     killed = start_worker("killed")
     killed.signal(signal.SIGKILL)
     killed.popen.wait(10)
-    left = _monitoring_footprint(settings, sqs, sns)
+    left = footprint(settings, sqs, sns)
     assert left[0] == ["events", "pidbox"] and len(left[1]) == 2
 
     # A sweep may take the killed worker's queue only once its lease has run out.
     time.sleep(settings.monitoring_lease_seconds + 1)
     start_worker("sweeper").stop()
-    queues, subscriptions = _monitoring_footprint(settings, sqs, sns)
+    queues, subscriptions = footprint(settings, sqs, sns)
     assert queues == ["events"]
     assert len(subscriptions) == 1 and subscriptions[0].startswith(
         f"{settings.queue_prefix}celeryev-")
     flower.stop()
 
-    assert _monitoring_footprint(settings, sqs, sns) == before == ([], [])
+    assert footprint(settings, sqs, sns) == before == ([], [])

@@ -10,10 +10,12 @@ from kombu import Consumer, Exchange, Producer, Queue
 from kombu.transport.SQS.exceptions import UndefinedQueueException
 
 from broker import monitor_queues, monitoring, sqs_fanout
+from tests.support.monitoring import footprint as monitoring_footprint
 from core import aws
 from core.settings import Settings
 from stack.services import wait_for
 from broker import monitor_queues, monitoring, sqs_fanout
+from tests.support.monitoring import footprint as monitoring_footprint
 from broker.app import create_celery
 
 EVENTS = Exchange("celeryev", type="topic")
@@ -61,12 +63,8 @@ def connect(celery):
 
 def footprint(settings, sqs, sns) -> tuple[list[str], int]:
     """Roles of the prefix's monitoring queues and how many SNS subscriptions it has."""
-    roles = sorted(r for _, r in monitor_queues.monitoring_queues(sqs, settings.queue_prefix))
-    topics = {monitoring.topic_name(settings.queue_prefix, e)
-              for e in monitoring.EXCHANGE_OF.values()}
-    subs = sum(len(sns.list_subscriptions_by_topic(TopicArn=t["TopicArn"])["Subscriptions"])
-               for t in sns.list_topics()["Topics"] if t["TopicArn"].rsplit(":", 1)[-1] in topics)
-    return roles, subs
+    roles, endpoints = monitoring_footprint(settings, sqs, sns)
+    return roles, len(endpoints)
 
 
 def listen(conn, queue: Queue, received: list) -> Consumer:
