@@ -120,8 +120,10 @@ def judge_import(out: Outcome, rig: Rig, final: dict | None, rows: int,
     wrong, duplicates, counts = customers_wrong(rig, rows)
     out.wrong_results += wrong + (final["status"] != lifecycle.SUCCEEDED)
     out.jobs_run_twice += duplicates
-    out.recovery_seconds = seconds_between(fault_at, final["finished_at"])
-    out.raw.update(counts, status=final["status"], error=final["error"],
+    recovered = seconds_between(fault_at, final["finished_at"])
+    # A job that ended before the fault was not hit by it: no recovery to time.
+    out.recovery_seconds = recovered if recovered is None or recovered >= 0 else None
+    out.raw.update(counts, finished_before_fault=recovered is not None and recovered < 0, status=final["status"], error=final["error"],
                    attempts=final["attempts"])
 
 
