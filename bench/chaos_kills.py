@@ -123,8 +123,8 @@ def judge_import(out: Outcome, rig: Rig, final: dict | None, rows: int,
     recovered = seconds_between(fault_at, final["finished_at"])
     # A job that ended before the fault was not hit by it: no recovery to time.
     out.recovery_seconds = recovered if recovered is None or recovered >= 0 else None
-    out.raw.update(counts, finished_before_fault=recovered is not None and recovered < 0, status=final["status"], error=final["error"],
-                   attempts=final["attempts"])
+    out.raw.update(counts, finished_before_fault=recovered is not None and recovered < 0,
+                   status=final["status"], error=final["error"], attempts=final["attempts"])
 
 
 def statement_rows(documents: int) -> list[dict]:
