@@ -47,6 +47,9 @@ def task_message(task: str | None, args: list, *, headers: bool = True,
     return _b64(json.dumps(envelope))
 
 
+NOT_DEAD_LETTERED = ("oversized", "job id of no job")
+
+
 def malformed_shapes(rig: Rig) -> dict[str, str]:
     """Every shape of bad message, each body unique (so its fate can be told apart)."""
     mark = uuid.uuid4().hex[:8]
@@ -104,8 +107,9 @@ def malformed_messages(rig: Rig, prompt: float = 5.0, timeout: float = 120) -> O
     out.wrong_results += sum(g is not None and g["status"] != lifecycle.SUCCEEDED
                              for g in goods.values())
     # SQS refuses the oversized one; where the emulator takes it, its fate is only noted.
+    # A well-formed message naming no job is no job's: the worker drops it, saying so.
     out.also_zero["malformed_not_dead_lettered"] = sum(
-        f != "dead-letter queue" for shape, f in fates.items() if shape != "oversized")
+        f != "dead-letter queue" for shape, f in fates.items() if shape not in NOT_DEAD_LETTERED)
     out.also_zero["good_jobs_late"] = len(late)
     out.also_zero["workers_died"] = worker.deaths
     out.raw = {"fates": {**fates, **{s: f"refused by SQS ({c})" for s, c in refused.items()}},

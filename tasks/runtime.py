@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import logging
 import os
+import math
 import uuid
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Callable, NoReturn
 
+import psycopg
 from celery import Task, shared_task
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session, sessionmaker
 
 from core import lifecycle
@@ -33,8 +36,13 @@ from tasks import lost, notify
 
 log = logging.getLogger(__name__)
 
+#: The database went away (a restart, a failover): the connection is lost, not the job.
+DATABASE_LOST: tuple[type[BaseException], ...] = (
+    sa_exc.OperationalError, sa_exc.InterfaceError, psycopg.OperationalError,
+    psycopg.InterfaceError)
+
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
-    TransientJobError, ConnectionError, TimeoutError)
+    TransientJobError, ConnectionError, TimeoutError, *DATABASE_LOST)
 
 
 class JobEndedFailed(Exception):
@@ -91,10 +99,26 @@ class JobTask(Task):
             token = _run.set(run)
             try:
                 result = self.run(*args, **kwargs)
+                _after(run)
+            except DATABASE_LOST as exc:
+                raise self._after_database_lost(db, exc) from exc
             finally:
                 _run.reset(token)
-            _after(run)
         return result
+
+    def _after_database_lost(self, db: Session, exc: BaseException):
+        """Celery's ``Retry`` for a task whose database went away before its outcome was
+        recorded: its message comes back once its claim is stale, so that the job is taken
+        back (a lost attempt) rather than refused as running, or acknowledged and forgotten."""
+        try:
+            db.rollback()
+        except DATABASE_LOST:
+            pass  # the session is closed with its dead connection
+        delay = math.ceil(stale_after(self.settings, self.request.delivery_info)) + 5
+        log.warning("task %s: the database went away (%s); the message comes back in %ds",
+                    self.name, str(exc).splitlines()[0], delay)
+        return self.retry(exc=exc, countdown=0, max_retries=None, delay_seconds=delay,
+                          throw=False)
 
 
 def _after(run: TaskRun) -> None:

@@ -73,9 +73,6 @@ def test_a_task_that_kills_its_process_is_dead_lettered_and_its_job_failed(rig):
     no_holes(chaos_messages.crashing_task(rig, timeout=90))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "poison messages: a body that is not base64 stops the worker (Unrecoverable error), "
-    "and messages whose job id is not a job's are deleted instead of dead-lettered"))
 @pytest.mark.settings(visibility=5, max_receive_count=2)
 def test_malformed_messages_reach_the_dead_letter_queue_and_spare_good_jobs(rig):
     no_holes(chaos_messages.malformed_messages(rig))

@@ -193,3 +193,9 @@ def test_the_sweep_removes_queues_and_subscriptions_of_dead_owners_only(settings
     assert [s["Endpoint"] for s in sns.list_subscriptions_by_topic(
         TopicArn=topic)["Subscriptions"]] == [alive[1]]
     assert sqs.get_queue_url(QueueName=settings.queue_name("default"))["QueueUrl"] == task_queue
+
+
+def test_a_receive_that_failed_is_an_empty_receive_not_an_unrecoverable_error(connect):
+    # kombu's async client hands a timeout or a 5xx (SQS unreachable) over as a list.
+    channel = connect().default_channel
+    assert channel._on_messages_ready(None, "default", []) == 0
