@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from core import kinds, lifecycle
 from core.enqueue import Enqueuer
 from core.errors import JobSystemError
+from core.periodic import Periodic
 from service.submit import give_up
 from store import outbox
 
@@ -65,29 +65,22 @@ class Relay:
 
     def __init__(self, sessions: sessionmaker, enqueuer: Enqueuer, interval: float,
                  older_than: float):
-        self.sessions, self.enqueuer = sessions, enqueuer
-        self.interval, self.older_than = interval, older_than
+        self.sessions, self.enqueuer, self.older_than = sessions, enqueuer, older_than
         self.pid: int | None = None  # the process it runs in (a fork has no thread)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="relay", daemon=True)
+        self._periodic = Periodic(interval, self._round, name="relay")
 
     def start(self) -> "Relay":
         """Start the thread; returns self."""
         self.pid = os.getpid()
-        self._thread.start()
+        self._periodic.start()
         return self
 
     def stop(self, timeout: float = 10) -> None:
         """Stop after the round in progress."""
-        self._stop.set()
-        self._thread.join(timeout)
+        self._periodic.stop(timeout)
 
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            try:
-                # A full batch means more are due: take the next one at once.
-                while (relay_once(self.sessions, self.enqueuer, self.older_than) == BATCH
-                       and not self._stop.is_set()):
-                    pass
-            except Exception:
-                log.exception("relay round failed; trying again in %gs", self.interval)
+    def _round(self) -> None:
+        # A full batch means more are due: take the next one at once.
+        while (relay_once(self.sessions, self.enqueuer, self.older_than) == BATCH
+               and not self._periodic.stopping):
+            pass

@@ -5,12 +5,12 @@ import logging
 import os
 import signal
 import socket
-import threading
 
 from celery import signals
 
 from core import aws, queues
 from core.errors import ConfigurationError
+from core.periodic import Periodic
 from core.settings import Settings
 from store import db, jobstore
 from tasks import deadletter
@@ -51,8 +51,9 @@ def build(settings: Settings):
     _dead_letter_what_cannot_run(celery)
 
     dlq_urls = queues.dead_letter_urls(settings, sqs, settings.worker_queues)
-    sweeper = _Periodic(settings.dlq_sweep_interval,
-                        lambda: in_session(lambda s: deadletter.sweep(settings, sqs, s, dlq_urls)))
+    sweeper = Periodic(settings.dlq_sweep_interval,
+                       lambda: in_session(lambda s: deadletter.sweep(settings, sqs, s, dlq_urls)),
+                       name="dead-letter-sweep")
     idle_exit = _idle_exit(settings, keeper)
 
     @signals.worker_ready.connect(weak=False)
@@ -96,28 +97,7 @@ def _idle_exit(settings: Settings, keeper: VisibilityKeeper):
             log.info("idle for %.0fs: shutting down", keeper.idle_for())
             os.kill(os.getpid(), signal.SIGTERM)
 
-    return _Periodic(min(5.0, limit / 4), check, name="idle-exit")
-
-
-class _Periodic:
-    """Calls ``fn`` every ``interval`` seconds on a daemon thread."""
-
-    def __init__(self, interval: float, fn, name: str = "dead-letter-sweep"):
-        self.interval, self.fn, self.name = interval, fn, name
-        self._stop = threading.Event()
-
-    def start(self):
-        threading.Thread(target=self._run, name=self.name, daemon=True).start()
-
-    def stop(self):
-        self._stop.set()
-
-    def _run(self):
-        while not self._stop.wait(self.interval):
-            try:
-                self.fn()
-            except Exception:
-                log.exception("%s failed", self.name)
+    return Periodic(min(5.0, limit / 4), check, name="idle-exit")
 
 
 def argv(settings: Settings, name: str | None = None) -> list[str]:
