@@ -213,6 +213,36 @@ def test_the_autoscaler_rounds_from_its_schedule_and_its_wake_queue(live_stack, 
     assert services[0]["desiredCount"] == decided["default"]["desired"], decided["default"]
 
 
+def test_a_message_no_worker_can_run_goes_to_its_dead_letter_queue_by_the_workers_role(
+        live_stack):
+    stack = live_stack.stack
+    sqs = stack.client("sqs")
+    mark = f"not a task message {datetime.now(timezone.utc).isoformat()}"
+    sqs.send_message(QueueUrl=sqs.get_queue_url(QueueName=stack.prefix + "default")["QueueUrl"],
+                     MessageBody=mark)
+    dead = sqs.get_queue_url(QueueName=stack.prefix + "default-dlq")["QueueUrl"]
+
+    def moved():
+        found = sqs.receive_message(QueueUrl=dead, MaxNumberOfMessages=10, WaitTimeSeconds=1,
+                                    VisibilityTimeout=0, MessageAttributeNames=["All"])
+        return [m for m in found.get("Messages", []) if m["Body"] == mark]
+    (message,) = deployed.wait_for(moved, 60, "the worker to dead-letter the message")
+    assert message["MessageAttributes"]["dead-letter-reason"]["StringValue"]
+
+
+def test_a_job_whose_task_was_never_sent_is_sent_by_the_web_apps_relay(live_stack, api,
+                                                                        stack_db):
+    from core.settings import normalise_database_url
+    from store import db, jobstore, outbox
+    with db.unit_of_work(db.sessions(normalise_database_url(stack_db))) as session:  # as a process dying after commit
+        job, _ = jobstore.create(session, kind="canary", owner=OPERATOR[0], params={})
+        outbox.add(session, job.id)
+    settings = live_stack.processes["web"].environment
+    bound = (float(settings.get("RELAY_AFTER_SECONDS", 30)) +
+             float(settings.get("RELAY_INTERVAL", 10)) + 60)
+    assert finished(live_stack, api, str(job.id), timeout=bound)["status"] == "succeeded"
+
+
 def test_the_operator_page_reads_dead_letters_and_decisions_and_redrives(live_stack, api):
     page = api.get(live_stack.web + "/operator/", timeout=30)
     assert page.status_code == 200 and "default" in page.text, page.text[-2000:]
