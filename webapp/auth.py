@@ -55,9 +55,8 @@ def _warn_once():
 
 
 @login_manager.user_loader
-def _load_user(user_id: str) -> User | None:
-    user = db.session.get(User, int(user_id))
-    return user if user is not None and user.disabled_at is None else None
+def _load_user(session_id: str) -> User | None:
+    return accounts.user_for_session(db.session, session_id)
 
 
 @login_manager.unauthorized_handler

@@ -208,3 +208,65 @@ def test_a_batch_reads_only_its_owners_recipients_files(client):
     assert refused.status_code == 403 and refused.get_json()["error"]["field"] == "params.csv"
     assert batch("bob", "exports/some-job/customers.csv").status_code == 403
     assert batch("ops", alices).status_code == 202
+
+
+def _copy_of(app, browser, cookie: str):
+    """Another browser holding only a copy of ``browser``'s ``cookie``."""
+    other = app.test_client()
+    other.set_cookie(cookie, browser.get_cookie(cookie).value)
+    return other
+
+
+def _sign_out(browser) -> None:
+    assert browser.post("/logout", data={"csrf_token": _csrf(browser.get("/"))}).status_code == 302
+
+
+def test_a_copied_session_cookie_stops_working_after_logout(app, anonymous):
+    sign_in(anonymous, "alice")
+    copy = _copy_of(app, anonymous, "session")
+    assert copy.get("/api/jobs").status_code == 200
+
+    _sign_out(anonymous)
+
+    assert copy.get("/api/jobs").status_code == 401
+    assert copy.get("/").headers["Location"].startswith("/login")
+
+
+def test_a_copied_remember_cookie_stops_working_after_logout(app, anonymous):
+    form = anonymous.get("/login")
+    anonymous.post("/login", data={"username": "bob", "password": PASSWORD, "remember": "y",
+                                   "csrf_token": _csrf(form)})
+    copy = _copy_of(app, anonymous, "remember_token")
+    assert copy.get("/api/jobs").status_code == 200, "the remember cookie signs a browser in"
+    stale = _copy_of(app, anonymous, "remember_token")
+
+    _sign_out(anonymous)
+
+    assert stale.get("/api/jobs").status_code == 401
+    assert copy.get("/api/jobs").status_code == 401, "nor the session it had opened"
+
+
+def test_a_password_change_ends_every_session_of_the_user(app, anonymous):
+    sign_in(anonymous, "tester")
+    assert anonymous.get("/api/jobs").status_code == 200
+
+    changed = app.test_cli_runner().invoke(args=["users", "password", "tester", "--password-stdin"],
+                                           input=PASSWORD + "\n")
+
+    assert changed.exit_code == 0, changed.output
+    assert anonymous.get("/api/jobs").status_code == 401
+    assert sign_in(anonymous, "tester").status_code == 302, "the new password signs in again"
+
+
+def test_a_disabled_user_is_signed_out_everywhere(app, anonymous):
+    sign_in(anonymous, "bob")
+    with app.app_context():
+        db.session.execute(db.text("UPDATE users SET disabled_at = now() WHERE username = 'bob'"))
+        db.session.commit()
+    try:
+        assert anonymous.get("/api/jobs").status_code == 401
+        assert anonymous.get("/api/jobs", headers=bearer("bob")).status_code == 401
+    finally:
+        with app.app_context():
+            db.session.execute(db.text("UPDATE users SET disabled_at = NULL WHERE username = 'bob'"))
+            db.session.commit()

@@ -41,6 +41,10 @@ def _safe_next(target: str | None) -> str:
 
 @bp.post("/logout")
 def logout():
+    """Sign out everywhere: a copy of this session or its remember cookie stops working too."""
+    if current_user.is_authenticated:
+        accounts.end_sessions(db.session, current_user._get_current_object())
+        db.session.commit()
     logout_user()
     return redirect(url_for("auth.login"))
 
