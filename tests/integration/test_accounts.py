@@ -270,3 +270,32 @@ def test_a_disabled_user_is_signed_out_everywhere(app, anonymous):
         with app.app_context():
             db.session.execute(db.text("UPDATE users SET disabled_at = NULL WHERE username = 'bob'"))
             db.session.commit()
+
+
+def _tokens_of(app, username: str) -> int:
+    with app.app_context():
+        user = db.session.scalar(db.select(User).filter_by(username=username))
+        return len(accounts.tokens_of(db.session, user))
+
+
+def test_an_api_token_cannot_mint_tokens_on_page_routes(app, anonymous):
+    before = _tokens_of(app, "alice")
+
+    minted = anonymous.post("/account/tokens", data={"name": "outlives me"}, headers=bearer("alice"))
+
+    assert minted.status_code == 403
+    assert "only on /api/" in minted.get_json()["error"]["message"]
+    assert _tokens_of(app, "alice") == before
+    for method, path in [("GET", "/account/tokens"), ("GET", "/"), ("POST", "/logout"),
+                         ("POST", "/account/tokens/1/revoke"), ("GET", "/operator/")]:
+        answer = anonymous.open(path, method=method, headers=bearer("ops"))
+        assert answer.status_code == 403, (method, path)
+
+
+def test_a_token_sent_with_a_session_does_not_reach_the_pages_either(anonymous):
+    sign_in(anonymous, "alice")
+    form = _csrf(anonymous.get("/account/tokens"))
+    answer = anonymous.post("/account/tokens", data={"name": "x", "csrf_token": form},
+                            headers=bearer("alice"))
+    assert answer.status_code == 403
+    assert anonymous.get("/api/jobs", headers=bearer("alice")).status_code == 200
