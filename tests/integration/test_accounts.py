@@ -6,7 +6,9 @@ import re
 import pytest
 
 from core.errors import InvalidRequest
+from core.enqueue import MemoryEnqueuer
 from tests.support.accounts import PASSWORD, bearer, csrf_token, sign_in
+from webapp import create_app
 from store import accounts, jobstore
 from store.models import User
 from webapp.extensions import db
@@ -299,3 +301,63 @@ def test_a_token_sent_with_a_session_does_not_reach_the_pages_either(anonymous):
                             headers=bearer("alice"))
     assert answer.status_code == 403
     assert anonymous.get("/api/jobs", headers=bearer("alice")).status_code == 200
+
+
+def _attempt(browser, username: str, password: str = "wrong password!", **environ):
+    form = browser.get("/login", environ_base=environ)
+    return browser.post("/login", data={"username": username, "password": password,
+                                        "csrf_token": _csrf(form)}, environ_base=environ)
+
+
+@pytest.fixture
+def hashes(monkeypatch):
+    """How many password hashes sign-ins have checked."""
+    count = []
+    real = accounts.check_password_hash
+    monkeypatch.setattr(accounts, "check_password_hash",
+                        lambda *args: count.append(1) or real(*args))
+    return count
+
+
+@pytest.mark.settings(signin_limit_per_account="3/minute")
+def test_sign_in_is_throttled_per_account_with_retry_after(app, anonymous, hashes):
+    assert [_attempt(anonymous, "alice").status_code for _ in range(3)] == [401] * 3
+
+    refused = _attempt(app.test_client(), "Alice", PASSWORD)
+
+    assert refused.status_code == 429
+    assert 1 <= int(refused.headers["Retry-After"]) <= 20
+    assert "Too many sign-in attempts. Try again in" in refused.get_data(as_text=True)
+    assert len(hashes) == 3, "a refused attempt costs no password hash"
+    assert _attempt(anonymous, "bob", PASSWORD).status_code == 302, "other accounts sign in"
+
+
+@pytest.mark.settings(signin_limit_per_address="3/minute")
+def test_sign_in_is_throttled_per_address_across_web_processes(settings, anonymous):
+    other_process = create_app({"TESTING": True}, settings=settings,
+                               enqueuer=MemoryEnqueuer()).test_client()
+    browsers = [anonymous, other_process, anonymous]
+    here = {"REMOTE_ADDR": "198.51.100.7"}
+    assert [_attempt(b, name, **here).status_code
+            for b, name in zip(browsers, ["alice", "bob", "nobody"])] == [401] * 3
+
+    assert _attempt(other_process, "tester", PASSWORD, **here).status_code == 429
+    assert _attempt(anonymous, "tester", PASSWORD, REMOTE_ADDR="198.51.100.8").status_code == 302
+
+
+@pytest.mark.settings(signin_limit_per_address="2/minute")
+def test_a_forged_x_forwarded_for_does_not_escape_the_address_limit(anonymous):
+    codes = [_attempt(anonymous, "alice", HTTP_X_FORWARDED_FOR=f"203.0.113.{i}").status_code
+             for i in range(3)]
+    assert codes == [401, 401, 429]
+
+
+@pytest.mark.settings(signin_limit_per_address="2/minute", trusted_proxies=1)
+def test_behind_the_load_balancer_the_address_it_saw_is_throttled(anonymous):
+    def through_the_balancer(forged: str, client: str) -> int:
+        return _attempt(anonymous, "alice", REMOTE_ADDR="10.0.0.5",
+                        HTTP_X_FORWARDED_FOR=f"{forged}, {client}").status_code
+
+    assert [through_the_balancer(f"192.0.2.{i}", "203.0.113.9") for i in range(3)] == \
+        [401, 401, 429]
+    assert through_the_balancer("192.0.2.1", "203.0.113.10") == 401
