@@ -38,8 +38,9 @@ def create_app(test_config: dict | None = None, *, settings: Settings | None = N
     from broker.enqueue import CeleryEnqueuer
     app.extensions["jobsys.enqueuer"] = enqueuer or CeleryEnqueuer(settings)
 
-    from webapp import (api, auth, cli, documents, errors, exports, health, i18n, imports,
-                        openapi, queues, relay, uploads, views)
+    from webapp import (api, auth, cli, documents, errors, exports, headers, health, i18n,
+                        imports, openapi, queues, relay, uploads, views)
+    headers.init_app(app)
     auth.init_app(app, settings)
     i18n.init_app(app)
     app.register_blueprint(api.bp)
