@@ -125,7 +125,11 @@ def roles() -> dict:
             statement("s3:PutObject", data_objects(UPLOAD_PREFIXES), "Uploads"),
             *operator_page(),
         ]}),
-        "FlowerTaskRole": role("ecs-tasks.amazonaws.com", {"flower": celery_on_sqs()}),
+        "FlowerTaskRole": role("ecs-tasks.amazonaws.com", {"flower": [
+            # Its Celery app knows the task queues by URL; it never touches their messages.
+            statement("sqs:GetQueueUrl", task_queues(), "FindTaskQueues"),
+            *celery_on_sqs(),
+        ]}),
         "AutoscalerRole": role("lambda.amazonaws.com", {"autoscaler": [
             lambda_logs("autoscaler"),
             statement(["sqs:GetQueueUrl", "sqs:GetQueueAttributes"], task_queues(),
