@@ -14,6 +14,8 @@ from urllib.parse import urlsplit
 
 from flask import current_app, request
 
+from webapp.documents import s3_client
+
 log = logging.getLogger(__name__)
 HSTS = "max-age=31536000"
 FIXED = {
@@ -52,7 +54,6 @@ def _upload_origin() -> str | None:
     """The origin of the bucket's presigned uploads (presigning sends no request)."""
     ext = current_app.extensions
     if "jobsys.upload_origin" not in ext:
-        from webapp.documents import s3_client
         try:
             url = s3_client().generate_presigned_post(
                 Bucket=ext["jobsys.settings"].bucket, Key="origin")["url"]

@@ -21,9 +21,10 @@ def wait_before(username: str) -> float:
     """0 if this attempt may go on (and takes it), else the seconds until one may."""
     settings = current_app.extensions["jobsys.settings"]
     family = settings.queue_prefix + FAMILY
+    limits = (("addr:", request.remote_addr or "", settings.signin_limit_per_address),
+              ("user:", username, settings.signin_limit_per_account))
     try:
-        for kind, value, limit in (("addr:", request.remote_addr or "", settings.signin_limit_per_address),
-                                   ("user:", username, settings.signin_limit_per_account)):
+        for kind, value, limit in limits:
             wait = throttle.take(db.session, family + kind, value, parse_rate(limit))
             if wait:
                 return wait
