@@ -22,6 +22,9 @@ RETENTION = {EVENTS: 300, PIDBOX: 300, REPLY: 60}
 EXCHANGE_OF = {EVENTS: "celeryev", PIDBOX: "celery.pidbox"}
 MAX_NAME = 80
 _SQS_SUFFIXES = ((REPLY, "-reply-celery-pidbox"), (PIDBOX, "-celery-pidbox"))
+#: Every monitoring queue's SQS name after the prefix matches one of these (IAM's
+#: wildcards: the roles may create and delete these queues and no others).
+SQS_NAME_PATTERNS = ("celeryev-*", "*-celery-pidbox")
 
 
 def role_of(name: str) -> str | None:

@@ -7,6 +7,7 @@ messages in a list. Clients (boto3's SESv2) are passed in.
 from __future__ import annotations
 
 import smtplib
+import ssl
 import uuid
 from datetime import datetime, timezone
 from email.message import EmailMessage
@@ -15,6 +16,8 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from core import lifecycle
+from core.errors import ConfigurationError
+from core.settings import PLAIN_SMTP_LOGIN
 
 OUTCOME_WORDS = {lifecycle.SUCCEEDED: "finished", lifecycle.PARTIAL: "finished with failures",
                  lifecycle.FAILED: "failed", lifecycle.CANCELLED: "was cancelled"}
@@ -88,20 +91,34 @@ class FileMailer(Mailer):
 
 
 class SmtpMailer(Mailer):
+    """SMTP with STARTTLS by default. Credentials never cross a plain connection: a
+    login without STARTTLS is refused, and so is a server that does not offer it."""
+
     name = "smtp"
 
     def __init__(self, host: str, port: int, user: str | None = None,
-                 password: str | None = None, starttls: bool = False, timeout: float = 30):
+                 password: str | None = None, starttls: bool = True, timeout: float = 30):
+        if user and not starttls:
+            raise ConfigurationError(PLAIN_SMTP_LOGIN)
         self.host, self.port, self.user, self.password = host, port, user, password
         self.starttls, self.timeout = starttls, timeout
 
     def send(self, msg: EmailMessage) -> None:
         with smtplib.SMTP(self.host, self.port, timeout=self.timeout) as smtp:
             if self.starttls:
-                smtp.starttls()
+                self._upgrade(smtp)
             if self.user:
                 smtp.login(self.user, self.password or "")
             smtp.send_message(msg)
+
+    def _upgrade(self, smtp: smtplib.SMTP) -> None:
+        smtp.ehlo()
+        if not smtp.has_extn("starttls"):
+            raise ConfigurationError(f"the SMTP server {self.host}:{self.port} does not offer STARTTLS; "
+                            f"use its submission port (usually 587), or set SMTP_STARTTLS=off "
+                            f"for a local catcher with no login")
+        smtp.starttls(context=ssl.create_default_context())
+        smtp.ehlo()
 
 
 class SesMailer(Mailer):

@@ -7,8 +7,12 @@ from typing import Iterable
 
 from core.errors import ConfigurationError
 
-_RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(?:/\s*([smh]))?\s*$")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600}
+_RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(?:/\s*([a-z]+))?\s*$")
+#: Units as Celery writes them (``10/m``), or written out (``10/minute``).
+_UNIT_SECONDS = {spelling: seconds
+                 for seconds, words in ((1, ("s", "sec", "second")), (60, ("m", "min", "minute")),
+                                        (3600, ("h", "hour")))
+                 for word in words for spelling in {word, word + "s" if len(word) > 1 else word}}
 
 
 @dataclass(frozen=True)
@@ -29,11 +33,13 @@ class Rate:
 
 
 def parse_rate(text: str) -> Rate:
-    """``"600/m"`` → Rate(600, 60); a bare number is per second, as in Celery."""
+    """``"600/m"`` (or ``"600/minute"``) → Rate(600, 60); a bare number is per second,
+    as in Celery."""
     match = _RATE.match(text or "")
-    if not match or float(match.group(1)) <= 0:
-        raise ValueError(f"{text!r} is not a rate such as 10/s, 600/m or 5000/h")
-    return Rate(float(match.group(1)), _UNIT_SECONDS[match.group(2) or "s"])
+    unit = (match.group(2) or "s") if match else ""
+    if not match or float(match.group(1)) <= 0 or unit not in _UNIT_SECONDS:
+        raise ValueError(f"{text!r} is not a rate such as 10/s, 600/m, 10/minute or 5000/h")
+    return Rate(float(match.group(1)), _UNIT_SECONDS[unit])
 
 
 def parse_limits(pairs: Iterable[str], variable: str) -> dict[str, str]:

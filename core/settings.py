@@ -26,6 +26,9 @@ DEFAULT_VISIBILITY = {"default": 30, "pdf": 30, "imports": 30, "exports": 30}
 NOTIFY_KINDS = ("export", "csv_import", "pdf_batch")
 MAIL_TRANSPORTS = ("file", "smtp", "ses")
 README_HEADING = "## Configuration"
+PLAIN_SMTP_LOGIN = ("SMTP_USER is set but SMTP_STARTTLS is off: the password would cross the "
+                    "network in clear; turn SMTP_STARTTLS on, or unset SMTP_USER and "
+                    "SMTP_PASSWORD for a local catcher that needs no login")
 
 
 def normalise_database_url(url: str | None) -> str | None:
@@ -48,7 +51,16 @@ def _rate_limits(raw: str) -> dict[str, str]:
     return limits
 
 
+def _rate(raw: str) -> str:
+    try:
+        parse_rate(raw)
+    except ValueError:
+        raise ValueError("a rate such as 10/minute, 600/m or 5000/h") from None
+    return raw.strip()
+
+
 DATABASE_URL = Kind(normalise_database_url, strip=False)
+RATE = Kind(_rate)
 RATE_LIMITS = Kind(_rate_limits, MAPPING.write, MAPPING.type)
 _VISIBILITY = "visibility timeout (s) of the `default` queue (5–43200)"
 
@@ -71,6 +83,15 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("cookie_secure", "COOKIE_SECURE", FLAG, True,
             "session cookies only over HTTPS; `off` for plain-HTTP local runs "
             "(`make run` sets it)"),
+    Setting("trusted_proxies", "TRUSTED_PROXIES", INTEGER, 0,
+            "proxies in front of the web app that add `X-Forwarded-For` and "
+            "`X-Forwarded-Proto` (the load balancer: `1`); `0` believes no such header",
+            low=0, high=5),
+    Setting("signin_limit_per_account", "SIGNIN_LIMIT_PER_ACCOUNT", RATE, "10/minute",
+            "sign-in attempts per user name, across all web processes (a full burst at once, "
+            "then refilled at this rate); more are answered 429 with `Retry-After`"),
+    Setting("signin_limit_per_address", "SIGNIN_LIMIT_PER_ADDRESS", RATE, "30/minute",
+            "sign-in attempts per client address (see `TRUSTED_PROXIES`), the same way"),
     Setting("aws_region", "AWS_REGION", TEXT, "us-east-1", "region of SQS and S3",
             also=("AWS_DEFAULT_REGION",)),
     Setting("aws_endpoint_url", "AWS_ENDPOINT_URL", TEXT, None,
@@ -198,8 +219,10 @@ SETTINGS: tuple[Setting, ...] = (
             low=1, high=65535),
     Setting("smtp_user", "SMTP_USER", TEXT, None, "login, when set"),
     Setting("smtp_password", "SMTP_PASSWORD", TEXT, None, "login, when set"),
-    Setting("smtp_starttls", "SMTP_STARTTLS", FLAG, False,
-            "upgrade the connection with STARTTLS"),
+    Setting("smtp_starttls", "SMTP_STARTTLS", FLAG, True,
+            "upgrade the connection with STARTTLS before anything is sent (a server without "
+            "it is refused); `off` only for a local catcher with no login (`SMTP_USER` "
+            "unset)"),
     *(Setting(attr, name, TEXT, default, "where the autoscaler keeps the pools' cooldown state "
               "and last decisions, which the operator page shows (required by the Lambda; "
               "`make run` sets the files bucket)", shown=shown, table="autoscaler")
@@ -225,6 +248,8 @@ class Settings:
             raise ConfigurationError(
                 f"WORKER_QUEUES names unknown queue(s) {', '.join(unknown)}; "
                 f"choose from {', '.join(WORKLOADS)}")
+        if settings.mail_transport == "smtp" and settings.smtp_user and not settings.smtp_starttls:
+            raise ConfigurationError(PLAIN_SMTP_LOGIN)
         return settings
 
     def to_env(self) -> dict[str, str]:

@@ -79,7 +79,9 @@ def task_definitions() -> dict:
         "PortMappings": [{"ContainerPort": WEB_PORT}],
         "Environment": env({**common_env(), "FLOWER_URL": flower_url(),
                             # The session cookie follows the scheme browsers use.
-                            "COOKIE_SECURE": if_("HasCertificate", "on", "off")}),
+                            "COOKIE_SECURE": if_("HasCertificate", "on", "off"),
+                            # The load balancer adds X-Forwarded-For and -Proto.
+                            "TRUSTED_PROXIES": "1"}),
         "Secrets": database_secret() + [{"Name": "SECRET_KEY",
                                          "ValueFrom": ref("WebSecretKeyArn")}],
         "LogConfiguration": logging("web")})

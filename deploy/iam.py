@@ -1,11 +1,13 @@
 """IAM roles, each allowed what its process does and nothing else.
 
-The worker's role: its queues (the task queues, their dead-letter queues and
-the monitoring queues it creates, all under the queue prefix), the fanout
-topics, its bucket prefixes, and its own task's scale-in protection.
+The worker's role: its task queues and their dead-letter queues (receive, send,
+delete messages; never create, delete or reconfigure them), the monitoring queues
+it creates (only names that monitoring queues have), the fanout topics, its
+bucket prefixes, and its own task's scale-in protection.
 """
 from __future__ import annotations
 
+from broker.monitoring import SQS_NAME_PATTERNS
 from deploy.cfn import att, role, statement, sub
 from deploy.names import (CLUSTER_NAME, DATA_PREFIXES, POOLS, STATE_KEY,
                           UPLOAD_PREFIXES, arn, bucket_arn, dead_letter_id, function_name, queue_id,
@@ -19,12 +21,15 @@ MONITORING_SQS = ["sqs:CreateQueue", "sqs:DeleteQueue", "sqs:GetQueueUrl",
                   "sqs:DeleteMessage", "sqs:ChangeMessageVisibility"]
 MONITORING_SNS = ["sns:CreateTopic", "sns:TagResource", "sns:Publish", "sns:Subscribe",
                   "sns:Unsubscribe", "sns:ListSubscriptionsByTopic"]
+#: What a worker does with the task queues and their dead-letter queues.
+WORKER_SQS = ["sqs:GetQueueUrl", "sqs:GetQueueAttributes", "sqs:ReceiveMessage",
+              "sqs:SendMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility"]
 OBJECT_ACTIONS = ["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"]
 
 
-def prefixed_queues() -> dict:
-    """Every queue whose name starts with the queue prefix."""
-    return arn("sqs", "${QueuePrefix}*")
+def monitoring_queues() -> list[dict]:
+    """The queues events and remote control create at run time, by their names' shapes."""
+    return [arn("sqs", "${QueuePrefix}" + pattern) for pattern in SQS_NAME_PATTERNS]
 
 
 def topics() -> list[dict]:
@@ -35,13 +40,18 @@ def task_queues() -> list[dict]:
     return [att(queue_id(p), "Arn") for p in POOLS]
 
 
+def dead_letter_queues() -> list[dict]:
+    return [att(dead_letter_id(p), "Arn") for p in POOLS]
+
+
 def data_objects(prefixes=DATA_PREFIXES) -> list[dict]:
     return [bucket_arn(prefix + "*") for prefix in prefixes]
 
 
 def celery_on_sqs() -> list[dict]:
-    """A worker's or Flower's queues and topics (DeleteMessageBatch is DeleteMessage in IAM)."""
-    return [statement(MONITORING_SQS, prefixed_queues(), "Queues"),
+    """A worker's or Flower's monitoring queues and topics (DeleteMessageBatch is
+    DeleteMessage in IAM)."""
+    return [statement(MONITORING_SQS, monitoring_queues(), "MonitoringQueues"),
             statement("sqs:ListQueues", "*", "FindMonitoringQueues"),
             statement(MONITORING_SNS, topics(), "FanoutTopics"),
             statement("sns:ListTopics", "*", "FindTopics")]
@@ -59,7 +69,7 @@ def operator_page() -> list[dict]:
     and the autoscaler's last decisions."""
     return [statement(["sqs:GetQueueUrl", "sqs:GetQueueAttributes", "sqs:ReceiveMessage",
                        "sqs:ChangeMessageVisibility", "sqs:DeleteMessage"],
-                      [att(dead_letter_id(p), "Arn") for p in POOLS], "DeadLetters"),
+                      dead_letter_queues(), "DeadLetters"),
             statement("s3:GetObject", bucket_arn(STATE_KEY), "AutoscalerDecisions")]
 
 
@@ -101,6 +111,7 @@ def roles() -> dict:
                        {"Ref": "WebSecretKeyArn"}], "Secrets"),
         ]}),
         "WorkerTaskRole": role("ecs-tasks.amazonaws.com", {"worker": [
+            statement(WORKER_SQS, task_queues() + dead_letter_queues(), "TaskQueues"),
             *celery_on_sqs(),
             statement(OBJECT_ACTIONS, data_objects(), "Files"),
             statement(["ecs:UpdateTaskProtection", "ecs:GetTaskProtection"],
@@ -114,7 +125,11 @@ def roles() -> dict:
             statement("s3:PutObject", data_objects(UPLOAD_PREFIXES), "Uploads"),
             *operator_page(),
         ]}),
-        "FlowerTaskRole": role("ecs-tasks.amazonaws.com", {"flower": celery_on_sqs()}),
+        "FlowerTaskRole": role("ecs-tasks.amazonaws.com", {"flower": [
+            # Its Celery app knows the task queues by URL; it never touches their messages.
+            statement("sqs:GetQueueUrl", task_queues(), "FindTaskQueues"),
+            *celery_on_sqs(),
+        ]}),
         "AutoscalerRole": role("lambda.amazonaws.com", {"autoscaler": [
             lambda_logs("autoscaler"),
             statement(["sqs:GetQueueUrl", "sqs:GetQueueAttributes"], task_queues(),

@@ -51,10 +51,28 @@ def create_user(session: Session, username: str, email: str, password: str,
 
 
 def set_password(session: Session, user: User, password: str) -> None:
-    """Replace a user's password."""
+    """Replace a user's password; every session the user has ends."""
     if len(password or "") < MIN_PASSWORD:
         raise InvalidRequest("password", f"must be at least {MIN_PASSWORD} characters")
     user.password_hash = generate_password_hash(password)
+    end_sessions(session, user)
+
+
+def end_sessions(session: Session, user: User) -> None:
+    """End every session and remember cookie of ``user``, in every browser."""
+    user.session_generation = User.session_generation + 1
+    session.flush()
+
+
+def user_for_session(session: Session, session_id: str) -> User | None:
+    """The enabled user a session's ``<id>:<generation>`` names, if it is not stale."""
+    user_id, _, generation = (session_id or "").partition(":")
+    if not (user_id.isdigit() and generation.isdigit()):
+        return None  # also the plain ids of sessions made before generations
+    user = session.get(User, int(user_id))
+    if user is None or user.disabled_at is not None or user.session_generation != int(generation):
+        return None
+    return user
 
 
 def authenticate(session: Session, username: str, password: str) -> User | None:

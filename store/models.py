@@ -162,6 +162,9 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(20), default="user", server_default="user")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Part of every session's and remember cookie's user id: raising it (sign-out,
+    # a new password) ends every session the user has, in every browser.
+    session_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     @property
     def is_operator(self) -> bool:
@@ -177,7 +180,8 @@ class User(Base):
         return self.disabled_at is None
 
     def get_id(self) -> str:
-        return str(self.id)
+        """The id a session is signed in as: ``<id>:<session generation>``."""
+        return f"{self.id}:{self.session_generation}"
 
 
 class ApiToken(Base):

@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from core.settings import Settings
 from store.db import engine_options
@@ -23,6 +24,11 @@ def create_app(test_config: dict | None = None, *, settings: Settings | None = N
         JSON_SORT_KEYS=False,
         MAX_CONTENT_LENGTH=settings.max_request_bytes,
     )
+    if settings.trusted_proxies:
+        # The client's address and scheme as the load balancer saw them; with no proxy
+        # configured, a client's own X-Forwarded-For is ignored.
+        n = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n)
     if test_config:
         app.config.update(test_config)
     app.extensions["jobsys.settings"] = settings
@@ -32,8 +38,9 @@ def create_app(test_config: dict | None = None, *, settings: Settings | None = N
     from broker.enqueue import CeleryEnqueuer
     app.extensions["jobsys.enqueuer"] = enqueuer or CeleryEnqueuer(settings)
 
-    from webapp import (api, auth, cli, documents, errors, exports, health, i18n, imports,
-                        openapi, queues, relay, uploads, views)
+    from webapp import (api, auth, cli, documents, errors, exports, headers, health, i18n,
+                        imports, openapi, queues, relay, uploads, views)
+    headers.init_app(app)
     auth.init_app(app, settings)
     i18n.init_app(app)
     app.register_blueprint(api.bp)

@@ -1,6 +1,7 @@
 """Who is asking: a signed-in session (pages) or an API token (``Authorization: Bearer``).
 
-Every ``/api/`` route but the public ones needs one of the two. Requests that
+Every ``/api/`` route but the public ones needs one of the two; the pages take a
+session only, and a bearer token sent to one is refused. Requests that
 change something with a session cookie must carry the CSRF token (a form
 field, or the ``X-CSRFToken`` header from the pages' scripts); requests with a
 bearer token need none, since a browser never adds that header on its own.
@@ -55,9 +56,8 @@ def _warn_once():
 
 
 @login_manager.user_loader
-def _load_user(user_id: str) -> User | None:
-    user = db.session.get(User, int(user_id))
-    return user if user is not None and user.disabled_at is None else None
+def _load_user(session_id: str) -> User | None:
+    return accounts.user_for_session(db.session, session_id)
 
 
 @login_manager.unauthorized_handler
@@ -75,6 +75,14 @@ def bearer_token(req) -> str | None:
     return None
 
 
+def takes_tokens(req) -> bool:
+    """Whether a bearer token may be used here: the JSON API and the health checks.
+
+    Never the pages: a token that could post their forms could mint tokens that
+    outlive its own revocation, or sign its user out."""
+    return req.path.startswith("/api/") or req.blueprint == "health"
+
+
 def _guard():
     """API routes need a user; cookie-authenticated changes need the CSRF token.
 
@@ -82,6 +90,10 @@ def _guard():
     token is never overruled by a session cookie sent alongside it.
     """
     token = bearer_token(request)
+    if token is not None and not takes_tokens(request):
+        raise ApiError(403, "API tokens work only on /api/ routes (and the health checks); "
+                            "the pages, and the API tokens page among them, need a sign-in "
+                            "through /login")
     if token is not None:
         user = accounts.user_for_token(db.session, token)
         db.session.commit()  # when it was last used

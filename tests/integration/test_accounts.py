@@ -6,7 +6,9 @@ import re
 import pytest
 
 from core.errors import InvalidRequest
+from core.enqueue import MemoryEnqueuer
 from tests.support.accounts import PASSWORD, bearer, csrf_token, sign_in
+from webapp import create_app
 from store import accounts, jobstore
 from store.models import User
 from webapp.extensions import db
@@ -208,3 +210,154 @@ def test_a_batch_reads_only_its_owners_recipients_files(client):
     assert refused.status_code == 403 and refused.get_json()["error"]["field"] == "params.csv"
     assert batch("bob", "exports/some-job/customers.csv").status_code == 403
     assert batch("ops", alices).status_code == 202
+
+
+def _copy_of(app, browser, cookie: str):
+    """Another browser holding only a copy of ``browser``'s ``cookie``."""
+    other = app.test_client()
+    other.set_cookie(cookie, browser.get_cookie(cookie).value)
+    return other
+
+
+def _sign_out(browser) -> None:
+    assert browser.post("/logout", data={"csrf_token": _csrf(browser.get("/"))}).status_code == 302
+
+
+def test_a_copied_session_cookie_stops_working_after_logout(app, anonymous):
+    sign_in(anonymous, "alice")
+    copy = _copy_of(app, anonymous, "session")
+    assert copy.get("/api/jobs").status_code == 200
+
+    _sign_out(anonymous)
+
+    assert copy.get("/api/jobs").status_code == 401
+    assert copy.get("/").headers["Location"].startswith("/login")
+
+
+def test_a_copied_remember_cookie_stops_working_after_logout(app, anonymous):
+    form = anonymous.get("/login")
+    anonymous.post("/login", data={"username": "bob", "password": PASSWORD, "remember": "y",
+                                   "csrf_token": _csrf(form)})
+    copy = _copy_of(app, anonymous, "remember_token")
+    assert copy.get("/api/jobs").status_code == 200, "the remember cookie signs a browser in"
+    stale = _copy_of(app, anonymous, "remember_token")
+
+    _sign_out(anonymous)
+
+    assert stale.get("/api/jobs").status_code == 401
+    assert copy.get("/api/jobs").status_code == 401, "nor the session it had opened"
+
+
+def test_a_password_change_ends_every_session_of_the_user(app, anonymous):
+    sign_in(anonymous, "tester")
+    assert anonymous.get("/api/jobs").status_code == 200
+
+    changed = app.test_cli_runner().invoke(args=["users", "password", "tester", "--password-stdin"],
+                                           input=PASSWORD + "\n")
+
+    assert changed.exit_code == 0, changed.output
+    assert anonymous.get("/api/jobs").status_code == 401
+    assert sign_in(anonymous, "tester").status_code == 302, "the new password signs in again"
+
+
+def test_a_disabled_user_is_signed_out_everywhere(app, anonymous):
+    sign_in(anonymous, "bob")
+    with app.app_context():
+        db.session.execute(db.text("UPDATE users SET disabled_at = now() WHERE username = 'bob'"))
+        db.session.commit()
+    try:
+        assert anonymous.get("/api/jobs").status_code == 401
+        assert anonymous.get("/api/jobs", headers=bearer("bob")).status_code == 401
+    finally:
+        with app.app_context():
+            db.session.execute(db.text("UPDATE users SET disabled_at = NULL WHERE username = 'bob'"))
+            db.session.commit()
+
+
+def _tokens_of(app, username: str) -> int:
+    with app.app_context():
+        user = db.session.scalar(db.select(User).filter_by(username=username))
+        return len(accounts.tokens_of(db.session, user))
+
+
+def test_an_api_token_cannot_mint_tokens_on_page_routes(app, anonymous):
+    before = _tokens_of(app, "alice")
+
+    minted = anonymous.post("/account/tokens", data={"name": "outlives me"}, headers=bearer("alice"))
+
+    assert minted.status_code == 403
+    assert "only on /api/" in minted.get_json()["error"]["message"]
+    assert _tokens_of(app, "alice") == before
+    for method, path in [("GET", "/account/tokens"), ("GET", "/"), ("POST", "/logout"),
+                         ("POST", "/account/tokens/1/revoke"), ("GET", "/operator/")]:
+        answer = anonymous.open(path, method=method, headers=bearer("ops"))
+        assert answer.status_code == 403, (method, path)
+
+
+def test_a_token_sent_with_a_session_does_not_reach_the_pages_either(anonymous):
+    sign_in(anonymous, "alice")
+    form = _csrf(anonymous.get("/account/tokens"))
+    answer = anonymous.post("/account/tokens", data={"name": "x", "csrf_token": form},
+                            headers=bearer("alice"))
+    assert answer.status_code == 403
+    assert anonymous.get("/api/jobs", headers=bearer("alice")).status_code == 200
+
+
+def _attempt(browser, username: str, password: str = "wrong password!", **environ):
+    form = browser.get("/login", environ_base=environ)
+    return browser.post("/login", data={"username": username, "password": password,
+                                        "csrf_token": _csrf(form)}, environ_base=environ)
+
+
+@pytest.fixture
+def hashes(monkeypatch):
+    """How many password hashes sign-ins have checked."""
+    count = []
+    real = accounts.check_password_hash
+    monkeypatch.setattr(accounts, "check_password_hash",
+                        lambda *args: count.append(1) or real(*args))
+    return count
+
+
+@pytest.mark.settings(signin_limit_per_account="3/minute")
+def test_sign_in_is_throttled_per_account_with_retry_after(app, anonymous, hashes):
+    assert [_attempt(anonymous, "alice").status_code for _ in range(3)] == [401] * 3
+
+    refused = _attempt(app.test_client(), "Alice", PASSWORD)
+
+    assert refused.status_code == 429
+    assert 1 <= int(refused.headers["Retry-After"]) <= 20
+    assert "Too many sign-in attempts. Try again in" in refused.get_data(as_text=True)
+    assert len(hashes) == 3, "a refused attempt costs no password hash"
+    assert _attempt(anonymous, "bob", PASSWORD).status_code == 302, "other accounts sign in"
+
+
+@pytest.mark.settings(signin_limit_per_address="3/minute")
+def test_sign_in_is_throttled_per_address_across_web_processes(settings, anonymous):
+    other_process = create_app({"TESTING": True}, settings=settings,
+                               enqueuer=MemoryEnqueuer()).test_client()
+    browsers = [anonymous, other_process, anonymous]
+    here = {"REMOTE_ADDR": "198.51.100.7"}
+    assert [_attempt(b, name, **here).status_code
+            for b, name in zip(browsers, ["alice", "bob", "nobody"])] == [401] * 3
+
+    assert _attempt(other_process, "tester", PASSWORD, **here).status_code == 429
+    assert _attempt(anonymous, "tester", PASSWORD, REMOTE_ADDR="198.51.100.8").status_code == 302
+
+
+@pytest.mark.settings(signin_limit_per_address="2/minute")
+def test_a_forged_x_forwarded_for_does_not_escape_the_address_limit(anonymous):
+    codes = [_attempt(anonymous, "alice", HTTP_X_FORWARDED_FOR=f"203.0.113.{i}").status_code
+             for i in range(3)]
+    assert codes == [401, 401, 429]
+
+
+@pytest.mark.settings(signin_limit_per_address="2/minute", trusted_proxies=1)
+def test_behind_the_load_balancer_the_address_it_saw_is_throttled(anonymous):
+    def through_the_balancer(forged: str, client: str) -> int:
+        return _attempt(anonymous, "alice", REMOTE_ADDR="10.0.0.5",
+                        HTTP_X_FORWARDED_FOR=f"{forged}, {client}").status_code
+
+    assert [through_the_balancer(f"192.0.2.{i}", "203.0.113.9") for i in range(3)] == \
+        [401, 401, 429]
+    assert through_the_balancer("192.0.2.1", "203.0.113.10") == 401

@@ -150,3 +150,17 @@ def test_the_api_answers_503_with_retry_after_when_the_database_is_down(settings
 
 def test_healthz_reports_the_database(client):
     assert client.get("/healthz").get_json() == {"status": "ok", "database": "ok"}
+
+
+def test_healthz_does_not_reveal_database_errors(settings, caplog):
+    port = free_port()
+    down = f"postgresql+psycopg://secret_user@127.0.0.1:{port}/secret_db"
+    app = create_app({"TESTING": True}, enqueuer=MemoryEnqueuer(),
+                     settings=replace(settings, database_url=down))
+
+    with caplog.at_level("WARNING", logger="webapp.health"):
+        response = app.test_client().get("/healthz")
+
+    assert response.status_code == 503
+    assert response.get_json() == {"status": "unhealthy", "database": "database unreachable"}
+    assert str(port) in caplog.text, "the detail is logged for operators"

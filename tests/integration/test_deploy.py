@@ -231,7 +231,9 @@ def test_the_worker_role_is_scoped_to_the_stack(stack):
     by_sid = {s["Sid"]: s for s in document["Statement"]}
     assert by_sid["OwnTaskProtection"]["Resource"] == \
         f"arn:aws:ecs:{REGION}:123456789012:task/{stack.prefix}cluster/*"
-    assert by_sid["Queues"]["Resource"] == f"arn:aws:sqs:{REGION}:123456789012:{stack.prefix}*"
+    assert by_sid["MonitoringQueues"]["Resource"] == [
+        f"arn:aws:sqs:{REGION}:123456789012:{stack.prefix}{pattern}"
+        for pattern in ("celeryev-*", "*-celery-pidbox")]
 
 
 def test_the_nightly_schedule_as_the_scheduler_api_would_hold_it(stack):

@@ -15,7 +15,7 @@ from tasks import deadletter
 from webapp import create_app
 from core.enqueue import MemoryEnqueuer
 from webapp.extensions import db
-from tests.support.accounts import sign_in_session, signed_in
+from tests.support.accounts import sign_in_session
 from tests.support.jobs import Sender, create, row
 
 pytestmark = pytest.mark.settings(max_receive_count=1)
@@ -25,7 +25,17 @@ pytestmark = pytest.mark.settings(max_receive_count=1)
 def ops(settings, queue_urls):
     app = create_app({"TESTING": True}, settings=replace(settings, flower_url="http://flower.test:5555"),
                      enqueuer=MemoryEnqueuer())
-    return signed_in(app.test_client(), "ops")
+    browser = app.test_client()
+    browser.csrf = sign_in_session(browser, "ops")
+    return browser
+
+
+@pytest.fixture
+def user(app):
+    """A user signed in to the pages (a session; pages take no API token)."""
+    browser = app.test_client()
+    browser.csrf = sign_in_session(browser, "alice")
+    return browser
 
 
 def dead_letter(settings, sqs, queue_urls, app) -> str:
@@ -42,9 +52,10 @@ def dead_letter(settings, sqs, queue_urls, app) -> str:
     return job_id
 
 
-def test_users_may_not_see_the_operator_page(client, anonymous, queue_urls):
-    assert client.get("/operator/").status_code == 403
-    assert client.post("/operator/queues/default/redrive").status_code == 403
+def test_users_may_not_see_the_operator_page(user, anonymous, queue_urls):
+    assert user.get("/operator/").status_code == 403
+    assert user.post("/operator/queues/default/redrive",
+                     data={"csrf_token": user.csrf}).status_code == 403
     assert anonymous.get("/operator/").status_code == 302
 
 
@@ -68,7 +79,7 @@ def test_the_page_shows_queue_depths_dead_letters_and_a_flower_link(ops, setting
 def test_redrive_sends_dead_letters_back_and_queues_their_jobs_again(ops, settings, sqs,
                                                                     queue_urls, app, engine):
     job_id = dead_letter(settings, sqs, queue_urls, app)
-    answer = ops.post("/operator/queues/default/redrive")
+    answer = ops.post("/operator/queues/default/redrive", data={"csrf_token": ops.csrf})
     assert answer.status_code == 302
     back = sqs.receive_message(QueueUrl=queue_urls[settings.queue_name("default")],
                                WaitTimeSeconds=1)["Messages"]
@@ -109,6 +120,7 @@ def test_the_page_speaks_japanese(ops, queue_urls):
     assert "ワーカープール" in html and "デッドレターメッセージ" in html
 
 
-def test_only_operators_see_the_link_to_the_page(client, ops, queue_urls):
-    assert "/operator/" not in client.get("/account/tokens").get_data(as_text=True)
+def test_only_operators_see_the_link_to_the_page(user, ops, queue_urls):
+    page = user.get("/account/tokens")
+    assert page.status_code == 200 and "/operator/" not in page.get_data(as_text=True)
     assert 'href="/operator/"' in ops.get("/account/tokens").get_data(as_text=True)

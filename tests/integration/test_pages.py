@@ -212,3 +212,34 @@ def test_the_pdf_page_names_the_columns_each_template_takes():
 def _status(engine, job_id: str) -> str:
     with engine.connect() as conn:
         return conn.execute(text("SELECT status FROM jobs WHERE id = :id"), {"id": job_id}).scalar()
+
+
+@pytest.mark.parametrize("path", ["/login", "/api/jobs", "/static/app.js", "/healthz", "/nowhere"])
+def test_pages_cannot_be_framed(anonymous, path):
+    answer = anonymous.get(path)
+    policy = answer.headers["Content-Security-Policy"]
+    assert "frame-ancestors 'none'" in policy
+    assert answer.headers["X-Frame-Options"] == "DENY"
+    assert answer.headers["X-Content-Type-Options"] == "nosniff"
+    assert answer.headers["Referrer-Policy"] == "same-origin"
+
+
+def test_pages_run_no_inline_or_foreign_script_and_upload_only_to_the_bucket(pages, settings):
+    policy = pages("alice").get("/imports/new").headers["Content-Security-Policy"]
+    directives = dict(d.split(" ", 1) for d in policy.split("; "))
+    assert directives["script-src"] == "'self'" and directives["style-src"] == "'self'"
+    assert directives["connect-src"] == f"'self' {settings.aws_endpoint_url}"
+
+
+@pytest.mark.settings(trusted_proxies=1)
+def test_hsts_is_sent_only_over_https_as_the_load_balancer_saw_it(anonymous):
+    plain = anonymous.get("/login", headers={"X-Forwarded-Proto": "http"})
+    secure = anonymous.get("/login", headers={"X-Forwarded-Proto": "https"})
+    assert "Strict-Transport-Security" not in plain.headers
+    assert secure.headers["Strict-Transport-Security"].startswith("max-age=")
+
+
+def test_a_client_cannot_claim_https_without_a_trusted_proxy(anonymous):
+    forged = anonymous.get("/login", headers={"X-Forwarded-Proto": "https"})
+    assert "Strict-Transport-Security" not in forged.headers
+    assert "Strict-Transport-Security" in anonymous.get("/login", base_url="https://localhost").headers

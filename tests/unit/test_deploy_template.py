@@ -203,7 +203,8 @@ def test_the_worker_may_use_its_queues_topics_files_mail_and_own_protection_only
         if acts & {"ecs:UpdateTaskProtection"}:
             assert s["Resource"]["Fn::Sub"].endswith(":task/${QueuePrefix}cluster/*")
         if any(a.startswith("sqs:") for a in acts) and s["Resource"] != "*":
-            assert s["Resource"]["Fn::Sub"].endswith(":${QueuePrefix}*")
+            assert all(arn_of(r).startswith(f"arn:aws:sqs:us-east-1:{ACCOUNT}:{PREFIX}")
+                       for r in s["Resource"]), s
         if any(a.startswith("s3:") for a in acts):
             keys = [r["Fn::Sub"].rsplit("}", 1)[-1] for r in s["Resource"]]
             assert keys == [f"/{prefix}*" for prefix in filekeys.ALL]
@@ -231,3 +232,90 @@ def test_the_autoscaler_changes_only_the_worker_services():
     (ecs,) = [s for s in statements("AutoscalerRole") if "ecs:UpdateService" in s["Action"]]
     assert [r["Fn::Sub"].rsplit("/", 1)[-1] for r in ecs["Resource"]] == \
         [f"${{QueuePrefix}}worker-{w}" for w in WORKLOADS]
+
+
+# --- what a role may do to a queue, decided as IAM matches resources -------------------
+
+PREFIX, ACCOUNT = "jobsys-", "123456789012"
+_PSEUDO = {"${AWS::Partition}": "aws", "${AWS::Region}": "us-east-1",
+           "${AWS::AccountId}": ACCOUNT, "${QueuePrefix}": PREFIX}
+
+
+def arn_of(resource) -> str:
+    """A statement's resource as the ARN it names in a stack with ``PREFIX``."""
+    if isinstance(resource, str):
+        return resource
+    if "Fn::GetAtt" in resource:
+        name = arn_of(RESOURCES[resource["Fn::GetAtt"][0]]["Properties"]["QueueName"])
+        return f"arn:aws:sqs:us-east-1:{ACCOUNT}:{name}"
+    text = resource["Fn::Sub"]
+    for variable, value in _PSEUDO.items():
+        text = text.replace(variable, value)
+    assert "${" not in text, text
+    return text
+
+
+def allowed(role: str, action: str, target: str) -> bool:
+    """Whether an Allow statement of ``role`` matches (IAM's ``*`` and ``?``, case-sensitive)."""
+    from fnmatch import fnmatchcase
+    for s in statements(role):
+        acts = [s["Action"]] if isinstance(s["Action"], str) else s["Action"]
+        found = s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]]
+        if any(fnmatchcase(action, a) for a in acts) and \
+                any(fnmatchcase(target, arn_of(r)) for r in found):
+            return True
+    return False
+
+
+def queue(name: str) -> str:
+    return f"arn:aws:sqs:us-east-1:{ACCOUNT}:{PREFIX}{name}"
+
+
+def monitoring_queue_names() -> list[str]:
+    """The names events and remote control give their queues, as the transport makes them."""
+    from broker.sqs_fanout import Channel
+    channel = Channel.__new__(Channel)  # only its naming is used: no connection
+    channel.queue_name_prefix = PREFIX
+    kombu_names = ["celeryev.6f1c3b0e-8e4c-4d8a-9a55-1f5a1c7d2b10",
+                   "worker-pdf-7@ip-10-0-1-23.ec2.internal.celery.pidbox",
+                   "2f0c9a8e-1b7d-4c55-b1a1-8e1f7f4c9d3e.reply.celery.pidbox",
+                   "w" * 90 + ".celery.pidbox"]
+    return [channel.canonical_queue_name(n) for n in kombu_names]
+
+
+TASK_QUEUES = [name for w in WORKLOADS for name in (w, f"{w}-dlq")]
+QUEUE_ADMIN = ["sqs:CreateQueue", "sqs:DeleteQueue", "sqs:SetQueueAttributes",
+               "sqs:TagQueue", "sqs:PurgeQueue"]
+
+
+@pytest.mark.parametrize("role", ["WorkerTaskRole", "FlowerTaskRole"])
+@pytest.mark.parametrize("name", TASK_QUEUES)
+def test_the_worker_role_cannot_delete_a_task_queue(role, name):
+    for action in QUEUE_ADMIN:
+        assert not allowed(role, action, queue(name)), (role, action, name)
+
+
+@pytest.mark.parametrize("role", ["WorkerTaskRole", "FlowerTaskRole"])
+def test_the_monitoring_queues_the_transport_names_may_be_made_and_removed(role):
+    names = monitoring_queue_names()
+    assert all(n.startswith(PREFIX) and len(n) <= 80 for n in names), names
+    for name in names:
+        for action in ("sqs:CreateQueue", "sqs:DeleteQueue", "sqs:SetQueueAttributes"):
+            assert allowed(role, action, queue(name.removeprefix(PREFIX))), (action, name)
+
+
+@pytest.mark.parametrize("name", TASK_QUEUES)
+def test_a_worker_still_works_its_task_and_dead_letter_queues(name):
+    for action in ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility",
+                   "sqs:SendMessage"):
+        assert allowed("WorkerTaskRole", action, queue(name)), (action, name)
+    assert not any(allowed("FlowerTaskRole", a, queue(name)) for a in ("sqs:ReceiveMessage",
+                                                                         "sqs:SendMessage"))
+
+
+def test_monitoring_name_patterns_match_exactly_the_monitoring_roles():
+    from fnmatch import fnmatchcase
+    from broker.monitoring import SQS_NAME_PATTERNS, role_of_sqs_name
+    for name in monitoring_queue_names() + [PREFIX + n for n in TASK_QUEUES]:
+        matched = any(fnmatchcase(name, PREFIX + p) for p in SQS_NAME_PATTERNS)
+        assert matched == (role_of_sqs_name(name, PREFIX) is not None), name

@@ -61,6 +61,18 @@ def test_rates_read_like_celery_rate_limits(text, rate):
     assert parse_rate(text) == rate
 
 
+@pytest.mark.parametrize("text, rate", [("10/minute", Rate(10, 60)), ("30/minutes", Rate(30, 60)),
+                                        ("5/hour", Rate(5, 3600)), ("2/sec", Rate(2, 1))])
+def test_rates_may_name_their_unit_in_words(text, rate):
+    assert parse_rate(text) == rate
+
+
+@pytest.mark.parametrize("text", ["10/ms", "10/minutely", "10/day", "0/minute"])
+def test_a_rate_with_an_unknown_unit_says_what_a_rate_looks_like(text):
+    with pytest.raises(ValueError, match="10/minute"):
+        parse_rate(text)
+
+
 @pytest.mark.parametrize("pairs", [["pdf_batch"], ["pdf_batch=fast"], ["=10/s"], ["x=0/s"]])
 def test_a_malformed_limit_names_its_variable(pairs):
     with pytest.raises(ConfigurationError, match="CLUSTER_RATE_LIMITS"):

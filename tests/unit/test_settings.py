@@ -85,3 +85,9 @@ def test_an_unknown_mail_transport_lists_the_choices():
 def test_the_default_notified_kinds_are_kinds_that_exist():
     from core import kinds
     assert set(Settings().notify_kinds) <= set(kinds.KINDS)
+
+
+def test_a_sign_in_limit_that_is_not_a_rate_names_its_variable():
+    assert Settings.from_env({}).signin_limit_per_account == "10/minute"
+    with pytest.raises(ConfigurationError, match="SIGNIN_LIMIT_PER_ADDRESS='lots'.*10/minute"):
+        Settings.from_env({"SIGNIN_LIMIT_PER_ADDRESS": "lots"})

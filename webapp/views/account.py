@@ -1,6 +1,7 @@
 """Signing in and out, and the user's API tokens."""
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
 from urllib.parse import urlsplit
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
@@ -8,6 +9,7 @@ from flask_login import current_user, login_required, login_user, logout_user
 
 from core.errors import InvalidRequest
 from store import accounts
+from webapp import signin
 from webapp.extensions import db
 from webapp.i18n import gettext as _
 
@@ -18,8 +20,11 @@ bp = Blueprint("auth", __name__)
 def login():
     """The sign-in form; on success, back to where the user was going."""
     if request.method == "POST":
-        user = accounts.authenticate(db.session, request.form.get("username", "").strip(),
-                                     request.form.get("password", ""))
+        username = request.form.get("username", "").strip()
+        wait = signin.wait_before(username)
+        if wait:
+            return _throttled(wait)
+        user = accounts.authenticate(db.session, username, request.form.get("password", ""))
         if user is not None:
             login_user(user, remember=bool(request.form.get("remember")))
             return redirect(_safe_next(request.args.get("next")))
@@ -28,6 +33,15 @@ def login():
     if current_user.is_authenticated:
         return redirect(url_for("pages.jobs"))
     return render_template("account/login.html")
+
+
+def _throttled(wait: float):
+    """429 with ``Retry-After``, and the form again with when to try."""
+    seconds = signin.retry_after(wait)
+    at = datetime.now(timezone.utc) + timedelta(seconds=seconds)
+    flash(_("Too many sign-in attempts. Try again in {seconds} seconds, at {time}.",
+            seconds=seconds, time=at.strftime("%H:%M:%S UTC")), "error")
+    return render_template("account/login.html"), 429, {"Retry-After": str(seconds)}
 
 
 def _safe_next(target: str | None) -> str:
@@ -41,6 +55,10 @@ def _safe_next(target: str | None) -> str:
 
 @bp.post("/logout")
 def logout():
+    """Sign out everywhere: a copy of this session or its remember cookie stops working too."""
+    if current_user.is_authenticated:
+        accounts.end_sessions(db.session, current_user._get_current_object())
+        db.session.commit()
     logout_user()
     return redirect(url_for("auth.login"))
 
