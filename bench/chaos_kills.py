@@ -16,11 +16,12 @@ from typing import Callable
 
 from sqlalchemy import text
 
-from bench.chaos_rig import Bystanders, Outcome, Rig, seconds_between
+from bench.chaos_rig import OWNER, Bystanders, Outcome, Rig, seconds_between
 from bench.faults import kill_worker
 from core import lifecycle, pdfbatch
 from core.datasets import spec_named
 from stack import services
+from store import db, uploadstore
 from tasks.pdf import samples
 
 # When to strike an attempt: (the job's row, seconds the attempt has run) -> now?
@@ -62,7 +63,11 @@ def strike_when(rig: Rig, job_id: str, attempt: int, point: KillPoint,
 
 
 def upload_csv(rig: Rig, path: Path) -> str:
+    """Upload a file to import as the API would: recorded as the rig's owner's upload."""
     key = f"imports/chaos/{uuid.uuid4().hex}/{path.name}"
+    with db.unit_of_work(rig.sessions) as session:
+        uploadstore.record_upload(session, key=key, owner=OWNER, dataset="customers",
+                                  options={})
     rig.s3.upload_file(str(path), rig.direct.bucket, key)
     return key
 

@@ -18,6 +18,11 @@ class InvalidRequest(JobSystemError):
         self.message = message
 
 
+class Forbidden(InvalidRequest):
+    """A request names something its user may not read (another user's file, a table of
+    everyone's records); ``field`` names it."""
+
+
 class JobFailed(JobSystemError):
     """A job cannot succeed; retrying will not help (bad input, missing data)."""
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 import re
 import unicodedata
 import uuid
-from typing import Any, Mapping
+from dataclasses import dataclass
+from typing import Any, Collection, Mapping
 
 from core import filekeys
 from core.csvimport import safe_filename
@@ -17,8 +18,8 @@ from core.errors import InvalidRequest
 KIND = "pdf_batch"
 TEMPLATES = ("letter", "statement")  # folders of tasks/pdf/templates (a test keeps them equal)
 SOURCES = ("rows", "csv", "table")
-MAX_INLINE_ROWS = 50_000
 NAME_FIELD = "name"
+JSON_SUFFIX = "_json"  # a flat source's ``items_json`` column is the template's ``items``
 _TABLE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
@@ -42,9 +43,6 @@ def validate(params: Mapping[str, Any]) -> dict:
 def _rows(rows: Any) -> list:
     if not isinstance(rows, list) or not rows:
         raise InvalidRequest("params.rows", "must be a non-empty list of objects")
-    if len(rows) > MAX_INLINE_ROWS:
-        raise InvalidRequest("params.rows", f"holds {len(rows)} rows; at most "
-                             f"{MAX_INLINE_ROWS} inline (upload a CSV for more)")
     for n, row in enumerate(rows):
         if not isinstance(row, dict):
             raise InvalidRequest(f"params.rows[{n}]", "must be an object of template variables")
@@ -65,6 +63,43 @@ def _table(name: Any) -> str:
 
 
 _SOURCE_CHECKS = {"rows": _rows, "csv": _csv, "table": _table}
+
+
+@dataclass(frozen=True)
+class RecipientLimits:
+    """How much a batch's recipients may hold; each error names the setting to change."""
+
+    rows: int
+    bytes: int
+    columns: int
+    header_chars: int
+    value_chars: int
+
+    @classmethod
+    def of(cls, settings) -> "RecipientLimits":
+        """The limits ``settings`` (``core.settings.Settings``) set."""
+        return cls(rows=settings.pdf_recipients_max_rows,
+                   bytes=settings.pdf_recipients_max_bytes,
+                   columns=settings.pdf_recipients_max_columns,
+                   header_chars=settings.pdf_recipients_max_header_chars,
+                   value_chars=settings.pdf_recipients_max_value_chars)
+
+
+def too_many_rows(count: int, limit: int) -> str | None:
+    """Why ``count`` recipients are too many for one batch, or None."""
+    if count <= limit:
+        return None
+    return (f"more than {limit:,} recipients, the most one batch may have "
+            "(PDF_RECIPIENTS_MAX_ROWS); split them into several batches")
+
+
+def template_data(row: Mapping[str, Any], fields: Collection[str] | None) -> dict:
+    """The part of a recipient's row its template reads: the fields named in ``fields``
+    (and ``x_json`` for a field ``x``); every field when ``fields`` is None (unknown)."""
+    if fields is None:
+        return dict(row)
+    return {k: v for k, v in row.items()
+            if k in fields or (k.endswith(JSON_SUFFIX) and k[:-len(JSON_SUFFIX)] in fields)}
 
 
 def chunk_of(seq: int, size: int) -> int:

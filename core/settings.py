@@ -155,8 +155,21 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("pdf_link_seconds", "PDF_LINK_SECONDS", INTEGER, 3600,
             "lifetime of presigned download URLs (1–604800 s)", low=1, high=604800),
     Setting("pdf_source_tables", "PDF_SOURCE_TABLES", NAMES, (),
-            "tables of the app's database a batch may read recipients from (comma-separated)",
-            shown="— (none)"),
+            "tables of the app's database a batch may read recipients from (comma-separated; "
+            "operators' batches only)", shown="— (none)"),
+    Setting("pdf_recipients_max_rows", "PDF_RECIPIENTS_MAX_ROWS", INTEGER, 50_000,
+            "recipients one batch may have, from any source (inline rows, a CSV, a table)",
+            low=1),
+    Setting("pdf_recipients_max_bytes", "PDF_RECIPIENTS_MAX_BYTES", INTEGER, 50 << 20,
+            "largest recipients CSV a batch reads (and its presigned upload allows)", low=1),
+    Setting("pdf_recipients_max_columns", "PDF_RECIPIENTS_MAX_COLUMNS", INTEGER, 100,
+            "columns a recipients CSV may have", low=1, high=10_000),
+    Setting("pdf_recipients_max_header_chars", "PDF_RECIPIENTS_MAX_HEADER_CHARS", INTEGER, 100,
+            "characters of one column name of a recipients CSV", low=1, high=10_000),
+    # csv's own field limit is 131,072 characters: a longer value is refused by this one.
+    Setting("pdf_recipients_max_value_chars", "PDF_RECIPIENTS_MAX_VALUE_CHARS", INTEGER,
+            20_000, "characters of one value of a recipients CSV (at most 131072)", low=1,
+            high=131_072),
     Setting("worker_rate_limits", "WORKER_RATE_LIMITS", RATE_LIMITS, {},
             "per-worker limits, `kind=rate` comma-separated (e.g. `pdf_batch=600/m`; "
             "documents per worker)", shown="— (none)"),

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from core import kinds
 from core.errors import ConfigurationError, JobSystemError
 from core.enqueue import Enqueuer
+from service import access
 from store import jobstore, outbox
 from store.models import Job
 
@@ -56,11 +57,14 @@ def submit(session: Session, enqueuer: Enqueuer, kind_name: str, owner: str, par
     ``requeue_unsent`` (its job failed before it ever ran: its queue did not exist) or
     ``again`` (its job failed or was cancelled: a schedule run again by hand).
 
-    Raises ``InvalidRequest`` for bad params and ``NotQueued`` when the job's queue
-    does not exist. A queue that cannot be reached leaves the job queued for the relay.
+    Raises ``InvalidRequest`` for bad params, ``Forbidden`` (one of them) for params
+    that name what ``owner`` may not read (``service.access``), and ``NotQueued`` when
+    the job's queue does not exist. A queue that cannot be reached leaves the job
+    queued for the relay.
     """
     kind = kinds.lookup(kind_name)
     params = kind.validate(params)
+    access.check(session, kind.name, owner, params)
     job, created = jobstore.create(session, kind=kind.name, owner=owner, params=params,
                                    idempotency_key=idempotency_key)
     queue = created or ((requeue_unsent or again)

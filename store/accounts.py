@@ -137,3 +137,10 @@ def revoke_token(session: Session, user: User, token_id: int) -> bool:
 def email_of(session: Session, username: str) -> str | None:
     """The e-mail address of the account that owns jobs under ``username``."""
     return session.scalar(select(User.email).where(User.username == username))
+
+
+def is_operator(session: Session, username: str) -> bool:
+    """Whether ``username`` is an operator's account (an unknown or disabled name is not)."""
+    return session.scalar(select(User.id).where(
+        User.username == username, User.role == "operator",
+        User.disabled_at.is_(None))) is not None

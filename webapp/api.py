@@ -11,8 +11,7 @@ from flask import Blueprint, current_app, jsonify, request, url_for
 from flask_login import current_user
 from sqlalchemy import and_, or_, select
 
-from core import exports, kinds, lifecycle, pdfbatch
-from core.exportspecs import load_export_spec
+from core import kinds, lifecycle, pdfbatch
 from core.errors import InvalidRequest
 from store import jobstore
 from service.submit import submit
@@ -65,7 +64,7 @@ def create_job():
     if not isinstance(params, dict):
         raise InvalidRequest("params", "must be a JSON object")
     params = kind.validate(params)
-    _check_allowed(kind.name, params)
+    _check_limits(kind.name, params)
     unknown = sorted(set(body) - {"kind", "params"})
     if unknown:
         raise InvalidRequest(unknown[0], "is not a field of a job request (use kind and params)")
@@ -81,18 +80,12 @@ def enqueuer():
     return current_app.extensions["jobsys.enqueuer"]
 
 
-def _check_allowed(kind: str, params: dict) -> None:
-    """What a user may read, operators may read all: datasets of everyone's records
-    (``operators_only`` export specs), and recipients files other than their own."""
-    if current_user.is_operator:
-        return
-    if kind == exports.KIND and load_export_spec(params["dataset"]).operators_only:
-        raise ApiError(403, f"only operators may export {params['dataset']!r}: it holds "
-                            "every user's records", field="params.dataset")
-    own = pdfbatch.recipients_prefix(current_user.username)
-    if kind == pdfbatch.KIND and "csv" in params and not params["csv"].startswith(own):
-        raise ApiError(403, f"a batch may read only recipients files you uploaded (keys under "
-                            f"{own}; POST /api/pdf/uploads gives one)", field="params.csv")
+def _check_limits(kind: str, params: dict) -> None:
+    """Refuse at once what a worker would refuse: more inline recipients than a batch may have."""
+    limit = current_app.extensions["jobsys.settings"].pdf_recipients_max_rows
+    problem = kind == pdfbatch.KIND and pdfbatch.too_many_rows(len(params.get("rows", ())), limit)
+    if problem:
+        raise InvalidRequest("params.rows", f"holds {len(params['rows']):,} rows: {problem}")
 
 
 def _accepted(job: Job, replayed: bool = False):

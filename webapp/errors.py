@@ -7,7 +7,7 @@ from flask import jsonify, render_template, request
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
-from core.errors import InvalidRequest
+from core.errors import Forbidden, InvalidRequest
 from service.submit import NotQueued
 
 log = logging.getLogger(__name__)
@@ -45,6 +45,10 @@ def init_app(app) -> None:
     @app.errorhandler(InvalidRequest)
     def invalid_request(exc: InvalidRequest):
         return jsonify(error_body(exc.message, exc.field)), 422
+
+    @app.errorhandler(Forbidden)
+    def forbidden(exc: Forbidden):
+        return jsonify(error_body(exc.message, exc.field)), 403
 
     @app.errorhandler(NotQueued)
     def not_queued(exc: NotQueued):

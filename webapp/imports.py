@@ -60,7 +60,7 @@ def create_upload():
                               options=options)
     db.session.commit()
     response = jsonify({"key": key, "dataset": dataset, "options": options,
-                        "upload": presigned_post(key),
+                        "upload": presigned_post(key, _settings().import_max_bytes),
                         "complete": {"method": "POST", "url": "/api/imports",
                                      "body": {"key": key}}})
     response.status_code = 201

@@ -1,7 +1,9 @@
 """The error report of an import: one CSV line per problem (line, column, value, message).
 
 Written to a spooled temporary file as problems are found (memory stays small
-however many rows are bad) and stored in the bucket when the import ends.
+however many rows are bad) and stored in the bucket when the import ends. Its
+cells come from the user's file and operators open anyone's report, so a cell a
+spreadsheet would run as a formula is written as text (``core.exports.neutralize``).
 """
 from __future__ import annotations
 
@@ -9,6 +11,8 @@ import codecs
 import csv
 import io
 import tempfile
+
+from core.exports import neutralize
 
 HEADER = ("line", "column", "value", "message")
 SAMPLE = 10
@@ -28,7 +32,8 @@ class ErrorReport:
 
     def __call__(self, line: int, column: str, value: str, message: str) -> None:
         self.problems += 1
-        self.writer.writerow((line, column, value[:500], message))
+        self.writer.writerow((line, neutralize(column), neutralize(value[:500]),
+                              neutralize(message)))
         if len(self.sample) < SAMPLE:
             self.sample.append({"line": line, "column": column, "value": value[:100],
                                 "message": message})

@@ -17,9 +17,10 @@ from celery import shared_task
 
 from core import lifecycle, pdfbatch
 from core.backoff import retry_delay
-from core.errors import JobFailed, TransientJobError
+from core.errors import Forbidden, JobFailed, TransientJobError
 from core.ratelimit import parse_rate
 from core.settings import Settings
+from service import access
 from store import batchstore
 from store.models import Job
 from tasks import runtime, storage
@@ -67,11 +68,17 @@ def _record_documents(job: Job, settings: Settings) -> None:
     session = runtime.session()
     if batchstore.count(session, job.id):
         return  # planned by an earlier delivery, or a retry of the failed ones
+    try:
+        access.check(session, job.kind, job.owner, job.params)
+    except Forbidden as exc:
+        raise JobFailed(str(exc)) from None
+    fields = process.renderer().variables(job.params["template"])
     with session.get_bind().connect() as reader:
         rows = sources.rows(job.params, s3=storage.client(settings, "s3"),
                             bucket=settings.bucket, session=reader,
-                            tables=settings.pdf_source_tables)
-        total = batchstore.insert(session, job.id, _numbered(rows))
+                            tables=settings.pdf_source_tables,
+                            limits=pdfbatch.RecipientLimits.of(settings))
+        total = batchstore.insert(session, job.id, _numbered(rows, fields))
     if total == 0:
         session.rollback()
         raise JobFailed("the batch has no recipients")
@@ -81,14 +88,12 @@ def _record_documents(job: Job, settings: Settings) -> None:
     log.info("job %s: %d documents recorded", job.id, total)
 
 
-def _numbered(rows):
+def _numbered(rows, fields):
+    """(seq, name, data) of each recipient, its data cut to what the template reads."""
     for seq, row in enumerate(rows):
-        if seq >= pdfbatch.MAX_INLINE_ROWS:
-            raise JobFailed(f"the batch has more than {pdfbatch.MAX_INLINE_ROWS} recipients; "
-                            "split it into several jobs")
         if not isinstance(row, dict):
             raise JobFailed(f"recipient {seq + 1} is not an object of template variables")
-        yield seq, pdfbatch.recipient_name(row, seq), row
+        yield seq, pdfbatch.recipient_name(row, seq), pdfbatch.template_data(row, fields)
 
 
 def _send_chunks(task, job: Job, settings: Settings) -> int:

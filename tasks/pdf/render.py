@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import json
 import re
+from contextlib import contextmanager
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Mapping
 
 from jinja2 import (Environment, FileSystemLoader, StrictUndefined, TemplateNotFound as
-                    JinjaNotFound, TemplateSyntaxError, UndefinedError)
+                    JinjaNotFound, TemplateSyntaxError, UndefinedError, meta)
 from weasyprint import HTML
 from weasyprint.text.fonts import FontConfiguration
 from weasyprint.urls import FatalURLFetchingError
 
+from core.pdfbatch import JSON_SUFFIX
 from tasks.pdf.errors import DocumentError, MissingVariable, TemplateNotFound
 from tasks.pdf.fetcher import BundledAssetFetcher
 from tasks.pdf.fontsubset import compact_fonts
@@ -46,9 +48,9 @@ def expand_json_fields(data: Mapping[str, Any]) -> dict:
     """Fields named ``x_json`` (flat sources such as CSV) become ``x``, parsed."""
     out = {}
     for key, value in data.items():
-        if key.endswith("_json") and isinstance(value, str):
+        if key.endswith(JSON_SUFFIX) and isinstance(value, str):
             try:
-                out[key[:-5]] = json.loads(value) if value.strip() else None
+                out[key[:-len(JSON_SUFFIX)]] = json.loads(value) if value.strip() else None
             except ValueError:
                 raise DocumentError(f"field {key!r} is not valid JSON") from None
         else:
@@ -75,17 +77,32 @@ class Renderer:
     def html(self, template: str, data: Mapping[str, Any]) -> str:
         """The template filled with ``data``; a missing variable is an error naming it."""
         self._folder(template)
-        try:
-            return self.jinja.get_template(f"{template}/{ENTRY}").render(
-                expand_json_fields(data))
-        except UndefinedError as exc:
-            raise MissingVariable(template, _undefined_name(str(exc))) from None
-        except JinjaNotFound as exc:
-            raise TemplateNotFound(f"template {template!r} includes {exc.name!r}, "
-                                   "which does not exist") from None
-        except TemplateSyntaxError as exc:
-            raise DocumentError(f"template {template!r} line {exc.lineno}: {exc.message}") \
-                from None
+        with _template_errors(template):
+            try:
+                return self.jinja.get_template(f"{template}/{ENTRY}").render(
+                    expand_json_fields(data))
+            except UndefinedError as exc:
+                raise MissingVariable(template, _undefined_name(str(exc))) from None
+
+    def variables(self, template: str) -> frozenset[str] | None:
+        """The names ``template`` (and what it includes) may read from a recipient's data;
+        None when it includes a template chosen at render time, so any name may be read."""
+        self._folder(template)
+        names: set[str] = set()
+        seen, todo = set(), [f"{template}/{ENTRY}"]
+        while todo:
+            name = todo.pop()
+            if name in seen:
+                continue
+            seen.add(name)
+            with _template_errors(template):
+                tree = self.jinja.parse(self.jinja.loader.get_source(self.jinja, name)[0])
+            names |= meta.find_undeclared_variables(tree)
+            included = list(meta.find_referenced_templates(tree))
+            if None in included:
+                return None
+            todo.extend(included)
+        return frozenset(names - set(self.jinja.globals))
 
     def render(self, template: str, data: Mapping[str, Any]) -> bytes:
         """PDF bytes of ``template`` with ``data``, fonts embedded as compact subsets."""
@@ -109,6 +126,19 @@ class Renderer:
             raise TemplateNotFound(f"no template {template!r}; templates: "
                                    f"{', '.join(self.names())}")
         return folder
+
+
+@contextmanager
+def _template_errors(template: str):
+    """A broken template (a missing include, bad syntax) as an error naming it."""
+    try:
+        yield
+    except JinjaNotFound as exc:
+        raise TemplateNotFound(f"template {template!r} includes {exc.name!r}, "
+                               "which does not exist") from None
+    except TemplateSyntaxError as exc:
+        raise DocumentError(f"template {template!r} line {exc.lineno}: {exc.message}") \
+            from None
 
 
 def _undefined_name(message: str) -> str:

@@ -198,10 +198,13 @@ def test_the_export_form_offers_everyones_jobs_to_operators_only(anonymous):
     assert 'value="jobs"' in anonymous.get("/exports/new").get_data(as_text=True)
 
 
+def _create(client, user: str, kind: str, **params):
+    return client.post("/api/jobs", headers=bearer(user), json={"kind": kind, "params": params})
+
+
 def test_a_batch_reads_only_its_owners_recipients_files(client):
     def batch(user, key):
-        return client.post("/api/jobs", headers=bearer(user), json={
-            "kind": "pdf_batch", "params": {"template": "letter", "csv": key}})
+        return _create(client, user, "pdf_batch", template="letter", csv=key)
     alices = client.post("/api/pdf/uploads", json={"filename": "r.csv"},
                          headers=bearer("alice")).get_json()["key"]
     assert alices.startswith("pdf/recipients/alice/")
@@ -361,3 +364,35 @@ def test_behind_the_load_balancer_the_address_it_saw_is_throttled(anonymous):
     assert [through_the_balancer(f"192.0.2.{i}", "203.0.113.9") for i in range(3)] == \
         [401, 401, 429]
     assert through_the_balancer("192.0.2.1", "203.0.113.10") == 401
+
+
+def _jobs_of(client, user: str, kind: str) -> list:
+    return client.get(f"/api/jobs?kind={kind}", headers=bearer(user)).get_json()["jobs"]
+
+
+@pytest.mark.settings(pdf_source_tables=("investors",))
+def test_a_user_cannot_render_a_source_table(client):
+    refused = _create(client, "alice", "pdf_batch", template="letter", table="investors")
+    assert refused.status_code == 403
+    error = refused.get_json()["error"]
+    assert error["field"] == "params.table"
+    assert error["message"].startswith("only operators may start a batch from a table")
+    assert _jobs_of(client, "alice", "pdf_batch") == []
+    assert _create(client, "ops", "pdf_batch", template="letter", table="investors") \
+        .status_code == 202
+
+
+def test_a_csv_import_job_cannot_name_another_users_upload(client):
+    def start(user, key):
+        return _create(client, user, "csv_import", dataset="customers", key=key)
+    alices = client.post("/api/imports/uploads", json={"dataset": "customers"},
+                         headers=bearer("alice")).get_json()["key"]
+    refused = start("bob", alices)
+    assert refused.status_code == 403
+    assert refused.get_json()["error"] == {
+        "field": "params.key", "message": "an import may read only a file you uploaded; "
+                                          "POST /api/imports/uploads gives you a key"}
+    assert start("bob", "imports/customers/nobody/r.csv").status_code == 403
+    assert _jobs_of(client, "bob", "csv_import") == []
+    assert start("alice", alices).status_code == 202
+    assert start("ops", alices).status_code == 202

@@ -164,3 +164,14 @@ def test_healthz_does_not_reveal_database_errors(settings, caplog):
     assert response.status_code == 503
     assert response.get_json() == {"status": "unhealthy", "database": "database unreachable"}
     assert str(port) in caplog.text, "the detail is logged for operators"
+
+
+@pytest.mark.settings(pdf_recipients_max_rows=2)
+def test_inline_recipients_over_the_batch_limit_are_refused_before_a_job_is_made(app, client):
+    response = post(client, {"kind": "pdf_batch", "params": {
+        "template": "letter", "rows": [{"name": "a"}, {"name": "b"}, {"name": "c"}]}})
+    assert response.status_code == 422
+    assert response.get_json()["error"] == {"field": "params.rows", "message": (
+        "holds 3 rows: more than 2 recipients, the most one batch may have "
+        "(PDF_RECIPIENTS_MAX_ROWS); split them into several batches")}
+    assert sent(app) == []

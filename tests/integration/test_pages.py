@@ -1,6 +1,7 @@
 """The user pages: who sees what, sign-in, CSRF, and the JSON the pages' scripts read."""
 from __future__ import annotations
 
+import base64
 import json
 import uuid
 
@@ -149,9 +150,15 @@ def test_a_refused_action_comes_back_with_its_reason(pages, engine, clean_db):
 
 
 @pytest.mark.settings(pdf_source_tables=("investors",))
-def test_the_pdf_page_offers_the_tables_a_batch_may_read(pages, clean_db):
-    html = pages("alice").get("/pdf/new").get_data(as_text=True)
+def test_the_pdf_page_offers_an_operator_the_tables_a_batch_may_read(pages, clean_db):
+    html = pages("ops").get("/pdf/new").get_data(as_text=True)
     assert '<option>investors</option>' in html and 'value="table"' in html
+
+
+@pytest.mark.settings(pdf_source_tables=("investors",))
+def test_the_pdf_page_offers_a_user_no_table_of_everyones_records(pages, clean_db):
+    html = pages("alice").get("/pdf/new").get_data(as_text=True)
+    assert 'investors' not in html and 'value="table"' not in html
 
 
 def test_the_pdf_page_offers_no_table_when_none_is_allowed(pages, clean_db):
@@ -243,3 +250,15 @@ def test_a_client_cannot_claim_https_without_a_trusted_proxy(anonymous):
     forged = anonymous.get("/login", headers={"X-Forwarded-Proto": "https"})
     assert "Strict-Transport-Security" not in forged.headers
     assert "Strict-Transport-Security" in anonymous.get("/login", base_url="https://localhost").headers
+
+
+@pytest.mark.settings(pdf_recipients_max_bytes=100, import_max_bytes=5000)
+def test_a_recipients_upload_may_not_be_as_large_as_an_import(client, s3, settings, clean_db):
+    # S3 refuses a file over the signed range (moto does not check it: the worker's own
+    # size check is tested in tests/unit/test_pdf_batch_logic.py).
+    for path, body, limit in [("/api/pdf/uploads", {}, 100),
+                              ("/api/imports/uploads", {"dataset": "customers"}, 5000)]:
+        upload = client.post(path, json=body).get_json()["upload"]
+        policy = json.loads(base64.b64decode(upload["fields"]["policy"]))
+        assert ["content-length-range", 1, limit] in policy["conditions"]
+        assert upload["max_bytes"] == limit

@@ -12,6 +12,7 @@ from sqlalchemy import text
 
 from core import lifecycle
 from stack.services import wait_for
+from store import db, jobstore
 from tasks.pdf import samples
 from tests.support.accounts import bearer
 from tests.support.jobs import Sender, row, wait_drained, wait_finished
@@ -191,3 +192,57 @@ def test_a_batch_from_a_shift_jis_csv_in_the_bucket(live, engine, settings, s3, 
     job = wait_finished(engine, response.get_json()["id"], timeout=90)
     assert (job["status"], job["done"]) == (lifecycle.SUCCEEDED, 3)
     assert [d["recipient"] for d in documents(engine, job["id"])] == [f"髙橋 {n}" for n in range(3)]
+
+
+def batch_from(live, key: str, template: str = "letter") -> str:
+    response = live.post("/api/jobs", headers=OWNER, json={
+        "kind": "pdf_batch", "params": {"template": template, "csv": key}})
+    assert response.status_code == 202, response.get_json()
+    return response.get_json()["id"]
+
+
+def test_a_recipients_file_with_a_thousand_long_headers_is_refused(
+        live, engine, settings, s3, start_worker):
+    header = ",".join(f"c{n:03d}".ljust(1000, "x") for n in range(1000))
+    lines = [header] + [",".join([f"v{n}"] * 1000) for n in range(200)]
+    s3.put_object(Bucket=settings.bucket, Key="pdf/recipients/tester/wide.csv",
+                  Body="\r\n".join(lines).encode())
+    start_worker()
+    job = wait_finished(engine, batch_from(live, "pdf/recipients/tester/wide.csv"), timeout=60)
+    assert job["status"] == lifecycle.FAILED
+    assert job["error"] == ("pdf/recipients/tester/wide.csv line 1, column 101: more than the "
+                            "100 columns a recipients file may have (PDF_RECIPIENTS_MAX_COLUMNS); "
+                            "keep only those the template uses")
+    assert documents(engine, job["id"]) == []
+
+
+@pytest.mark.settings(pdf_chunk_size=2)
+def test_a_recipients_file_cannot_fill_the_database_with_what_no_template_reads(
+        live, engine, settings, s3, start_worker):
+    header = "name,date,subject,body," + ",".join(f"extra{n}" for n in range(50))
+    lines = [header] + [f"佐藤 {n},11月30日,お知らせ,本文{n}," + ",".join(["z" * 5000] * 50)
+                        for n in range(2)]
+    s3.put_object(Bucket=settings.bucket, Key="pdf/recipients/tester/extra.csv",
+                  Body="\r\n".join(lines).encode())
+    start_worker()
+    job = wait_finished(engine, batch_from(live, "pdf/recipients/tester/extra.csv"), timeout=90)
+    assert (job["status"], job["done"]) == (lifecycle.SUCCEEDED, 2)
+    assert [d["data"] for d in documents(engine, job["id"])] == [
+        {"name": f"佐藤 {n}", "date": "11月30日", "subject": "お知らせ", "body": f"本文{n}"}
+        for n in range(2)]
+
+
+@pytest.mark.settings(pdf_source_tables=("users",))
+def test_a_table_batch_of_a_user_is_refused_by_the_worker_too(
+        live, engine, settings, queue_urls, start_worker):
+    # A job row made by anything but the checked ways (a script, a bad migration).
+    with db.unit_of_work(db.sessions(settings.require_database())) as session:
+        job, _ = jobstore.create(session, kind="pdf_batch", owner="tester",
+                                 params={"template": "letter", "table": "users"})
+    start_worker()
+    Sender(settings, queue_urls).send("pdf.plan_batch", str(job.id), "pdf")
+    finished = wait_finished(engine, str(job.id), timeout=60)
+    assert finished["status"] == lifecycle.FAILED
+    assert finished["error"].startswith("params.table: only operators may start a batch from "
+                                        "a table")
+    assert documents(engine, str(job.id)) == []

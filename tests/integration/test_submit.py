@@ -8,9 +8,10 @@ from sqlalchemy import select, text
 
 from core import lifecycle
 from core.enqueue import MemoryEnqueuer
-from core.errors import InvalidRequest, QueueMissing
+from core import csvimport
+from core.errors import Forbidden, InvalidRequest, QueueMissing
 from service.submit import NotQueued, submit
-from store import db, jobstore
+from store import db, jobstore, uploadstore
 from store.models import Job
 
 
@@ -56,6 +57,28 @@ def test_params_are_validated_before_anything_is_recorded(sessions, engine):
         submit(session, MemoryEnqueuer(), "canary", "alice", {"sleep_seconds": -1})
     assert caught.value.field == "params.sleep_seconds"
     assert statuses(engine) == []
+
+
+@pytest.mark.parametrize("kind, params, field", [
+    ("pdf_batch", {"template": "letter", "table": "investors"}, "params.table"),
+    ("pdf_batch", {"template": "letter", "csv": "pdf/recipients/alice/x/r.csv"}, "params.csv"),
+    ("csv_import", {"dataset": "customers", "key": "<alice's upload>"}, "params.key"),
+    ("export", {"dataset": "jobs"}, "params.dataset"),
+])
+def test_a_job_started_without_the_api_cannot_name_what_its_owner_may_not_read(
+        sessions, engine, kind, params, field):
+    # The upload notification, schedules and scripts submit here, not through the API.
+    key = csvimport.upload_key("customers", "r.csv")
+    with sessions() as session:
+        uploadstore.record_upload(session, key=key, owner="alice", dataset="customers",
+                                  options={})
+        session.commit()
+        params = {k: key if v == "<alice's upload>" else v for k, v in params.items()}
+        with pytest.raises(Forbidden) as caught:
+            submit(session, MemoryEnqueuer(), kind, "bob", params)
+        assert caught.value.field == field
+        assert submit(session, MemoryEnqueuer(), kind, "ops", params).created
+    assert statuses(engine) == [lifecycle.QUEUED]
 
 
 def test_a_job_whose_task_cannot_be_sent_now_stays_queued_for_the_relay(sessions, engine):

@@ -221,3 +221,26 @@ def test_a_byte_the_codec_refuses_is_named_with_its_line_on_either_path():
         parse_fast(data, encoding="utf-8")
     with pytest.raises(FileProblem, match="not valid utf-8 text near line 34 "):
         parse(data, encoding="utf-8")
+
+
+def report_lines(report: ErrorReport) -> list[list[str]]:
+    report.text.flush()
+    report.file.seek(0)
+    return list(csv.reader(io.StringIO(report.file.read().decode("utf-8-sig"))))
+
+
+def test_an_error_report_does_not_carry_a_formula():
+    data = csv_bytes(HEAD, "C1,山田,a@example.jp,2024-01-05,1,",
+                     'C2,佐藤,"=HYPERLINK(""http://x.example/"",""open"")",2024-01-05,1,',
+                     "C3,鈴木,c@example.jp,2024-01-05,-5,")
+    _, _, _, report, _ = parse(data)
+    report("4", "@SUM(A1)", "\tcmd", "+1 in a message")
+    header, *rows = report_lines(report)
+    assert header == ["line", "column", "value", "message"]
+    assert rows[:2] == [
+        ["3", "メールアドレス", "'=HYPERLINK(\"http://x.example/\",\"open\")",
+         "is not an email address"],
+        ["4", "ポイント", "'-5", "must be between 0 and 100000000"]]
+    assert rows[2] == ["4", "'@SUM(A1)", "'\tcmd", "'+1 in a message"]
+    assert not any(cell.startswith(("=", "+", "-", "@", "\t", "\r"))
+                   for row in rows for cell in row)

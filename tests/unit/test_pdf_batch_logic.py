@@ -1,14 +1,18 @@
 """The batch job's pure parts: its parameters, names and keys, and rates."""
 from __future__ import annotations
 
+import io
+
 import pytest
 
 from core import pdfbatch
-from core.errors import ConfigurationError, InvalidRequest
+from core.errors import ConfigurationError, InvalidRequest, JobFailed
 from core.ratelimit import Rate, parse_limits, parse_rate
 from core.settings import Settings
-from tasks.pdf import process
+from tasks.pdf import process, sources
 from tasks.ratelimit import MemoryTokenBucket
+
+LIMITS = pdfbatch.RecipientLimits.of(Settings())
 
 
 @pytest.mark.parametrize("params, field", [
@@ -107,3 +111,116 @@ def test_an_uploaded_recipients_file_gets_a_fresh_key_with_a_safe_name():
     assert first.startswith("pdf/recipients/alice/") and first.endswith("/宛先_一覧.csv")
     assert ".." not in first and second.endswith("/recipients.csv")
     assert pdfbatch.recipients_key("a.csv", "alice") != pdfbatch.recipients_key("a.csv", "alice")
+
+
+class Bucket:
+    """get_object of files held in memory, counting the bytes each body gave out."""
+
+    def __init__(self, files: dict[str, bytes], sizes: dict[str, int] | None = None):
+        self.files, self.sizes, self.read = files, sizes or {}, 0
+
+    def get_object(self, Bucket: str, Key: str) -> dict:
+        body, bucket = io.BytesIO(self.files[Key]), self
+
+        class Body:
+            def read(self, n=-1):
+                data = body.read(n)
+                bucket.read += len(data)
+                return data
+
+            def close(self):
+                body.close()
+        return {"Body": Body(), "ContentLength": self.sizes.get(Key, len(self.files[Key]))}
+
+
+def read_csv(data: bytes, limits=LIMITS, sizes=None) -> list[dict]:
+    bucket = Bucket({"r.csv": data}, {"r.csv": sizes} if sizes is not None else None)
+    return list(sources.csv_rows(bucket, "b", "r.csv", limits))
+
+
+def refusal(data: bytes, limits=LIMITS, sizes=None) -> str:
+    with pytest.raises(JobFailed) as error:
+        read_csv(data, limits, sizes)
+    return str(error.value)
+
+
+def test_a_recipients_file_with_a_thousand_long_headers_is_refused():
+    header = ",".join(f"{n:04d}" + "x" * 996 for n in range(1000))
+    data = "\r\n".join([header] + [",".join(["v"] * 1000)] * 200).encode()
+    assert refusal(data) == ("r.csv line 1, column 101: more than the 100 columns a recipients "
+                             "file may have (PDF_RECIPIENTS_MAX_COLUMNS); keep only those the "
+                             "template uses")
+
+
+def test_a_recipients_file_with_a_long_column_name_is_refused_at_its_column():
+    data = ("name," + "x" * 101 + "\r\n山田,1\r\n").encode()
+    assert refusal(data) == ("r.csv line 1, column 2: a column name of 101 characters, more "
+                             "than the 100 characters allowed (PDF_RECIPIENTS_MAX_HEADER_CHARS)")
+
+
+def test_a_recipients_file_with_a_long_value_is_refused_at_its_line_and_column():
+    data = ("name,body\r\n山田,短い\r\n佐藤," + "長" * 20_001 + "\r\n").encode()
+    assert refusal(data) == ("r.csv line 3, column 'body': a value of 20,001 characters, more "
+                             "than the 20,000 characters allowed (PDF_RECIPIENTS_MAX_VALUE_CHARS)")
+
+
+def test_a_recipients_value_beyond_csvs_own_limit_is_refused_by_its_setting():
+    data = ("name,body\r\n山田,\"" + "x" * 200_000 + "\"\r\n").encode()
+    message = refusal(data)
+    assert message.startswith("r.csv line 2: a value of 131,072+ characters, more than the "
+                              "20,000 characters allowed")
+    assert "(PDF_RECIPIENTS_MAX_VALUE_CHARS)" in message
+
+
+def test_a_recipients_file_larger_than_its_limit_is_refused_before_it_is_read():
+    bucket = Bucket({"big.csv": b"name\r\n" + b"x\r\n" * 100})
+    small = pdfbatch.RecipientLimits(**{**LIMITS.__dict__, "bytes": 100})
+    with pytest.raises(JobFailed) as error:
+        sources.csv_rows(bucket, "b", "big.csv", small)
+    assert str(error.value) == ("big.csv is 306 bytes, larger than the 100 bytes a recipients "
+                                "file may hold (PDF_RECIPIENTS_MAX_BYTES); split it into "
+                                "several batches")
+    assert bucket.read == 0
+
+
+def test_a_recipients_body_longer_than_its_stated_size_is_cut_off_at_the_limit():
+    small = pdfbatch.RecipientLimits(**{**LIMITS.__dict__, "bytes": 100})
+    message = refusal(b"name\r\n" + b"x\r\n" * 100, small, sizes=10)
+    assert message.startswith("r.csv is larger than the 100 bytes a recipients file may hold")
+
+
+def test_a_recipients_file_with_more_rows_than_a_batch_may_have_is_refused_at_its_line():
+    few = pdfbatch.RecipientLimits(**{**LIMITS.__dict__, "rows": 3})
+    assert len(read_csv(b"name\r\na\r\nb\r\n\r\nc\r\n", few)) == 3
+    assert refusal(b"name\r\na\r\nb\r\nc\r\nd\r\n", few) == (
+        "r.csv line 5: more than 3 recipients, the most one batch may have "
+        "(PDF_RECIPIENTS_MAX_ROWS); split them into several batches")
+
+
+def test_inline_rows_beyond_the_batch_limit_are_refused_by_the_same_setting():
+    few = pdfbatch.RecipientLimits(**{**LIMITS.__dict__, "rows": 2})
+    rows = sources.rows({"rows": [{}, {}, {}]}, s3=None, bucket="b", session=None, tables=(),
+                        limits=few)
+    with pytest.raises(JobFailed, match=r"^params.rows item 3: more than 2 recipients.*"
+                                        r"\(PDF_RECIPIENTS_MAX_ROWS\)"):
+        list(rows)
+
+
+def test_a_recipients_file_reads_as_dicts_of_its_columns():
+    data = "name,date\r\n山田,11月\r\n佐藤\r\n".encode("cp932")
+    assert read_csv(data) == [{"name": "山田", "date": "11月"}, {"name": "佐藤", "date": None}]
+
+
+@pytest.mark.parametrize("template, kept", [
+    ("letter", {"name", "date", "subject", "body", "address", "sender"}),
+    ("statement", {"name", "address", "invoice_number", "issue_date", "due_date",
+                   "issuer_name", "items"}),
+])
+def test_a_template_names_the_variables_it_reads(template, kept):
+    assert process.renderer().variables(template) == kept
+
+
+def test_a_recipient_keeps_only_what_its_template_reads():
+    row = {"name": "山田", "items_json": "[]", "x" * 1000: "y" * 1000, "notes": "n"}
+    assert pdfbatch.template_data(row, {"name", "items"}) == {"name": "山田", "items_json": "[]"}
+    assert pdfbatch.template_data(row, None) == row
