@@ -4,6 +4,10 @@ Pure. Each column's check has a fast path for a whole batch (one regular
 expression over the batch's values joined, set lookups, memoised dates) and an
 exact per-value path that says what is wrong; the exact path runs only on a
 batch the fast path rejects, so a clean file costs a few C calls per batch.
+
+No pattern sees a value longer than the column's ``max_length`` or, for every
+column, than a record may hold (``max_chars``): lengths are looked at first, and
+every shape is matched in time linear in the value.
 """
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ import re
 from datetime import date
 from decimal import Decimal, InvalidOperation
 
+from core.csvimport import MAX_RECORD_CHARS
 from core.datasets import ColumnSpec
 
 SEP = "\x1f"
@@ -19,7 +24,10 @@ _SHAPES = {
     "decimal": r"[+-]?(?:[0-9]{1,30}(?:\.[0-9]{0,20})?|\.[0-9]{1,20})",
     "date": r"[0-9]{4}[-/][0-9]{1,2}[-/][0-9]{1,2}",
     "boolean": r"(?i:true|false|t|f|yes|no|y|n|on|off|1|0)",
-    "email": r"[^@\s\x1f\",;<>()\[\]]+@[^@\s\x1f\",;<>()\[\]]+\.[^@\s\x1f\",;<>()\[\]]+",
+    # Something, "@", then a domain with a dot neither first nor last; each part is
+    # matched once (possessive: "a@" and many dots cannot make it try every split).
+    "email": r"[^@\s\x1f\",;<>()\[\]]++@[^@\s\x1f\",;<>()\[\]][^@\s\x1f\",;<>()\[\].]*+"
+             r"\.[^@\s\x1f\",;<>()\[\]]++",
     "text": r"[^\x1f]*",
 }
 _WHAT = {"integer": "a whole number", "decimal": "a number", "date": "a date (YYYY-MM-DD)",
@@ -32,16 +40,24 @@ _LEAP_DAYS = re.compile(r"([0-9]{4})[-/]0?2[-/]29")
 _YEARS = re.compile(r"(?:^|\x1f)([0-9]{4})")
 
 
-class ColumnCheck:
-    """The checks of one column, from its spec."""
+# A pattern that may match the separator (any character, a negated class, an escape
+# other than \d, \w and punctuation) is checked value by value, or its lookahead in the
+# batch's pattern could run on across the values after its own.
+_MAY_CROSS = re.compile(r"\.|\[\^|\\[^dw\W]")
 
-    def __init__(self, spec: ColumnSpec):
-        self.spec = spec
+
+class ColumnCheck:
+    """The checks of one column, from its spec; no value longer than ``max_chars``
+    (what a record may hold) passes, whatever the spec says."""
+
+    def __init__(self, spec: ColumnSpec, max_chars: int = MAX_RECORD_CHARS):
+        self.spec, self.max_chars = spec, max_chars
+        self.longest = min(max_chars, spec.max_length if spec.max_length is not None
+                           else max_chars)
         self.shape = re.compile(_SHAPES[spec.type], re.DOTALL)
         self.pattern = re.compile(spec.pattern, re.DOTALL) if spec.pattern else None
         self.choices = frozenset(spec.choices)
-        # A pattern that could match across the separator is checked value by value.
-        self.pattern_apart = bool(spec.pattern and re.search(r"\.|\[\^|\\[SWD]", spec.pattern))
+        self.pattern_apart = bool(spec.pattern and _MAY_CROSS.search(spec.pattern))
         self._batch = re.compile(self._batch_pattern(), re.DOTALL)
         self._good_dates: set[str] = set()
 
@@ -64,7 +80,11 @@ class ColumnCheck:
 
     def batch_ok(self, values: tuple[str, ...]) -> bool:
         """Whether every value in the batch is good (False: look at each one)."""
+        if values and max(map(len, values)) > self.longest:
+            return False  # before any pattern: none runs on a value too long
         joined = SEP.join(values)
+        if values and joined.count(SEP) != len(values) - 1:
+            return False  # a value holds the separator: it would pass as two
         if not self._batch.fullmatch(joined):
             return False
         spec = self.spec
@@ -116,12 +136,12 @@ class ColumnCheck:
         spec = self.spec
         if value == "":
             return "is required" if spec.required else None
+        if len(value) > self.longest:  # before any pattern runs on it
+            return self._too_long(len(value))
         if SEP in value and spec.type != "text":
             return f"is not {_WHAT[spec.type]}"
         if not self.shape.fullmatch(value):
             return f"is not {_WHAT.get(spec.type, 'text')}"
-        if spec.max_length is not None and len(value) > spec.max_length:
-            return f"is {len(value)} characters long; at most {spec.max_length} are allowed"
         if spec.min_length is not None and len(value) < spec.min_length:
             return f"is {len(value)} characters long; at least {spec.min_length} are needed"
         if self.pattern and not self.pattern.fullmatch(value):
@@ -129,6 +149,13 @@ class ColumnCheck:
         if self.choices and value not in self.choices:
             return f"must be one of: {', '.join(spec.choices)}"
         return self._typed_problem(value)
+
+    def _too_long(self, length: int) -> str:
+        if self.spec.max_length is not None and self.spec.max_length <= self.max_chars:
+            return f"is {length} characters long; at most {self.spec.max_length} are allowed"
+        return (f"is {length:,} characters long; no value may be longer than "
+                f"{self.max_chars:,} characters (the most a record may hold, "
+                "IMPORT_MAX_RECORD_CHARS)")
 
     def _typed_problem(self, value: str) -> str | None:
         kind = self.spec.type
