@@ -83,3 +83,44 @@ def test_a_value_holding_the_batch_separator_is_not_taken_for_two_short_values()
     assert check.batch_ok(("abc", "de")) is True
     assert check.batch_ok(("ab\x1fcd",)) is False
     assert check.problem("ab\x1fcd") == "is 5 characters long; at most 3 are allowed"
+
+
+@pytest.mark.parametrize("shaped", [True, False], ids=["row shape", "CSV parser"])
+def test_a_32_mb_line_fails_the_file_naming_it_after_reading_one_record_and_one_block(shaped):
+    source = Endless(HEADER + b"C1,x,a@b.jp,2024-01-01,", 32 << 20)
+    with pytest.raises(FileProblem) as refused:
+        read_all(source, shaped)
+    assert str(refused.value).startswith(
+        "line 2 is longer than 1,048,576 characters, the most a record may hold "
+        "(IMPORT_MAX_RECORD_CHARS)")
+    assert source.bytes_read <= len(HEADER) + MAX_RECORD_CHARS + READ_SIZE
+
+
+def test_a_quote_never_closed_fails_the_file_naming_the_line_where_its_record_starts():
+    source = Endless(HEADER + b'C1,x,a@b.jp,2024-01-01,"', 8 << 20, fill=b"one line\r\n")
+    with pytest.raises(FileProblem, match="the record that starts on line 2 .a quoted value "
+                                          "that is never closed"):
+        read_all(source, shaped=True)
+    assert source.bytes_read <= len(HEADER) + MAX_RECORD_CHARS + READ_SIZE
+
+
+def test_a_value_longer_than_the_csv_modules_own_limit_but_within_a_record_is_read():
+    # The csv module refuses fields over 131,072 characters by default: one limit, the
+    # record's, says what is too long.
+    data = HEADER + b"C1,x,a@b.jp,2024-01-01," + b"n" * 200_000 + b"\r\n"
+    (batch, lines, _), = read_all(io.BytesIO(data), shaped=False)
+    assert lines == [2] and len(batch[0][4]) == 200_000
+
+
+def test_a_lower_record_limit_holds_on_the_row_shape_too():
+    data = HEADER + b"C1,x,a@b.jp,2024-01-01," + b"n" * 1500 + b"\r\n"
+    with pytest.raises(FileProblem, match="line 2 is longer than 1,024 characters"):
+        read_all(io.BytesIO(data), shaped=True, limit=1024)
+    pieces = read_all(io.BytesIO(data), shaped=True, limit=2048)
+    assert isinstance(pieces[0], Clean) and pieces[0].records == 1
+
+
+def test_a_batch_of_long_records_ends_once_it_holds_what_a_record_may():
+    row = b"C1,x,a@b.jp,2024-01-01," + b"n" * 1000 + b"\r\n"
+    pieces = read_all(io.BytesIO(HEADER + row * 30), shaped=False, limit=10_000)
+    assert [len(batch) for batch, _, _ in pieces] == [10, 10, 10]
