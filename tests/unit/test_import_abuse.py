@@ -4,12 +4,15 @@ step, or meets only patterns linear in their input (no services)."""
 from __future__ import annotations
 
 import io
+import threading
 
 import pytest
 
 from core.csvimport import MAX_RECORD_CHARS
 from core.datasets import ColumnSpec, spec_named
+from core.errors import JobCancelled
 from tasks.imports.checks import ColumnCheck
+from tasks.imports.job import in_thread
 from tasks.imports.reading import READ_SIZE, Clean, FileProblem, Rows, open_text
 from tasks.imports.validate import BatchValidator
 
@@ -124,3 +127,24 @@ def test_a_batch_of_long_records_ends_once_it_holds_what_a_record_may():
     row = b"C1,x,a@b.jp,2024-01-01," + b"n" * 1000 + b"\r\n"
     pieces = read_all(io.BytesIO(HEADER + row * 30), shaped=False, limit=10_000)
     assert [len(batch) for batch, _, _ in pieces] == [10, 10, 10]
+
+
+def test_a_cancel_between_batches_stops_the_load_before_the_next_batch():
+    cancelled, made = threading.Event(), []
+
+    def batches():
+        for n in range(100):
+            made.append(n)
+            yield f"batch {n}\n"
+
+    def watch():
+        if cancelled.is_set():
+            raise JobCancelled("cancelled by its owner")
+
+    loaded = []
+    with pytest.raises(JobCancelled):
+        for chunk in in_thread(batches(), depth=2, watch=watch):
+            loaded.append(chunk)
+            cancelled.set()  # the owner cancels while the first batch loads
+    assert loaded == ["batch 0\n"]
+    assert len(made) <= 4  # the parser stopped too: one loaded, two queued, one waiting
