@@ -58,6 +58,12 @@ class ColumnCheck:
         self.pattern = re.compile(spec.pattern, re.DOTALL) if spec.pattern else None
         self.choices = frozenset(spec.choices)
         self.pattern_apart = bool(spec.pattern and _MAY_CROSS.search(spec.pattern))
+        # The batch's pattern bounds the length of each value before any other pattern...
+        self._bounded = spec.type in ("text", "email") and (
+            spec.max_length is not None and spec.max_length <= max_chars)
+        # ...and a text value holding the separator would pass it as two shorter ones.
+        self._one_each = spec.type == "text" and bool(
+            spec.max_length or spec.min_length or (spec.pattern and not self.pattern_apart))
         self._batch = re.compile(self._batch_pattern(), re.DOTALL)
         self._good_dates: set[str] = set()
 
@@ -66,11 +72,11 @@ class ColumnCheck:
         one = _DATE_FAST if spec.type == "date" else _SHAPES[spec.type]
         if spec.required and spec.type == "text":
             one = r"[^\x1f]+"
-        if spec.type in ("text", "email") and (spec.max_length or spec.min_length):
-            low, high = spec.min_length or 0, spec.max_length or ""
-            one = f"(?=[^\\x1f]{{{low},{high}}}(?:\\x1f|\\Z)){one}"
         if spec.pattern and not self.pattern_apart:
             one = f"(?=(?:{spec.pattern})(?:\\x1f|\\Z)){one}"
+        if self._bounded or (spec.type in ("text", "email") and spec.min_length):  # first
+            low, high = spec.min_length or 0, spec.max_length or ""
+            one = f"(?=[^\\x1f]{{{low},{high}}}(?:\\x1f|\\Z)){one}"
         if not spec.required:
             one = f"(?:{one})?"
         # Each value is matched once, up to its separator: retrying every way the
@@ -80,11 +86,12 @@ class ColumnCheck:
 
     def batch_ok(self, values: tuple[str, ...]) -> bool:
         """Whether every value in the batch is good (False: look at each one)."""
-        if values and max(map(len, values)) > self.longest:
-            return False  # before any pattern: none runs on a value too long
         joined = SEP.join(values)
-        if values and joined.count(SEP) != len(values) - 1:
-            return False  # a value holds the separator: it would pass as two
+        if (not self._bounded and len(joined) > self.longest
+                and max(map(len, values)) > self.longest):
+            return False  # before any pattern: none runs on a value too long
+        if self._one_each and values and joined.count(SEP) != len(values) - 1:
+            return False
         if not self._batch.fullmatch(joined):
             return False
         spec = self.spec

@@ -216,7 +216,7 @@ class Rows:
                 lines.append(self.record_line)
             else:
                 blank = True
-            self._record_begins()
+            self.record_from, self.record_line = self.handed, self.line + 1  # the next one
             if len(rows) >= size or self.handed - began >= self.limit:
                 break
         if rows:

@@ -81,6 +81,14 @@ def test_a_megabyte_value_in_a_column_without_max_length_is_refused_by_the_value
         "(the most a record may hold, IMPORT_MAX_RECORD_CHARS)")
 
 
+def test_a_pattern_that_backtracks_never_sees_a_value_longer_than_its_column():
+    # (a|a)*b tries 2**n ways on n a's: the length is looked at first, on both paths.
+    check = ColumnCheck(ColumnSpec("code", "text", max_length=20, pattern="(a|a)*b"))
+    assert check.batch_ok(("a" * 19 + "b", "a" * 60)) is False
+    assert check.problem("a" * 60) == "is 60 characters long; at most 20 are allowed"
+    assert check.batch_ok(("a" * 19 + "b", "ab")) is True
+
+
 def test_a_value_holding_the_batch_separator_is_not_taken_for_two_short_values():
     check = ColumnCheck(ColumnSpec("code", "text", max_length=3, pattern="[a-z]+"))
     assert check.batch_ok(("abc", "de")) is True
