@@ -20,6 +20,11 @@ PREFIX = filekeys.IMPORTS
 ENCODINGS = {"auto": None, "utf-8": "utf-8", "utf-8-sig": "utf-8-sig", "cp932": "cp932",
              "shift_jis": "cp932", "sjis": "cp932", "windows-31j": "cp932"}
 MAX_BAD_ROWS = 1_000_000
+# The most characters one record (a row, with any line breaks inside its quoted values)
+# may hold, and so any one value: Excel keeps at most 32,767 characters in a cell, so a
+# spreadsheet's row is far shorter; a longer record is a file that is no CSV export or
+# a quote never closed. Memory and the work on a value stay bounded by it.
+MAX_RECORD_CHARS = 1 << 20
 _FILENAME = re.compile(r"[^\w.\-]+")
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
+from core import csvimport
 from core.declarations import (Setting, listed, markdown, read_env, replace_table, with_fields,
                                write_env)
 from core.env import FLAG, INTEGER, MAPPING, NAMES, NUMBER, TEXT, Kind, choice
@@ -188,6 +189,11 @@ SETTINGS: tuple[Setting, ...] = (
             "again", low=1, high=900),
     Setting("import_max_bytes", "IMPORT_MAX_BYTES", INTEGER, 2 << 30,
             "largest file an import accepts (and a presigned upload allows)", low=1),
+    Setting("import_max_record_chars", "IMPORT_MAX_RECORD_CHARS", INTEGER,
+            csvimport.MAX_RECORD_CHARS,
+            "most characters one CSV record (a row, line breaks in quoted values included) "
+            "and so any one value may hold; a longer record fails the import naming its line",
+            low=1024, high=1 << 30),
     Setting("import_direct_max_bytes", "IMPORT_DIRECT_MAX_BYTES", INTEGER, 5 << 20,
             "largest CSV that `POST /api/imports/direct` accepts", low=1),
     Setting("import_upload_seconds", "IMPORT_UPLOAD_SECONDS", INTEGER, 900,

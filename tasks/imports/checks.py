@@ -4,6 +4,10 @@ Pure. Each column's check has a fast path for a whole batch (one regular
 expression over the batch's values joined, set lookups, memoised dates) and an
 exact per-value path that says what is wrong; the exact path runs only on a
 batch the fast path rejects, so a clean file costs a few C calls per batch.
+
+No pattern sees a value longer than the column's ``max_length`` or, for every
+column, than a record may hold (``max_chars``): lengths are looked at first, and
+every shape is matched in time linear in the value.
 """
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ import re
 from datetime import date
 from decimal import Decimal, InvalidOperation
 
+from core.csvimport import MAX_RECORD_CHARS
 from core.datasets import ColumnSpec
 
 SEP = "\x1f"
@@ -19,7 +24,10 @@ _SHAPES = {
     "decimal": r"[+-]?(?:[0-9]{1,30}(?:\.[0-9]{0,20})?|\.[0-9]{1,20})",
     "date": r"[0-9]{4}[-/][0-9]{1,2}[-/][0-9]{1,2}",
     "boolean": r"(?i:true|false|t|f|yes|no|y|n|on|off|1|0)",
-    "email": r"[^@\s\x1f\",;<>()\[\]]+@[^@\s\x1f\",;<>()\[\]]+\.[^@\s\x1f\",;<>()\[\]]+",
+    # Something, "@", then a domain with a dot neither first nor last; each part is
+    # matched once (possessive: "a@" and many dots cannot make it try every split).
+    "email": r"[^@\s\x1f\",;<>()\[\]]++@[^@\s\x1f\",;<>()\[\]][^@\s\x1f\",;<>()\[\].]*+"
+             r"\.[^@\s\x1f\",;<>()\[\]]++",
     "text": r"[^\x1f]*",
 }
 _WHAT = {"integer": "a whole number", "decimal": "a number", "date": "a date (YYYY-MM-DD)",
@@ -32,16 +40,30 @@ _LEAP_DAYS = re.compile(r"([0-9]{4})[-/]0?2[-/]29")
 _YEARS = re.compile(r"(?:^|\x1f)([0-9]{4})")
 
 
-class ColumnCheck:
-    """The checks of one column, from its spec."""
+# A pattern that may match the separator (any character, a negated class, an escape
+# other than \d, \w and punctuation) is checked value by value, or its lookahead in the
+# batch's pattern could run on across the values after its own.
+_MAY_CROSS = re.compile(r"\.|\[\^|\\[^dw\W]")
 
-    def __init__(self, spec: ColumnSpec):
-        self.spec = spec
+
+class ColumnCheck:
+    """The checks of one column, from its spec; no value longer than ``max_chars``
+    (what a record may hold) passes, whatever the spec says."""
+
+    def __init__(self, spec: ColumnSpec, max_chars: int = MAX_RECORD_CHARS):
+        self.spec, self.max_chars = spec, max_chars
+        self.longest = min(max_chars, spec.max_length if spec.max_length is not None
+                           else max_chars)
         self.shape = re.compile(_SHAPES[spec.type], re.DOTALL)
         self.pattern = re.compile(spec.pattern, re.DOTALL) if spec.pattern else None
         self.choices = frozenset(spec.choices)
-        # A pattern that could match across the separator is checked value by value.
-        self.pattern_apart = bool(spec.pattern and re.search(r"\.|\[\^|\\[SWD]", spec.pattern))
+        self.pattern_apart = bool(spec.pattern and _MAY_CROSS.search(spec.pattern))
+        # The batch's pattern bounds the length of each value before any other pattern...
+        self._bounded = spec.type in ("text", "email") and (
+            spec.max_length is not None and spec.max_length <= max_chars)
+        # ...and a text value holding the separator would pass it as two shorter ones.
+        self._one_each = spec.type == "text" and bool(
+            spec.max_length or spec.min_length or (spec.pattern and not self.pattern_apart))
         self._batch = re.compile(self._batch_pattern(), re.DOTALL)
         self._good_dates: set[str] = set()
 
@@ -50,11 +72,11 @@ class ColumnCheck:
         one = _DATE_FAST if spec.type == "date" else _SHAPES[spec.type]
         if spec.required and spec.type == "text":
             one = r"[^\x1f]+"
-        if spec.type in ("text", "email") and (spec.max_length or spec.min_length):
-            low, high = spec.min_length or 0, spec.max_length or ""
-            one = f"(?=[^\\x1f]{{{low},{high}}}(?:\\x1f|\\Z)){one}"
         if spec.pattern and not self.pattern_apart:
             one = f"(?=(?:{spec.pattern})(?:\\x1f|\\Z)){one}"
+        if self._bounded or (spec.type in ("text", "email") and spec.min_length):  # first
+            low, high = spec.min_length or 0, spec.max_length or ""
+            one = f"(?=[^\\x1f]{{{low},{high}}}(?:\\x1f|\\Z)){one}"
         if not spec.required:
             one = f"(?:{one})?"
         # Each value is matched once, up to its separator: retrying every way the
@@ -65,6 +87,11 @@ class ColumnCheck:
     def batch_ok(self, values: tuple[str, ...]) -> bool:
         """Whether every value in the batch is good (False: look at each one)."""
         joined = SEP.join(values)
+        if (not self._bounded and len(joined) > self.longest
+                and max(map(len, values)) > self.longest):
+            return False  # before any pattern: none runs on a value too long
+        if self._one_each and values and joined.count(SEP) != len(values) - 1:
+            return False
         if not self._batch.fullmatch(joined):
             return False
         spec = self.spec
@@ -116,12 +143,12 @@ class ColumnCheck:
         spec = self.spec
         if value == "":
             return "is required" if spec.required else None
+        if len(value) > self.longest:  # before any pattern runs on it
+            return self._too_long(len(value))
         if SEP in value and spec.type != "text":
             return f"is not {_WHAT[spec.type]}"
         if not self.shape.fullmatch(value):
             return f"is not {_WHAT.get(spec.type, 'text')}"
-        if spec.max_length is not None and len(value) > spec.max_length:
-            return f"is {len(value)} characters long; at most {spec.max_length} are allowed"
         if spec.min_length is not None and len(value) < spec.min_length:
             return f"is {len(value)} characters long; at least {spec.min_length} are needed"
         if self.pattern and not self.pattern.fullmatch(value):
@@ -129,6 +156,13 @@ class ColumnCheck:
         if self.choices and value not in self.choices:
             return f"must be one of: {', '.join(spec.choices)}"
         return self._typed_problem(value)
+
+    def _too_long(self, length: int) -> str:
+        if self.spec.max_length is not None and self.spec.max_length <= self.max_chars:
+            return f"is {length} characters long; at most {self.spec.max_length} are allowed"
+        return (f"is {length:,} characters long; no value may be longer than "
+                f"{self.max_chars:,} characters (the most a record may hold, "
+                "IMPORT_MAX_RECORD_CHARS)")
 
     def _typed_problem(self, value: str) -> str | None:
         kind = self.spec.type

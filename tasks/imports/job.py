@@ -5,7 +5,9 @@ parsed and checked row by row) → COPY (in a writer thread, so the
 server loads while Python parses) → upsert, in one transaction. Holds one of
 the database's import slots while it runs; waits in the queue when none is
 free. Progress (rows, and an estimate of the total from bytes read) is
-recorded every few seconds. Bad rows go to an error report in the bucket.
+recorded every few seconds; whether the owner cancelled the job is looked at
+between batches (at most once a second) and before the commit, and a cancelled
+import rolls back. Bad rows go to an error report in the bucket.
 """
 from __future__ import annotations
 
@@ -15,14 +17,14 @@ import io
 import logging
 import threading
 import time
-from queue import Full, Queue
-from typing import Iterator
+from queue import Empty, Full, Queue
+from typing import Callable, Iterator
 
 from botocore.exceptions import ClientError
 
 from core import csvimport
 from core.datasets import spec_named
-from core.errors import InvalidRequest, JobCancelled, JobDeferred, JobFailed
+from core.errors import InvalidRequest, JobDeferred, JobFailed
 from core.settings import Settings
 from tasks.imports import loading, slots
 from tasks.imports.reading import Clean, FileProblem, Rows, open_text
@@ -35,6 +37,8 @@ from tasks.runtime import JobContext, job_task
 log = logging.getLogger(__name__)
 BATCH_ROWS = 4000
 PROGRESS_SECONDS = 2.0
+CANCEL_SECONDS = 1.0  # at most one look at the job row this often
+WAKE_SECONDS = 0.5  # how often a loader waiting for rows wakes to look
 
 
 @job_task(csvimport.TASK)
@@ -61,11 +65,14 @@ def run(ctx: JobContext) -> dict:
                 gc.enable()
 
 
-def in_thread(chunks: Iterator[str], depth: int = 16) -> Iterator[str]:
+def in_thread(chunks: Iterator[str], depth: int = 16,
+              watch: Callable[[], None] | None = None) -> Iterator[str]:
     """Run the ``chunks`` generator in a thread and yield what it makes.
 
     Parsing then goes on while the database works on what was sent; at most
-    ``depth`` chunks wait. An error in the thread is raised here.
+    ``depth`` chunks wait. An error in the thread is raised here. ``watch`` is
+    called here before each chunk is handed on and while none comes (every
+    ``WAKE_SECONDS``): what it raises (a cancel) stops the thread and the load.
     """
     queue: Queue = Queue(maxsize=depth)
     stop = threading.Event()
@@ -92,7 +99,14 @@ def in_thread(chunks: Iterator[str], depth: int = 16) -> Iterator[str]:
     thread.start()
     try:
         while True:
-            more, value = queue.get()
+            try:
+                more, value = queue.get(timeout=WAKE_SECONDS)
+            except Empty:
+                if watch is not None:
+                    watch()
+                continue
+            if watch is not None and more:
+                watch()
             if not more:
                 if value is not None:
                     raise value
@@ -115,16 +129,18 @@ class Import:
         self.job_id, self.attempt = ctx.job.id, ctx.attempt  # the parser thread reports by id
         self.sessions = runtime.current().sessions  # in sessions of its own
         self._next_progress = time.monotonic() + PROGRESS_SECONDS
+        self._next_look = 0.0
 
     def run(self) -> dict:
         began = time.monotonic()
         body, size = self._open()
         text, counter, codec = open_text(body, self.ctx.params.get("encoding", "auto"))
-        rows = Rows(text, codec)
-        validator = BatchValidator(self.spec, rows.read_header())
-        chunks = in_thread(self._chunks(rows, validator, counter, size))
+        limit = self.settings.import_max_record_chars
+        rows = Rows(text, codec, limit)
+        validator = BatchValidator(self.spec, rows.read_header(), limit)
+        chunks = in_thread(self._chunks(rows, validator, counter, size), watch=self._watch)
         loaded = loading.load(self.conn, self.spec, validator.columns, chunks,
-                              commit=lambda: self.rows > 0 and self.bad <= self.max_bad)
+                              commit=self._may_commit)
         if self.rows == 0:
             raise FileProblem("the file has a header line but no rows under it")
         report = self._store_report()
@@ -185,10 +201,20 @@ class Import:
         with db.unit_of_work(self.sessions) as session:
             jobstore.progress(session, self.job_id, self.attempt, total=max(estimate, self.rows),
                               done=self.rows - self.bad, failed=self.bad)
-            cancelled = jobstore.cancel_requested(session, self.job_id)
-        if cancelled:
-            raise JobCancelled("cancelled by its owner")
         self._next_progress = time.monotonic() + PROGRESS_SECONDS
+
+    def _watch(self) -> None:
+        """Between batches: stop (``JobCancelled``) if the owner cancelled the job, looking
+        at its row at most once every ``CANCEL_SECONDS``."""
+        if time.monotonic() >= self._next_look:
+            self.ctx.check_cancelled()
+            self._next_look = time.monotonic() + CANCEL_SECONDS
+
+    def _may_commit(self) -> bool:
+        """Whether the loaded rows may be committed: not when the job was cancelled
+        (that raises) nor when the file held no rows or too many bad ones."""
+        self.ctx.check_cancelled()
+        return self.rows > 0 and self.bad <= self.max_bad
 
     def _store_report(self) -> str | None:
         if not self.report.problems:

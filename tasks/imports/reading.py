@@ -1,7 +1,11 @@
 """From a byte stream to rows: count bytes, pick the encoding, decode, parse CSV.
 
 Pure: the stream is anything with ``read(n)`` (an S3 body, a file). Memory is
-one block of text plus one batch of rows, whatever the file's size. Where a
+one block of text plus one batch of rows, whatever the file's size: a record
+(a row, with the line breaks inside its quoted values) may hold at most
+``max_record_chars`` characters, and a batch ends once it holds about as many.
+Every character is looked at a fixed number of times: a line longer than a
+block is gathered block by block, never matched again from its start. Where a
 row shape is given, runs of records it matches are handed on as text without
 being split into fields; the rest goes through the CSV parser.
 """
@@ -14,6 +18,7 @@ import re
 from typing import Iterator, NamedTuple
 
 from core import csvimport
+from core.csvimport import MAX_RECORD_CHARS
 from core.errors import JobFailed
 from tasks.imports import shapes
 
@@ -118,21 +123,26 @@ Batch = tuple[list[list[str]], list[int], str | None]
 
 class Rows:
     """CSV records of a text, in batches, with the line each record starts on and the
-    batch's raw text (so a clean batch can go to the database as it came)."""
+    batch's raw text (so a clean batch can go to the database as it came). A record
+    longer than ``max_record_chars`` fails the file, naming the line it starts on."""
 
-    def __init__(self, text: Text, codec: str):
-        self.text, self.codec = text, codec
+    def __init__(self, text: Text, codec: str, max_record_chars: int = MAX_RECORD_CHARS):
+        self.text, self.codec, self.limit = text, codec, max_record_chars
         self.buffer, self.pos, self.ended = "", 0, False
         self.line = 0  # lines before ``pos``
+        self.handed = 0  # characters handed to the CSV parser
+        self.record_from, self.record_line = 0, 1  # where the record being parsed starts
         self.header: list[str] = []
         self.newline = "\n"
+        if csv.field_size_limit() < max_record_chars:  # a record's own limit comes first
+            csv.field_size_limit(max_record_chars)
 
     def read_header(self) -> list[str]:
         """The first record; its line break is taken as the file's."""
         raw: list[str] = []
         reader = csv.reader(self._lines(raw), strict=True)
+        self._record_begins()
         self.header = next(self._guarded(reader), None) or []
-        self.line += reader.line_num
         if not any(h.strip() for h in self.header):
             raise FileProblem("the file has no header line (its first line is empty)")
         first = raw[0] if raw else ""
@@ -179,8 +189,8 @@ class Rows:
                            "or declare the right encoding")
 
     def _clean(self, shape: re.Pattern) -> Clean | None:
-        while True:
-            end = shape.match(self.buffer, self.pos).end()
+        while True:  # records within ``limit`` of ``pos``: none longer than a record may be
+            end = shape.match(self.buffer, self.pos, self.pos + self.limit).end()
             if end == self.pos and not self.ended and len(self.buffer) - self.pos < TAIL_SIZE:
                 self._fill()  # the record may go on in the next block
                 continue
@@ -192,45 +202,85 @@ class Rows:
             return Clean(text, records)
 
     def _parsed(self, size: int) -> Iterator[Batch]:
-        """Up to ``size`` records through the CSV parser, from where the text stands."""
+        """Up to ``size`` records (fewer once they hold ``limit`` characters) through the
+        CSV parser, from where the text stands."""
         raw: list[str] = []
         reader = csv.reader(self._lines(raw), strict=True)
         rows: list[list[str]] = []
         lines: list[int] = []
-        last, blank = 0, False
+        blank, began = False, self.handed
+        self._record_begins()
         for row in self._guarded(reader):
             if row:
                 rows.append(row)
-                lines.append(self.line + last + 1)
+                lines.append(self.record_line)
             else:
                 blank = True
-            last = reader.line_num
-            if len(rows) >= size:
+            self.record_from, self.record_line = self.handed, self.line + 1  # the next one
+            if len(rows) >= size or self.handed - began >= self.limit:
                 break
-        self.line += reader.line_num
         if rows:
             yield rows, lines, None if blank else "".join(raw)
+
+    def _record_begins(self) -> None:
+        self.record_from, self.record_line = self.handed, self.line + 1
 
     def _lines(self, raw: list[str]) -> Iterator[str]:
         """Lines from ``pos`` (ended by CRLF, LF or CR, as the CSV parser expects);
         ``pos`` moves past each line as it is handed out."""
         while True:
             match = _LINE.match(self.buffer, self.pos)
-            if not self.ended and (match is None or match.end() == len(self.buffer)):
-                self._fill()  # a line, or a CR's LF, may go on in the next block
-                continue
-            if match is None:
-                return
-            line = match.group(0)
-            self.pos = match.end()
+            if match is not None and match.end() < len(self.buffer):
+                line = match.group(0)  # a whole line (a CR's LF would be in the buffer)
+                self.pos = match.end()
+            else:
+                line = self._gathered()
+                if line is None:
+                    return
+            if self.handed + len(line) - self.record_from > self.limit:
+                raise self._too_long()
+            self.line += 1
+            self.handed += len(line)
             raw.append(line)
             yield line
+
+    def _gathered(self) -> str | None:
+        """The line at ``pos`` when the buffer may not hold all of it, or None at the end
+        of the text: gathered a block at a time, up to what a record may hold."""
+        pieces: list[str] = []
+        gathered = self.handed - self.record_from
+        while True:
+            match = _LINE.match(self.buffer, self.pos)
+            end = self.pos if match is None else match.end()
+            if match is not None and (end < len(self.buffer) or self.ended
+                                      or self.buffer[end - 1] == "\n"):
+                self.pos = end
+                pieces.append(match.group(0))
+                return "".join(pieces)
+            if self.ended:
+                return "".join(pieces) or None
+            # The line, or a CR's LF, goes on in the next block: keep what is here but a CR.
+            keep = end - (end > self.pos and self.buffer[end - 1] == "\r")
+            pieces.append(self.buffer[self.pos:keep])
+            gathered += keep - self.pos
+            self.pos = keep
+            if gathered > self.limit:
+                raise self._too_long()
+            self._fill()
+
+    def _too_long(self) -> FileProblem:
+        where = (f"line {self.record_line} is" if self.line + 1 == self.record_line else
+                 f"the record that starts on line {self.record_line} (a quoted value that "
+                 "is never closed makes the rest of the file one record) is")
+        return FileProblem(f"{where} longer than {self.limit:,} characters, the most a record "
+                           "may hold (IMPORT_MAX_RECORD_CHARS); check that the file is a CSV "
+                           "export and that every quote it opens is closed")
 
     def _guarded(self, reader) -> Iterator[list[str]]:
         try:
             yield from reader
         except Undecodable as exc:
-            raise self._undecodable(exc, self.line + reader.line_num) from None
+            raise self._undecodable(exc, self.line) from None
         except csv.Error as exc:
             raise FileProblem(f"the file is not a well-formed CSV at line "
-                              f"{self.line + reader.line_num}: {exc}") from None
+                              f"{self.line}: {exc}") from None

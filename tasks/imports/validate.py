@@ -11,6 +11,7 @@ from __future__ import annotations
 from operator import itemgetter
 from typing import Callable
 
+from core.csvimport import MAX_RECORD_CHARS
 from core.datasets import DatasetSpec
 from tasks.imports import shapes
 from tasks.imports.checks import ColumnCheck
@@ -22,11 +23,12 @@ Report = Callable[[int, str, str, str], None]
 class BatchValidator:
     """Checks rows of a file whose header is ``header`` against ``spec``."""
 
-    def __init__(self, spec: DatasetSpec, header: list[str]):
+    def __init__(self, spec: DatasetSpec, header: list[str], max_chars: int = MAX_RECORD_CHARS):
         self.spec, self.header, self.width = spec, header, len(header)
         positions = _positions(spec, header)
         self.columns = [name for name, _ in positions]
-        self.checks = [(i, ColumnCheck(spec.column(name)), header[i]) for name, i in positions]
+        self.checks = [(i, ColumnCheck(spec.column(name), max_chars), header[i])
+                       for name, i in positions]
         indexes = [i for _, i in positions]
         # When every header is a known column, rows go to the database as they are.
         self.whole_rows = indexes == list(range(self.width))

@@ -216,6 +216,46 @@ def _copying(engine) -> bool:
             "AND query LIKE 'COPY%customers%' AND state = 'active'")).scalar() > 0
 
 
+HOLD = 0x4A53_7E57  # an advisory lock the test holds; the trigger waits for it
+HELD_TRIGGER = f"""
+CREATE OR REPLACE FUNCTION held_row() RETURNS trigger LANGUAGE plpgsql AS
+$$ BEGIN PERFORM pg_advisory_xact_lock_shared({HOLD}); RETURN NEW; END $$;
+CREATE TRIGGER held BEFORE INSERT ON customers FOR EACH ROW EXECUTE FUNCTION held_row();
+"""
+
+
+def _waiting_copy(engine) -> bool:
+    with engine.connect() as conn:
+        return conn.execute(text(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND query LIKE 'COPY%customers%' AND wait_event_type = 'Lock'")).scalar() > 0
+
+
+def test_an_import_cancelled_while_it_loads_ends_cancelled_and_writes_nothing(
+        live, engine, settings, start_worker):
+    with engine.begin() as conn:
+        conn.execute(text(spec_named("customers").create_table_sql()))
+        conn.exec_driver_sql(HELD_TRIGGER)
+    holder = psycopg.connect(settings.database_url.replace("+psycopg", ""), autocommit=True)
+    try:
+        holder.execute("SELECT pg_advisory_lock(%s)", (HOLD,))  # the first row waits
+        start_worker("w1")
+        answer = live.post("/api/imports/direct?dataset=customers", headers=OWNER,
+                           data=samples.customers_csv(2000))
+        job_id = answer.get_json()["id"]
+        wait_for(lambda: _waiting_copy(engine), 30, "the import to be loading its first row")
+        cancel = live.post(f"/api/jobs/{job_id}/cancel", headers=OWNER)
+        assert cancel.status_code == 202 and cancel.get_json()["cancel_requested"] is True
+        holder.close()  # the rows go on: every one is in the table before any commit
+        job = wait_finished(engine, job_id, timeout=60)
+        assert (job["status"], job["error"]) == ("cancelled", "cancelled by its owner")
+        assert customers(engine) == []
+    finally:
+        holder.close()
+        with engine.begin() as conn:
+            conn.execute(text("DROP FUNCTION held_row() CASCADE"))
+
+
 @pytest.mark.settings(import_concurrency=1, import_wait_seconds=1)
 def test_an_import_waits_for_a_free_slot_and_says_so(live, engine, settings, start_worker):
     start_worker("w1")
