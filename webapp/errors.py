@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import jsonify, render_template, request
+from flask import current_app, jsonify, render_template, request
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
@@ -68,10 +68,10 @@ def init_app(app) -> None:
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
+        message = _too_large() if exc.code == 413 else exc.description or exc.name
         if _wants_page():
-            return render_template("error.html", code=exc.code,
-                                   message=exc.description or exc.name), exc.code
-        return jsonify(error_body(exc.description or exc.name)), exc.code
+            return render_template("error.html", code=exc.code, message=message), exc.code
+        return jsonify(error_body(message)), exc.code
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):
@@ -85,3 +85,9 @@ def init_app(app) -> None:
 def _wants_page() -> bool:
     """Pages answer errors as HTML; the API and health checks as JSON."""
     return not (request.path.startswith("/api/") or request.path.startswith("/healthz"))
+
+
+def _too_large() -> str:
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    return (f"the request body is larger than the {limit:,} bytes a request may carry "
+            "(MAX_REQUEST_BYTES); send files through an upload instead")

@@ -175,3 +175,13 @@ def test_inline_recipients_over_the_batch_limit_are_refused_before_a_job_is_made
         "holds 3 rows: more than 2 recipients, the most one batch may have "
         "(PDF_RECIPIENTS_MAX_ROWS); split them into several batches")}
     assert sent(app) == []
+
+
+@pytest.mark.settings(max_request_bytes=2000)
+def test_a_body_over_the_request_limit_is_refused_naming_its_setting(app, client):
+    refused = post(client, {"kind": "canary", "params": {"padding": "x" * 5000}})
+
+    assert refused.status_code == 413
+    assert "2,000 bytes" in refused.get_json()["error"]["message"]
+    assert "MAX_REQUEST_BYTES" in refused.get_json()["error"]["message"]
+    assert sent(app) == []
