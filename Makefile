@@ -22,7 +22,7 @@ test: install-test
 # Every benchmark in turn (about half an hour on two cores); each prints its
 # figures and writes bench/results/<name>.json. One alone: make bench BENCHES=pdf
 # chaos comes last: it exits 1 while any fault loses, repeats or corrupts a job.
-BENCHES ?= queue pdf autoscale csv_import export flower_cost worker_footprint chaos
+BENCHES ?= queue pdf autoscale csv_import export flower_cost worker_footprint abuse chaos
 
 bench: install
 	@for b in $(BENCHES); do echo "== bench/$$b.py"; $(PY) -m bench.$$b || exit 1; done
