@@ -23,6 +23,7 @@ ENCODINGS = ("utf-8", "utf-8-sig", "cp932")
 UNENCODABLE = ("error", "replace")
 MAX_FILTERS = 20
 MAX_IN_VALUES = 1000
+MAX_VALUE_CHARS = 1000
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 _PARAMS = {"dataset", "columns", "filters", "encoding", "unencodable", "gzip",
            "neutralize_formulas"}
@@ -122,6 +123,9 @@ def _filter(spec: ExportSpec, raw: Any, where: str) -> Filter:
 
 
 def _typed(column: SpecColumn, value: Any, where: str) -> Any:
+    if isinstance(value, str) and len(value) > MAX_VALUE_CHARS:
+        raise InvalidRequest(where, f"is {len(value):,} characters long; a filter value may "
+                             f"have at most {MAX_VALUE_CHARS:,}")
     try:
         parsed = _PARSERS[column.type](value)
     except (TypeError, ValueError, InvalidOperation):

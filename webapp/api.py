@@ -105,7 +105,10 @@ def _replay(job: Job, kind: str, params: dict):
 
 
 def _json_object() -> dict:
-    body = request.get_json(silent=True)
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:  # the decoder's own limit, near 1,000 levels
+        raise _too_deep() from None
     if body is None:
         raise ApiError(415 if not request.is_json else 400,
                        "the request body must be a JSON object such as "
@@ -113,27 +116,56 @@ def _json_object() -> dict:
     if not isinstance(body, dict):
         raise ApiError(400, "the request body must be a JSON object, not a "
                             f"{type(body).__name__}")
-    where = _nul_in(body, "")
+    if _depth(body) > MAX_DEPTH:
+        raise _too_deep()
+    where = _nul_in(body)
     if where is not None:
         raise InvalidRequest(where or "body", _NUL_MESSAGE)
     return body
 
 
+MAX_DEPTH = 32
+
+
+def _too_deep() -> ApiError:
+    return ApiError(400, f"the request body nests objects and lists more than {MAX_DEPTH} "
+                         "levels deep; no request needs that many")
+
 _NUL_MESSAGE = "must not contain the NUL character (\\u0000); PostgreSQL cannot store it"
 
 
-def _nul_in(value, path: str) -> str | None:
+def _depth(value) -> int:
+    """How deeply ``value``'s objects and lists nest (a scalar: 0)."""
+    deepest, todo = 0, [(value, 0)]
+    while todo:
+        value, level = todo.pop()
+        if isinstance(value, (dict, list)):
+            deepest = max(deepest, level + 1)
+            todo.extend((item, level + 1)
+                        for item in (value.values() if isinstance(value, dict) else value))
+    return deepest
+
+
+def _nul_in(value) -> str | None:
     """The path of the first string (or key) in ``value`` holding a NUL character."""
+    keys = _nul_keys(value)
+    if keys is None:
+        return None
+    return "".join(f"[{k}]" if isinstance(k, int) else f".{k}" for k in reversed(keys)).lstrip(".")
+
+
+def _nul_keys(value) -> list | None:
+    """The keys leading to the first NUL, innermost first (built only once one is found)."""
     if isinstance(value, str):
-        return path if "\x00" in value else None
+        return [] if "\x00" in value else None
     items = (value.items() if isinstance(value, dict)
              else enumerate(value) if isinstance(value, list) else ())
     for key, item in items:
-        here = f"{path}[{key}]" if isinstance(key, int) else f"{path}.{key}".lstrip(".")
         if isinstance(key, str) and "\x00" in key:
-            return here
-        found = _nul_in(item, here)
+            return [key]
+        found = _nul_keys(item)
         if found is not None:
+            found.append(key)
             return found
     return None
 

@@ -185,3 +185,23 @@ def test_a_body_over_the_request_limit_is_refused_naming_its_setting(app, client
     assert "2,000 bytes" in refused.get_json()["error"]["message"]
     assert "MAX_REQUEST_BYTES" in refused.get_json()["error"]["message"]
     assert sent(app) == []
+
+
+@pytest.mark.parametrize("levels", [33, 5000])
+def test_a_body_nested_deeper_than_any_request_needs_is_refused_not_a_server_error(
+        app, client, levels):
+    body = '{"kind": "canary", "params": {"a": ' + "[" * levels + "]" * levels + "}}"
+    refused = client.post("/api/jobs", data=body, content_type="application/json",
+                          headers=OWNER)
+
+    assert refused.status_code == 400
+    assert "more than 32 levels deep" in refused.get_json()["error"]["message"]
+    assert sent(app) == []
+
+
+def test_a_nul_character_deep_in_a_body_is_refused_naming_where_it_is(app, client):
+    refused = post(client, {"kind": "canary", "params": {"rows": [{}, {"name": "a\x00b"}]}})
+
+    assert refused.status_code == 422
+    assert refused.get_json()["error"]["field"] == "params.rows[1].name"
+    assert sent(app) == []

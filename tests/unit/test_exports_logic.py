@@ -41,6 +41,15 @@ def test_the_query_neutralises_text_columns_only_and_binds_every_value():
     assert plain.as_string(None) == 'SELECT "note" FROM "customers" ORDER BY "customer_code"'
 
 
+def test_a_filter_number_of_half_a_million_digits_is_refused_before_the_export_runs():
+    spec = load_export_spec("customers")
+    with pytest.raises(InvalidRequest, match="at most 1,000") as error:
+        exports.parse_filters(spec, [{"column": "balance", "op": "gte", "value": "9" * 512_000}])
+    assert error.value.field == "params.filters[0].value"
+    with pytest.raises(InvalidRequest, match="at most 1,000"):
+        exports.parse_filters(spec, [{"column": "gender", "op": "in", "value": ["x" * 1001]}])
+
+
 def test_cp932_maps_jis_variants_and_refuses_or_replaces_what_it_cannot_hold():
     assert to_cp932("〜−‖") == "～－∥".encode("cp932")
     with pytest.raises(UnicodeEncodeError) as error:
