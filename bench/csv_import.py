@@ -251,7 +251,8 @@ def typed_file(args) -> int:
         size = path.stat().st_size
         print(f"generated {args.rows:,} {args.dataset} rows, {size / 1e6:.1f} MB ({where})")
         engine = create_engine(settings.database_url)
-        header = path.open(encoding="utf-8").readline().strip().split(",")
+        with path.open(encoding="utf-8") as f:
+            header = f.readline().strip().split(",")
         with engine.begin() as conn:
             conn.execute(text(spec.create_table_sql()))
         baseline = psql_copy(settings, spec, path, header)
