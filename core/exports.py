@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, time
 from decimal import Decimal, InvalidOperation
 from typing import Any, Mapping
 
@@ -155,11 +155,12 @@ _PARSERS = {
     "text": _text, "integer": _integer, "numeric": _numeric,
     "date": lambda v: date.fromisoformat(v) if isinstance(v, str) else None,
     "timestamp": lambda v: datetime.fromisoformat(v) if isinstance(v, str) else None,
+    "time": lambda v: time.fromisoformat(v) if isinstance(v, str) else None,
     "boolean": lambda v: v if isinstance(v, bool) else None,
     "uuid": lambda v: uuid.UUID(v) if isinstance(v, str) else None,
 }
 _WORDS = {"text": "string", "integer": "whole number", "numeric": "number",
-          "date": "date (YYYY-MM-DD)", "timestamp": "date and time (ISO 8601)",
+          "date": "date (YYYY-MM-DD)", "timestamp": "date and time (ISO 8601)", "time": "time of day (HH:MM:SS)",
           "boolean": "true or false", "uuid": "UUID"}
 
 

@@ -19,14 +19,16 @@ from core.datasets import DatasetSpec, load_specs
 from core.errors import ConfigurationError
 
 DEFAULT_DIR = Path(__file__).resolve().parent.parent / "datasets" / "exports"
-TYPES = ("text", "integer", "numeric", "date", "timestamp", "boolean", "uuid")
+TYPES = ("text", "integer", "numeric", "date", "timestamp", "time", "boolean", "uuid")
 OPERATORS = ("eq", "in", "gte", "lte", "like")
 IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 # An import spec's column types as export types, and the filters each allows.
 FROM_IMPORT_TYPES = {"text": "text", "email": "text", "integer": "integer",
-                     "decimal": "numeric", "date": "date", "boolean": "boolean"}
+                     "decimal": "numeric", "date": "date", "boolean": "boolean",
+                     "timestamp": "timestamp", "time": "time"}
 FILTERS_BY_TYPE = {"text": ("eq", "in", "like"), "integer": ("eq", "in", "gte", "lte"),
                    "numeric": ("eq", "in", "gte", "lte"), "date": ("eq", "in", "gte", "lte"),
+                   "timestamp": ("gte", "lte"), "time": ("eq", "in", "gte", "lte"),
                    "boolean": ("eq",)}
 
 

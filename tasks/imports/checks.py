@@ -12,13 +12,18 @@ every shape is matched in time linear in the value.
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
+from zoneinfo import ZoneInfo
 
 from core.csvimport import MAX_RECORD_CHARS
 from core.datasets import ColumnSpec
 
 SEP = "\x1f"
+# Time of day, and a UTC offset (Z, +09, +0900, +09:00): each part matched once, no repeat
+# inside a repeat.
+TIME = r"(?:[01]?[0-9]|2[0-3]):[0-5][0-9](?::[0-5][0-9](?:\.[0-9]{1,6})?)?"
+OFFSET = r"(?:Z|[+-](?:0[0-9]|1[0-5])(?::?[0-5][0-9])?)"
 _SHAPES = {
     "integer": r"[+-]?[0-9]{1,18}",
     "decimal": r"[+-]?(?:[0-9]{1,30}(?:\.[0-9]{0,20})?|\.[0-9]{1,20})",
@@ -29,9 +34,16 @@ _SHAPES = {
     "email": r"[^@\s\x1f\",;<>()\[\]]++@[^@\s\x1f\",;<>()\[\]][^@\s\x1f\",;<>()\[\].]*+"
              r"\.[^@\s\x1f\",;<>()\[\]]++",
     "text": r"[^\x1f]*",
+    "timestamp": rf"[0-9]{{4}}[-/][0-9]{{1,2}}[-/][0-9]{{1,2}}(?:[T ]{TIME}{OFFSET}?)?",
+    "time": TIME,
 }
 _WHAT = {"integer": "a whole number", "decimal": "a number", "date": "a date (YYYY-MM-DD)",
-         "boolean": "true or false", "email": "an email address"}
+         "boolean": "true or false", "email": "an email address",
+         "timestamp": "a date and time (YYYY-MM-DD HH:MM[:SS[.ffffff]], a T or a space "
+                      "between them, optionally an offset such as Z or +09:00)",
+         "time": "a time of day (HH:MM or HH:MM:SS[.ffffff], 00:00 to 23:59:59)"}
+_STAMP = re.compile(r"([0-9]{4})[-/]([0-9]{1,2})[-/]([0-9]{1,2})(?:[T ]([0-9]{1,2}):([0-9]{2})"
+                    r"(?::([0-9]{2})(?:\.([0-9]{1,6}))?)?(Z|[+-][0-9]{2}(?::?[0-9]{2})?)?)?")
 _MEMO_LIMIT = 100_000
 # A batch's dates: month and day in range (29 February is looked at apart).
 _DATE_FAST = (r"[0-9]{4}[-/](?:(?:0?[13578]|1[02])[-/](?:0?[1-9]|[12][0-9]|3[01])"
@@ -66,10 +78,15 @@ class ColumnCheck:
             spec.max_length or spec.min_length or (spec.pattern and not self.pattern_apart))
         self._batch = re.compile(self._batch_pattern(), re.DOTALL)
         self._good_dates: set[str] = set()
+        self.nulls = spec.nulls
+        self.zone = ZoneInfo(spec.timezone) if spec.type == "timestamp" else None
+        # Whether values change on their way to the database (else a batch goes as it came).
+        self.rewrites = spec.trim or bool(spec.null) or spec.type == "timestamp"
 
     def _batch_pattern(self) -> str:
         spec = self.spec
-        one = _DATE_FAST if spec.type == "date" else _SHAPES[spec.type]
+        one = {"date": _DATE_FAST, "timestamp": f"{_DATE_FAST}(?:[T ]{TIME}{OFFSET}?)?"}.get(
+            spec.type, _SHAPES[spec.type])
         if spec.required and spec.type == "text":
             one = r"[^\x1f]+"
         if spec.pattern and not self.pattern_apart:
@@ -84,8 +101,35 @@ class ColumnCheck:
         one = f"(?>{one}(?=\\x1f|\\Z))"
         return f"{one}(?:\\x1f{one})*+"
 
+    def prepared(self, values: tuple[str, ...]) -> tuple[str, ...]:
+        """A batch's values trimmed (if the column says so) and each null spelling made
+        empty, as ``batch_ok`` takes them."""
+        if self.spec.trim:
+            values = tuple(map(str.strip, values))
+        if self.spec.null:
+            nulls = self.nulls
+            values = tuple("" if v in nulls else v for v in values)
+        return values
+
+    def finished(self, values: tuple[str, ...]) -> tuple[str, ...]:
+        """Prepared good values as they go to the database: a timestamp without an offset
+        is given its column's (the database would read it in its session's zone)."""
+        if self.zone is None:
+            return values
+        return tuple(self._with_offset(v) if v else v for v in values)
+
+    def loaded(self, value: str) -> str:
+        """One good value as it goes to the database."""
+        return self.finished(self.prepared((value,)))[0]
+
+    def _with_offset(self, value: str) -> str:
+        parts = _STAMP.fullmatch(value).groups()
+        if parts[7] is not None:
+            return value
+        return local_time(_naive(parts), self.zone).isoformat()
+
     def batch_ok(self, values: tuple[str, ...]) -> bool:
-        """Whether every value in the batch is good (False: look at each one)."""
+        """Whether every prepared value in the batch is good (False: look at each one)."""
         joined = SEP.join(values)
         if (not self._bounded and len(joined) > self.longest
                 and max(map(len, values)) > self.longest):
@@ -100,7 +144,7 @@ class ColumnCheck:
             return False
         if self.pattern_apart and not all(map(self.pattern.fullmatch, present)):
             return False
-        if spec.type == "date":
+        if spec.type in ("date", "timestamp"):
             return self._dates_ok(joined, present)
         if spec.type in ("integer", "decimal") and present and (spec.min is not None
                                                                 or spec.max is not None):
@@ -141,8 +185,13 @@ class ColumnCheck:
     def problem(self, value: str) -> str | None:
         """What is wrong with one value, or None."""
         spec = self.spec
-        if value == "":
-            return "is required" if spec.required else None
+        if spec.trim:
+            value = value.strip()
+        if value in self.nulls:
+            if not spec.required:
+                return None
+            return "is required" if value == "" else (
+                f"is {value!r}, which this dataset reads as no value, and the column is required")
         if len(value) > self.longest:  # before any pattern runs on it
             return self._too_long(len(value))
         if SEP in value and spec.type != "text":
@@ -166,6 +215,12 @@ class ColumnCheck:
 
     def _typed_problem(self, value: str) -> str | None:
         kind = self.spec.type
+        if kind == "timestamp":
+            try:
+                _naive(_STAMP.fullmatch(value).groups())
+            except ValueError:
+                return "is not a date and time that exists"
+            return None
         if kind == "date":
             try:
                 parsed = date(*map(int, re.split("[-/]", value)))
@@ -189,3 +244,24 @@ class ColumnCheck:
         if low is not None and high is not None:
             return f"must be between {low} and {high}"
         return f"must be at least {low}" if low is not None else f"must be at most {high}"
+
+
+def _naive(parts: tuple) -> datetime:
+    """The date and time a ``_STAMP`` match names, with its offset if it has one."""
+    year, month, day, hour, minute, second, fraction, offset = parts
+    moment = datetime(int(year), int(month), int(day), int(hour or 0), int(minute or 0),
+                      int(second or 0), int((fraction or "0").ljust(6, "0")))
+    if offset is None:
+        return moment
+    if offset == "Z":
+        return moment.replace(tzinfo=timezone.utc)
+    digits = offset[1:].replace(":", "").ljust(4, "0")
+    delta = timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
+    return moment.replace(tzinfo=timezone(-delta if offset[0] == "-" else delta))
+
+
+def local_time(moment: datetime, zone: ZoneInfo) -> datetime:
+    """A wall-clock time in ``zone`` as PostgreSQL reads it: a time a clock change skips
+    or repeats takes the smaller of the two offsets (standard time)."""
+    first, second = moment.replace(tzinfo=zone), moment.replace(tzinfo=zone, fold=1)
+    return second if second.utcoffset() < first.utcoffset() else first

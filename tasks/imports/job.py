@@ -170,10 +170,10 @@ class Import:
 
     def _chunks(self, rows: Rows, validator: BatchValidator, counter, size: int):
         """CSV text of the good rows, a batch at a time, while the bad ones are reported."""
-        for piece in rows.pieces(BATCH_ROWS, validator.shape):
+        for piece in rows.pieces(BATCH_ROWS, validator.shapes):
             text = self._checked(piece, validator, rows.newline)
             if self.bad <= self.max_bad and text:
-                yield text
+                yield loading.Chunk(text, piece.null if isinstance(piece, Clean) else "")
             if time.monotonic() >= self._next_progress:
                 self._progress(counter.bytes_read, size)
 
@@ -186,11 +186,12 @@ class Import:
         good, bad = validator.check(batch, lines, self.report)
         self.rows += len(batch)
         self.bad += bad
-        return self._copy_text(good, bad, raw, newline, validator.whole_rows) if good else ""
+        as_read = validator.whole_rows and not validator.rewrites
+        return self._copy_text(good, bad, raw, newline, as_read) if good else ""
 
     @staticmethod
-    def _copy_text(good, bad: int, raw: str | None, newline: str, whole_rows: bool) -> str:
-        if bad == 0 and raw is not None and whole_rows:
+    def _copy_text(good, bad: int, raw: str | None, newline: str, as_read: bool) -> str:
+        if bad == 0 and raw is not None and as_read:
             return raw  # a clean batch goes as it came: nothing to re-format
         out = io.StringIO()
         csv.writer(out, lineterminator=newline).writerows(good)

@@ -8,13 +8,18 @@ importing an unchanged file again writes nothing: rows equal to the table's
 are left out by one hash anti-join before the upsert (``ON CONFLICT`` alone
 would lock, and so log, every row it compares). A crash anywhere before the
 commit leaves the table as it was.
+
+Chunks of clean rows may come with a NULL option of their own (a dataset's
+null spelling, such as NA): each run of chunks with the same one is one COPY.
+Timestamps without an offset are read in the dataset's session zone. Columns a
+file leaves out that have a default take it through the staging table.
 """
 from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
 from queue import Queue
-from typing import Callable, Iterable
+from typing import Callable, Iterable, NamedTuple
 
 import psycopg
 from psycopg import errors, sql
@@ -42,6 +47,13 @@ class _BoundedWriter(QueuedLibpqWriter):
         self._queue = Queue(maxsize=QUEUED_BUFFERS)
 
 
+class Chunk(NamedTuple):
+    """CSV text for COPY, and the NULL option it is written with (plain text: "")."""
+
+    text: str
+    null: str = ""
+
+
 @dataclass(frozen=True)
 class Loaded:
     """What the load did: rows sent, rows written, and the way it went."""
@@ -53,28 +65,29 @@ class Loaded:
 
 
 def load(conn: psycopg.Connection, spec: DatasetSpec, columns: list[str],
-         chunks: Iterable[str], commit: Callable[[], bool],
+         chunks: Iterable[str | Chunk], commit: Callable[[], bool],
          group_chunks: int | None = GROUP_CHUNKS) -> Loaded:
     """COPY the CSV text ``chunks`` (rows of ``columns``) and upsert them.
 
     ``commit()`` is asked once every chunk is sent; False rolls everything back.
     """
+    defaults = [c for c in spec.columns if c.default is not None and c.name not in columns]
     table = sql.Identifier(spec.table)
-    cols = sql.SQL(", ").join(map(sql.Identifier, columns))
     with conn.transaction():  # the table outlives a failed import
         conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (spec.table,))
         conn.execute(spec.create_table_sql())
     with conn.transaction() as tx, conn.cursor() as cur:
         cur.execute("SET LOCAL datestyle = 'ISO, YMD'")
+        cur.execute(sql.SQL("SET LOCAL TimeZone = {}").format(sql.Literal(spec.session_zone)))
         for setting in LOAD_SETTINGS:
             cur.execute(setting)
         cur.execute(sql.SQL("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE").format(table))
         empty = cur.execute(sql.SQL("SELECT NOT EXISTS (SELECT FROM {})").format(table)
                             ).fetchone()[0]
-        if empty:
-            copied = written = _copy(cur, table, cols, chunks, spec)
+        if empty and not defaults:
+            copied = written = _copy(cur, table, columns, chunks, spec)
         else:
-            copied, written = _upsert_groups(cur, table, cols, chunks, spec, columns,
+            copied, written = _upsert_groups(cur, table, chunks, spec, columns, defaults,
                                              group_chunks)
         if not commit():
             raise psycopg.Rollback(tx)
@@ -82,16 +95,20 @@ def load(conn: psycopg.Connection, spec: DatasetSpec, columns: list[str],
     return Loaded(copied, 0, "copy" if empty else "upsert", False)
 
 
-def _upsert_groups(cur, table, cols, chunks: Iterable[str], spec: DatasetSpec,
-                   columns: list[str], group_chunks: int | None) -> tuple[int, int]:
+def _upsert_groups(cur, table, chunks: Iterable[str | Chunk], spec: DatasetSpec,
+                   columns: list[str], defaults, group_chunks: int | None) -> tuple[int, int]:
     """COPY into staging and upsert, a group of chunks at a time (all of them unless
-    ``group_chunks`` says otherwise)."""
+    ``group_chunks`` says otherwise); ``defaults`` are columns the file leaves out."""
     staging = _staging(cur, table)
-    statement = upsert_sql(spec, columns)
+    for column in defaults:  # only the staging table's: the target's own stay as they are
+        cur.execute(sql.SQL("ALTER TABLE {} ALTER COLUMN {} SET DEFAULT {}::{}").format(
+            staging, sql.Identifier(column.name), sql.Literal(column.default),
+            sql.SQL(column.sql_type)))
+    statement = upsert_sql(spec, columns + [c.name for c in defaults])
     chunks, copied, written = iter(chunks), 0, 0
     while (first := next(chunks, None)) is not None:
         rest = chunks if group_chunks is None else itertools.islice(chunks, group_chunks - 1)
-        copied += _copy(cur, staging, cols, itertools.chain([first], rest), spec)
+        copied += _copy(cur, staging, columns, itertools.chain([first], rest), spec)
         group_written = _upsert(cur, statement, spec)
         if group_written:  # nothing written: no key can be there twice with other values
             _refuse_repeated_keys(cur, staging, spec)
@@ -106,14 +123,39 @@ def _staging(cur, table) -> sql.Identifier:
     return sql.Identifier(STAGING)
 
 
-def _copy(cur, dest, cols, chunks: Iterable[str], spec: DatasetSpec) -> int:
-    # An empty field is NULL, quoted or not, as the checks took it.
-    statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv, FORCE_NULL ({}))").format(
-        dest, cols, cols)
+def _copy(cur, dest, columns: list[str], chunks: Iterable[str | Chunk],
+          spec: DatasetSpec) -> int:
+    """COPY the chunks, one statement for each run of them with the same NULL option."""
+    copied = 0
+    for null, run in itertools.groupby(map(_chunk, chunks), key=lambda c: c.null):
+        copied += _copy_run(cur, dest, columns, (c.text for c in run), spec, null)
+    return copied
+
+
+def _chunk(chunk: str | Chunk) -> Chunk:
+    return chunk if isinstance(chunk, Chunk) else Chunk(chunk)
+
+
+def copy_sql(dest, columns: list[str], spec: DatasetSpec, null: str) -> sql.Composed:
+    """The COPY of CSV text whose no-values are written ``null``: unquoted anywhere, and
+    quoted in the columns that read it as no value (an empty value is one everywhere)."""
+    forced = [c for c in columns if null == "" or null in spec.column(c).null]
+    options = sql.SQL("FORMAT csv")
+    if null:
+        options += sql.SQL(", NULL {}").format(sql.Literal(null))
+    if forced:
+        options += sql.SQL(", FORCE_NULL ({})").format(
+            sql.SQL(", ").join(map(sql.Identifier, forced)))
+    return sql.SQL("COPY {} ({}) FROM STDIN ({})").format(
+        dest, sql.SQL(", ").join(map(sql.Identifier, columns)), options)
+
+
+def _copy_run(cur, dest, columns: list[str], texts: Iterable[str], spec: DatasetSpec,
+              null: str) -> int:
     try:
-        with cur.copy(statement, writer=_BoundedWriter(cur)) as copy:
-            for chunk in chunks:
-                copy.write(chunk)
+        with cur.copy(copy_sql(dest, columns, spec, null), writer=_BoundedWriter(cur)) as copy:
+            for text in texts:
+                copy.write(text)
     except errors.UniqueViolation as exc:
         raise FileProblem(f"{_key_detail(exc)} appears on more than one line of the file; "
                           f"each {', '.join(spec.key)} may appear once") from None

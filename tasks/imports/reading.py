@@ -5,9 +5,9 @@ one block of text plus one batch of rows, whatever the file's size: a record
 (a row, with the line breaks inside its quoted values) may hold at most
 ``max_record_chars`` characters, and a batch ends once it holds about as many.
 Every character is looked at a fixed number of times: a line longer than a
-block is gathered block by block, never matched again from its start. Where a
-row shape is given, runs of records it matches are handed on as text without
-being split into fields; the rest goes through the CSV parser.
+block is gathered block by block, never matched again from its start. Where row
+shapes are given, runs of records one of them matches are handed on as text
+without being split into fields; the rest goes through the CSV parser.
 """
 from __future__ import annotations
 
@@ -112,10 +112,12 @@ class Undecodable(Exception):
 
 
 class Clean(NamedTuple):
-    """Records the fast check passed as a whole: their text and how many there are."""
+    """Records the fast check passed as a whole: their text, how many there are, and the
+    NULL option COPY reads them with."""
 
     text: str
     records: int
+    null: str = ""
 
 
 Batch = tuple[list[list[str]], list[int], str | None]
@@ -134,6 +136,7 @@ class Rows:
         self.record_from, self.record_line = 0, 1  # where the record being parsed starts
         self.header: list[str] = []
         self.newline = "\n"
+        self.last_null = ""  # the NULL option of the shape that matched last
         if csv.field_size_limit() < max_record_chars:  # a record's own limit comes first
             csv.field_size_limit(max_record_chars)
 
@@ -156,12 +159,13 @@ class Rows:
         text (None when the batch held blank lines, which are no records)."""
         yield from self.pieces(size, None)
 
-    def pieces(self, size: int, shape: re.Pattern | None) -> Iterator[Clean | Batch]:
-        """Runs of records ``shape`` matches whole (``Clean``), and batches of up to
-        ``size`` parsed records where it does not (a row it refuses, or no shape)."""
+    def pieces(self, size: int,
+               row_shapes: list[shapes.RowShape] | None) -> Iterator[Clean | Batch]:
+        """Runs of records a shape matches whole (``Clean``), and batches of up to
+        ``size`` parsed records where none does (a row they refuse, or no shapes)."""
         try:
             while not self._done():
-                clean = self._clean(shape) if shape is not None else None
+                clean = self._clean(row_shapes) if row_shapes else None
                 if clean is not None:
                     yield clean
                 else:
@@ -188,9 +192,14 @@ class Rows:
                            f"{line + exc.breaks + 1} ({exc.reason}); save it as 'CSV UTF-8' "
                            "or declare the right encoding")
 
-    def _clean(self, shape: re.Pattern) -> Clean | None:
+    def _clean(self, row_shapes: list[shapes.RowShape]) -> Clean | None:
         while True:  # records within ``limit`` of ``pos``: none longer than a record may be
-            end = shape.match(self.buffer, self.pos, self.pos + self.limit).end()
+            # The shape that matched last goes first: a file keeps to one way of writing
+            # its nulls, and each one that fails stops within its first record.
+            for shape in sorted(row_shapes, key=lambda s: s.null != self.last_null):
+                end = shape.pattern.match(self.buffer, self.pos, self.pos + self.limit).end()
+                if end > self.pos:
+                    break
             if end == self.pos and not self.ended and len(self.buffer) - self.pos < TAIL_SIZE:
                 self._fill()  # the record may go on in the next block
                 continue
@@ -198,8 +207,8 @@ class Rows:
                 return None
             text = self.buffer[self.pos:end]
             records, lines = shapes.count_records(text)
-            self.pos, self.line = end, self.line + lines
-            return Clean(text, records)
+            self.pos, self.line, self.last_null = end, self.line + lines, shape.null
+            return Clean(text, records, shape.null)
 
     def _parsed(self, size: int) -> Iterator[Batch]:
         """Up to ``size`` records (fewer once they hold ``limit`` characters) through the

@@ -55,3 +55,44 @@ def customers_csv(count: int, seed: int = 1, encoding: str = "utf-8") -> bytes:
     out = io.StringIO(newline="")
     write_customers(out, count, seed)
     return out.getvalue().encode(encoding)
+
+
+FLIGHTS_HEADER = ["year", "month", "day", "dep_time", "dep_delay", "carrier", "flight",
+                  "tailnum", "origin", "dest", "time_hour", "sched_dep"]
+_CARRIERS = ["UA", "AA", "B6", "DL", "EV", "MQ", "US", "WN"]
+_AIRPORTS = ["EWR", "LGA", "JFK"]
+_DESTS = ["IAH", "MIA", "BQN", "ATL", "ORD", "FLL", "IAD", "MCO", "LAX", "SFO"]
+
+
+def flight_row(n: int, rnd: random.Random) -> list[str]:
+    """Flight ``n`` as R writes it: NA where a flight was cancelled or the tail is unknown,
+    the scheduled hour as a New York wall-clock time."""
+    day = 1 + n // 2000 % 365
+    month, mday = _month_day(day)
+    hour, minute = 5 + n % 18, rnd.choice((0, 15, 30, 45))
+    cancelled = rnd.random() < 0.03
+    dep = hour * 100 + minute + rnd.randint(-5, 40)
+    return ["2013", str(month), str(mday), "NA" if cancelled else str(max(dep, 0)),
+            "NA" if cancelled else f"{rnd.randint(-10, 120)}", rnd.choice(_CARRIERS), str(n),
+            "NA" if rnd.random() < 0.02 else f"N{rnd.randint(100, 999)}UA",
+            rnd.choice(_AIRPORTS), rnd.choice(_DESTS),
+            f"2013-{month:02d}-{mday:02d} {hour:02d}:00:00", f"{hour:02d}:{minute:02d}:00"]
+
+
+def _month_day(day_of_year: int) -> tuple[int, int]:
+    lengths = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
+    month = 0
+    while day_of_year > lengths[month]:
+        day_of_year -= lengths[month]
+        month += 1
+    return month + 1, day_of_year
+
+
+def write_flights(out: IO[str], count: int, seed: int = 1) -> None:
+    """Write a header and ``count`` flights (LF line ends, as R and pandas write them)."""
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(FLIGHTS_HEADER)
+    rnd = random.Random(seed)
+    rows = (flight_row(n, rnd) for n in range(1, count + 1))
+    while chunk := [row for _, row in zip(range(10_000), rows)]:
+        writer.writerows(chunk)

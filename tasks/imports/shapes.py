@@ -5,16 +5,21 @@ pattern that matches a run of whole CSV records, each ended by a line break,
 whose every value passes every check of its column. It may refuse values the
 checks accept (a number near a bound, a leading zero, an unusual quoting): such
 rows go through the exact checks, which say what is wrong, if anything. It
-never accepts a value the checks refuse. A column it cannot express makes it
-return None, and the file is checked row by row.
+never accepts a value the checks refuse, nor one the database would read
+otherwise than the checks do: a null spelling loads as NULL only where COPY's
+NULL option is that spelling, a value a column trims has no whitespace around
+it, and a timestamp without an offset is taken only where its column's time
+zone is the session's. A column it cannot express makes it return None, and
+the file is checked row by row.
 """
 from __future__ import annotations
 
 import re
 from datetime import date
+from typing import NamedTuple
 
 from core.datasets import ColumnSpec
-from tasks.imports.checks import ColumnCheck
+from tasks.imports.checks import OFFSET, TIME, ColumnCheck
 
 PLAIN = r'[^",\r\n\x1f]'  # a character of an unquoted field: no delimiter, quote or break
 _QUOTED_CHAR = r'(?:[^"\x1f\r]|\r(?=\n)|"")'  # one character of a quoted value
@@ -33,9 +38,32 @@ _SAFE_PATTERN = re.compile(r"(?:(\[[^\]\\\[^][^\]\\\[]*\])|[A-Za-z0-9_ -])(?:[*+
 _QUOTED_SPAN = re.compile(r'"[^"]*"')
 
 
-def row_shape(columns: list[ColumnSpec]) -> re.Pattern | None:
-    """A pattern matching a run of clean records of these columns (None: no fast check)."""
-    fields = [field_pattern(column) for column in columns]
+class RowShape(NamedTuple):
+    """A pattern for runs of clean records, and the NULL option COPY reads them with."""
+
+    pattern: re.Pattern
+    null: str
+
+
+def row_shapes(columns: list[ColumnSpec], copy_null: str | None = None,
+               zone: str = "UTC") -> list[RowShape]:
+    """Shapes of clean records of these columns: nulls written empty, and (if the dataset
+    has another null spelling) nulls written ``copy_null``; none if a column cannot be
+    expressed. ``zone`` is the database session's time zone."""
+    shapes = []
+    for null in ("", *([copy_null] if copy_null else [])):
+        pattern = row_shape(columns, null, zone)
+        if pattern is None:
+            return []
+        shapes.append(RowShape(pattern, null))
+    return shapes
+
+
+def row_shape(columns: list[ColumnSpec], null: str = "",
+              zone: str = "UTC") -> re.Pattern | None:
+    """A pattern matching a run of clean records of these columns (None: no fast check),
+    read by a COPY whose NULL option is ``null`` in a session whose time zone is ``zone``."""
+    fields = [field_pattern(column, null, zone) for column in columns]
     if None in fields:
         return None
     row = r"(?![\r\n])" + ",".join(fields) + r"\r?\n"
@@ -51,8 +79,9 @@ def count_records(clean: str) -> tuple[int, int]:
     return lines - "".join(_QUOTED_SPAN.findall(clean)).count("\n"), lines
 
 
-def field_pattern(spec: ColumnSpec) -> str | None:
-    """One field of the column, quoted or not, whose value passes every check."""
+def field_pattern(spec: ColumnSpec, null: str = "", zone: str = "UTC") -> str | None:
+    """One field of the column, quoted or not, whose value passes every check and which
+    a COPY with the NULL option ``null`` reads as the checks do."""
     if spec.choices:
         alternatives = _choices(spec)
     elif spec.type == "text" and not spec.pattern:
@@ -62,13 +91,22 @@ def field_pattern(spec: ColumnSpec) -> str | None:
     elif spec.pattern or spec.max_length or spec.min_length:
         return None
     else:
-        value = _typed(spec)
+        value = _typed(spec, zone)
         alternatives = value and [value, f'"{value}"']
     if alternatives is None:
         return None
-    if not spec.required:
-        alternatives = [*alternatives, '""', ""]
-    return f"(?:{'|'.join(alternatives) or '(?!)'})"
+    values = f"(?:{'|'.join(alternatives) or '(?!)'})"
+    taken = sorted({*spec.null, *([null] if null else [])})
+    if taken:  # a null spelling is no value, and an unquoted ``null`` COPY reads as NULL
+        words = "|".join(map(re.escape, taken))
+        values = f'(?!(?:{words}){_UNQUOTED_END}|"(?:{words})"){values}'
+    if spec.required:
+        return values
+    if not null:
+        return f'(?:{values}|""|)'
+    if null in spec.null:
+        return f'(?:{re.escape(null)}{_UNQUOTED_END}|"{re.escape(null)}"|{values})'
+    return values  # no way to write this column's null that COPY reads as NULL
 
 
 def _lengths(spec: ColumnSpec) -> str:
@@ -85,7 +123,14 @@ def _choices(spec: ColumnSpec) -> list[str]:
 
 def _text(spec: ColumnSpec) -> list[str]:
     lengths = _lengths(spec)
-    return [f"{PLAIN}{lengths}", f'"{_QUOTED_CHAR}{lengths}"']
+    first, last = _edges(spec)
+    return [f"{first}{PLAIN}{lengths}{last}", f'"{first}{_QUOTED_CHAR}{lengths}{last}"']
+
+
+def _edges(spec: ColumnSpec) -> tuple[str, str]:
+    """Around a value of a column that trims: no whitespace at either end (the checks
+    would drop it and COPY would not)."""
+    return (r"(?!\s)", r"(?<!\s)") if spec.trim else ("", "")
 
 
 def _checked_text(spec: ColumnSpec) -> list[str] | None:
@@ -93,14 +138,15 @@ def _checked_text(spec: ColumnSpec) -> list[str] | None:
     if spec.pattern and not _safe(spec.pattern):
         return None
     one_class = _ONE_CLASS.fullmatch(spec.pattern or "")
+    first, last = _edges(spec)
     if one_class and spec.type == "text":  # "[...]+": the class and the lengths say it all
-        value = lambda end: f"{one_class.group(1)}{_lengths(spec)}"  # noqa: E731
+        value = lambda end: f"{first}{one_class.group(1)}{_lengths(spec)}{last}"  # noqa: E731
     else:
         body = _EMAIL if spec.type == "email" else f"{PLAIN}*"
 
         def value(end: str) -> str:
             pattern = f"(?=(?:{spec.pattern}){end})" if spec.pattern else ""
-            return f"(?={PLAIN}{_lengths(spec)}{end}){pattern}{body}"
+            return f"(?={PLAIN}{_lengths(spec)}{end}){pattern}{first}{body}{last}"
 
     return [value(_UNQUOTED_END), f'"{value(chr(34))}"']
 
@@ -114,7 +160,13 @@ def _safe(pattern: str) -> bool:
     return not any(re.fullmatch(c, ch) for c in classes for ch in ',"\r\n\x1f')
 
 
-def _typed(spec: ColumnSpec) -> str | None:
+def _typed(spec: ColumnSpec, zone: str = "UTC") -> str | None:
+    if spec.type == "timestamp":
+        # Without an offset, a value is read in the session's zone: only this column's.
+        when = f"[T ]{TIME}{OFFSET}" + ("?" if spec.timezone == zone else "")
+        return f"{_date(None, None)}(?:{when})" + ("?" if spec.timezone == zone else "")
+    if spec.type == "time":
+        return TIME
     if spec.type == "boolean":
         return _BOOLEAN
     if spec.type == "integer":

@@ -2,9 +2,10 @@
 
 Pure. Runs of rows the row shape matches are never split into fields. A batch
 of parsed rows the column-wise fast checks accept costs no per-row Python work
-beyond the CSV parser's own lists; a batch they reject is checked row by row,
-and every problem goes to the error report with its line, column, value and
-message.
+beyond the CSV parser's own lists (and, for columns that trim, have null
+spellings or hold timestamps, a pass over their values); a batch they reject is
+checked row by row, and every problem goes to the error report with its line,
+column, value and message.
 """
 from __future__ import annotations
 
@@ -34,20 +35,29 @@ class BatchValidator:
         self.whole_rows = indexes == list(range(self.width))
         getter = itemgetter(*indexes)
         self.pick = getter if len(indexes) > 1 else (lambda row: (getter(row),))
-        # Runs of rows this matches are clean as they stand (see shapes.row_shape).
-        self.shape = (shapes.row_shape([check.spec for _, check, _ in self.checks])
-                      if self.whole_rows else None)
+        # Whether checked values differ from the file's (trimmed, nulls, offsets added).
+        self.rewrites = any(check.rewrites for _, check, _ in self.checks)
+        # Runs of rows one of these matches are clean as they stand (see shapes.row_shape).
+        self.shapes = (shapes.row_shapes([check.spec for _, check, _ in self.checks],
+                                         spec.copy_null, spec.session_zone)
+                       if self.whole_rows else [])
 
     def check(self, rows: list[list[str]], lines: list[int], report: Report):
         """The rows to load (each as a tuple of the known columns) and how many were bad."""
         if min(map(len, rows)) == max(map(len, rows)) == self.width:
             columns = list(zip(*rows))
-            if all(check.batch_ok(columns[i]) for i, check, _ in self.checks):
+            ready = [check.prepared(columns[i]) for i, check, _ in self.checks]
+            if all(check.batch_ok(ready[n]) for n, (_, check, _) in enumerate(self.checks)):
+                if self.rewrites:
+                    return list(zip(*(check.finished(values) for values, (_, check, _)
+                                      in zip(ready, self.checks)))), 0
                 return (rows if self.whole_rows else list(map(self.pick, rows))), 0
         good, bad = [], 0
         for row, line in zip(rows, lines):
             if self._row_problems(row, line, report):
                 bad += 1
+            elif self.rewrites:
+                good.append(tuple(check.loaded(row[i]) for i, check, _ in self.checks))
             else:
                 good.append(self.pick(row))
         return good, bad

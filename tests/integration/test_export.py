@@ -158,7 +158,7 @@ def test_bad_export_requests_say_what_to_change(client):
         assert response.status_code == 422
         return response.get_json()["error"]
 
-    assert error(dataset="salaries")["message"] == "must be one of: customers, jobs"
+    assert error(dataset="salaries")["message"] == "must be one of: customers, flights, jobs"
     assert error(dataset="customers", columns=["customer_code", "password"]) == {
         "field": "params.columns[1]", "message": "'password' is not a column of customers; "
         f"one of: {', '.join(COLUMNS)}"}

@@ -1,14 +1,18 @@
 """One spec serves both directions: a customers file imported through the API exports
-as the same rows, and before anything is imported the export fails with one sentence."""
+as the same rows, an R-style flights file (NA cells, local timestamps) does too, and
+before anything is imported the export fails with one sentence."""
 from __future__ import annotations
 
 import csv
 import io
+from datetime import datetime, time, timezone
 
 import pytest
 import requests
+from sqlalchemy import text
 
 from core import aws, lifecycle
+from tasks.imports import samples
 from tests.support.accounts import bearer
 from tests.support.jobs import wait_finished
 
@@ -82,3 +86,73 @@ def test_an_imported_customers_file_exports_as_the_same_rows(live, engine, start
     assert list(csv.reader(io.StringIO(body, newline=""))) == [
         ["customer_code", "note"], ["C0000001", 'VIP, prefers "email"'],
         ["C0000003", "'=HYPERLINK(\"http://x.example\")"]]  # neutralised by default
+
+
+# A file as R's write.csv writes one: strings quoted, NA for a missing value, the
+# scheduled hour as New York wall-clock time; no source column (the spec's default).
+FLIGHTS_HEAD = ('"year","month","day","dep_time","dep_delay","carrier","flight","tailnum",'
+                '"origin","dest","time_hour","sched_dep"')
+FLIGHTS = [
+    '2013,1,1,517,2,"UA",11545,"N14228","EWR","IAH",2013-01-01 05:00:00,05:15:00',
+    '2013,1,1,NA,NA,"AA",11141,NA,"JFK","MIA",2013-01-01 05:00:00,NA',
+    '2013,7,1, 901 ,-4,"DL",10461,"N668DN","LGA","ATL",2013-07-01T09:00:00Z,09:05',
+    '2013,1,2,600,0,"B6",10725,"N804JB","JFK","BQN",2013/1/2 6:00,06:00:00',
+    '2013,11,3,130,NA,"EV",15708,"N829AS","LGA","IAD",2013-11-03 01:30:00,01:30:00',
+]
+
+
+def flights_csv(generated: int) -> bytes:
+    out = io.StringIO(newline="")
+    samples.write_flights(out, generated)
+    body = out.getvalue().split("\n", 1)[1].replace(",UA,", ',"UA",')
+    return "\n".join([FLIGHTS_HEAD, *FLIGHTS]).encode() + b"\n" + body.encode()
+
+
+def flights(engine) -> list[tuple]:
+    with engine.connect() as conn:
+        return conn.execute(text(
+            "SELECT carrier, flight, time_hour, dep_time, dep_delay, tailnum, sched_dep, source "
+            "FROM flights ORDER BY carrier, flight, time_hour")).all()
+
+
+def import_file(live, engine, dataset: str, data: bytes) -> dict:
+    answer = live.post(f"/api/imports/direct?dataset={dataset}", headers=OWNER, data=data)
+    assert answer.status_code == 202, answer.get_json()
+    job = wait_finished(engine, answer.get_json()["id"])
+    assert job["status"] == lifecycle.SUCCEEDED, job["error"]
+    return job["result"]
+
+
+def test_an_r_export_with_na_cells_and_new_york_times_imports_and_round_trips_through_an_export(
+        live, engine, start_worker):
+    start_worker()
+    result = import_file(live, engine, "flights", flights_csv(2000))
+    assert result["rows"] == result["rows_written"] == len(FLIGHTS) + 2000
+    found = {(r.carrier, r.flight): r for r in flights(engine)}
+    utc = timezone.utc
+    first, cancelled = found[("UA", 11545)], found[("AA", 11141)]
+    assert first.time_hour == datetime(2013, 1, 1, 10, tzinfo=utc)  # 05:00 EST
+    assert (first.dep_time, first.dep_delay, first.sched_dep) == (517, 2, time(5, 15))
+    assert (cancelled.dep_time, cancelled.dep_delay, cancelled.tailnum,
+            cancelled.sched_dep) == (None, None, None, None)
+    assert found[("DL", 10461)].time_hour == datetime(2013, 7, 1, 9, tzinfo=utc)
+    assert found[("DL", 10461)].dep_time == 901  # trimmed
+    assert found[("B6", 10725)].time_hour == datetime(2013, 1, 2, 11, tzinfo=utc)
+    # 01:30 happens twice that night in New York; PostgreSQL and the checks take EST.
+    assert found[("EV", 15708)].time_hour == datetime(2013, 11, 3, 6, 30, tzinfo=utc)
+    assert {r.source for r in found.values()} == {"nycflights13"}
+    assert sum(r.dep_time is None for r in found.values()) > 10  # NA cells on the fast path
+
+    before = flights(engine)
+    job = export(live, engine, dataset="flights", neutralize_formulas=False)
+    assert job["status"] == lifecycle.SUCCEEDED, job["error"]
+    exported = requests.get(job["result"]["url"], timeout=30).content
+    lines = exported.decode().splitlines()
+    assert lines[0].startswith("year,month,day,dep_time") and lines[0].endswith(",source")
+    assert any(",,AA,11141,,JFK,MIA,2013-01-01 10:00:00+00,," in line for line in lines)
+    again = import_file(live, engine, "flights", exported)
+    assert again["rows_written"] == 0  # the same rows: nothing to write
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM flights"))
+    import_file(live, engine, "flights", exported)
+    assert flights(engine) == before

@@ -180,7 +180,7 @@ def parse_fast(data: bytes, size: int = 4000, encoding: str = "auto"):
     validator = BatchValidator(spec_named("customers"), rows.read_header())
     report = ErrorReport()
     good, records = [], 0
-    for piece in rows.pieces(size, validator.shape):
+    for piece in rows.pieces(size, validator.shapes):
         if isinstance(piece, Clean):
             records += piece.records
             good += list(csv.reader(io.StringIO(piece.text, newline="")))

@@ -201,7 +201,7 @@ def test_a_request_gets_its_defaults():
 
 @pytest.mark.parametrize("params, field, words", [
     ({"dataset": "customers", "sheet": 1}, "params.sheet", "is not a parameter"),
-    ({}, "params.dataset", "must be one of: customers, jobs"),
+    ({}, "params.dataset", "must be one of: customers, flights, jobs"),
     ({"dataset": "customers", "columns": []}, "params.columns", "non-empty list"),
     ({"dataset": "customers", "columns": ["name", "name"]}, "params.columns", "twice"),
     ({"dataset": "customers", "filters": {"gender": "x"}}, "params.filters", "must be a list"),

@@ -50,7 +50,7 @@ def read_all(source, shaped: bool, size: int = 4000, limit: int = MAX_RECORD_CHA
     text, _, codec = open_text(source)
     rows = Rows(text, codec, limit)
     validator = BatchValidator(spec_named("customers"), rows.read_header(), limit)
-    return list(rows.pieces(size, validator.shape if shaped else None))
+    return list(rows.pieces(size, validator.shapes if shaped else None))
 
 
 def test_an_email_of_dots_longer_than_its_column_is_refused_by_its_length():
