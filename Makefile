@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: run test bench install install-test provision clean
+.PHONY: run test bench install install-test provision lock clean
 
 install:
 	./scripts/bootstrap.sh
@@ -29,6 +29,13 @@ bench: install
 
 provision: install
 	$(PY) -m core.provision
+
+# Every lock file from its requirements file (scripts/lock.sh): after editing a
+# requirements file. A pin moves only when asked: make lock LOCK_ARGS="--upgrade-package idna"
+LOCK_ARGS ?=
+
+lock:
+	./scripts/lock.sh $(LOCK_ARGS)
 
 clean:
 	rm -rf .run

@@ -5,8 +5,8 @@
 #   docker build -f docker/autoscaler.Dockerfile -t jobsys-autoscaler .
 
 FROM public.ecr.aws/lambda/python:3.11
-COPY docker/requirements/autoscaler.txt /tmp/requirements.txt
-RUN pip install --no-cache-dir --target "${LAMBDA_TASK_ROOT}" -r /tmp/requirements.txt
+COPY docker/requirements/autoscaler.lock /tmp/requirements.lock
+RUN pip install --no-cache-dir --require-hashes --target "${LAMBDA_TASK_ROOT}" -r /tmp/requirements.lock
 COPY autoscaler/ ${LAMBDA_TASK_ROOT}/autoscaler/
 COPY core/__init__.py core/env.py ${LAMBDA_TASK_ROOT}/core/
 CMD ["autoscaler.lambda_handler.handler"]

@@ -10,7 +10,7 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 COPY docker/requirements/ /tmp/requirements/
 RUN python -m venv /opt/venv \
- && /opt/venv/bin/pip install --no-cache-dir -r /tmp/requirements/flower.txt
+ && /opt/venv/bin/pip install --no-cache-dir --require-hashes -r /tmp/requirements/flower.lock
 
 FROM python:3.11-slim-bookworm
 COPY --from=build /opt/venv /opt/venv

@@ -12,7 +12,7 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 COPY docker/requirements/ /tmp/requirements/
 RUN python -m venv /opt/venv \
- && /opt/venv/bin/pip install --no-cache-dir -r /tmp/requirements/web.txt
+ && /opt/venv/bin/pip install --no-cache-dir --require-hashes -r /tmp/requirements/web.lock
 
 FROM python:3.11-slim-bookworm
 COPY --from=build /opt/venv /opt/venv

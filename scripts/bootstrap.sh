@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Installs what the project needs and nothing else: the system packages the
 # workers use (as root; otherwise it names them) and a virtualenv with the
-# pinned Python packages. Safe to run again: it only does what is missing.
+# Python packages of requirements.lock, every one pinned and checked against its
+# hash (scripts/lock.sh writes the locks). Safe to run again: it only does what
+# is missing.
 # --test also installs what only the tests use: Debian's chromium, which the
 # browser tests drive with Playwright (Playwright never downloads a browser here),
 # the AWS CLI that deploy/deploy.sh runs, in a virtualenv of its own ($AWS_VENV,
-# from requirements-aws.txt), checks whose pins clash with ours (checkov:
-# requirements-tools.txt into $TOOLS_VENV), and the IAM policy evaluator the
+# from requirements-aws.lock), checks whose pins clash with ours (checkov:
+# requirements-tools.lock into $TOOLS_VENV), and the IAM policy evaluator the
 # deployed-stack tests decide every AWS call with (Node.js; tests/support/iam).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -51,27 +53,28 @@ if [ -n "$missing" ]; then
   fi
 fi
 
-# install_venv DIR REQUIREMENTS: a virtualenv at DIR holding REQUIREMENTS, pinned.
+# install_venv DIR LOCK: a virtualenv at DIR holding exactly the versions LOCK
+# pins, each file checked against LOCK's hashes.
 install_venv() {
-  local venv=$1 requirements=$2 stamp want
+  local venv=$1 lock=$2 stamp want
   if [ ! -x "$venv/bin/python" ]; then
     echo "==> creating virtualenv $venv"
     "$PYTHON" -m venv "$venv"
   fi
   stamp="$venv/.requirements.sha256"
-  want=$(sha256sum "$requirements" | cut -d' ' -f1)
+  want=$(sha256sum "$lock" | cut -d' ' -f1)
   if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-    echo "==> installing Python packages ($requirements into $venv)"
+    echo "==> installing Python packages ($lock into $venv)"
     "$venv/bin/python" -m pip install -q --upgrade pip
-    "$venv/bin/python" -m pip install -q -r "$requirements"
+    "$venv/bin/python" -m pip install -q --require-hashes -r "$lock"
     echo "$want" > "$stamp"
   fi
 }
 
-install_venv "$VENV" requirements.txt
+install_venv "$VENV" requirements.lock
 if [ -n "$TEST" ]; then
-  install_venv "$AWS_VENV" requirements-aws.txt
-  install_venv "$TOOLS_VENV" requirements-tools.txt
+  install_venv "$AWS_VENV" requirements-aws.lock
+  install_venv "$TOOLS_VENV" requirements-tools.lock
   evaluator=tests/support/iam
   stamp="$evaluator/node_modules/.lock.sha256"
   want=$(sha256sum "$evaluator/package-lock.json" | cut -d' ' -f1)

@@ -15,6 +15,7 @@ from core.settings import Settings
 from tasks.app import TASK_MODULES
 from tests.support import images
 from tests.support.images import DOCKER, DOCKERFILES, ROOT
+from tests.support.locks import read_lock, read_requirements
 
 HADOLINT = shutil.which("hadolint", path=str(Path(sys.executable).parent)) or shutil.which("hadolint")
 COMPOSE = yaml.safe_load((DOCKER / "compose.yaml").read_text())
@@ -122,7 +123,7 @@ def test_the_autoscaler_image_is_the_lambda_base_with_the_package_only():
     stages = images.parse_dockerfile(DOCKER / "autoscaler.Dockerfile")
     assert len(stages) == 1 and stages[0].base.startswith("public.ecr.aws/lambda/python:")
     copied = images.copied_sources(stages[0])
-    assert copied == ["docker/requirements/autoscaler.txt", "autoscaler/", "core/__init__.py",
+    assert copied == ["docker/requirements/autoscaler.lock", "autoscaler/", "core/__init__.py",
                       "core/env.py"]
     reached = _reached(ENTRY_MODULES["autoscaler.Dockerfile"])[0]
     assert {m for m in reached if m.split(".")[0] == "core"} == {"core", "core.env"}
@@ -130,19 +131,12 @@ def test_the_autoscaler_image_is_the_lambda_base_with_the_package_only():
 
 
 def pins(path: Path) -> dict[str, str]:
-    found = {}
-    for line in path.read_text().splitlines():
-        line = line.split("#")[0].strip()
-        if line.startswith("-r "):
-            found.update(pins(path.with_name(line[3:].strip())))
-        elif line:
-            name, _, version = line.partition("==")
-            found[name.lower()] = version
-    return found
+    """Each requirement as written (extras and version), by name."""
+    return {name: str(requirement) for name, requirement in read_requirements(path).items()}
 
 
 def requirement_names(path: Path) -> set[str]:
-    return {re.sub(r"\[.*\]", "", name) for name in pins(path)}
+    return set(read_requirements(path))
 
 
 @pytest.mark.parametrize("path", sorted((DOCKER / "requirements").glob("*.txt")),
@@ -286,23 +280,6 @@ def _reached(entries: set[str]) -> tuple[set[str], set[str]]:
     return modules, others
 
 
-def _installed_with(requirements: set[str]) -> set[str]:
-    """The distributions ``requirements`` install, their dependencies included."""
-    from importlib import metadata
-    seen, todo = set(), [_normal(r) for r in requirements]
-    while todo:
-        name = todo.pop()
-        if name in seen:
-            continue
-        seen.add(name)
-        try:
-            requires = metadata.requires(name) or []
-        except metadata.PackageNotFoundError:
-            continue
-        todo += [_normal(re.split(r"[ ;<>=!~\[(]", r)[0]) for r in requires if "extra ==" not in r]
-    return seen
-
-
 def _normal(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
@@ -314,10 +291,11 @@ def test_everything_an_images_entry_points_import_is_in_the_image(dockerfile):
     final = images.parse_dockerfile(dockerfile)[-1]
     copied = {Path(s).parts[0] for s in images.copied_sources(final)}
     assert {m.split(".")[0] for m in modules} <= copied, f"{dockerfile.name} misses project code"
-    installed = _installed_with(requirement_names(
-        DOCKER / "requirements" / dockerfile.name.replace(".Dockerfile", ".txt")))
+    installed = set(read_lock(DOCKER / "requirements" /
+                              dockerfile.name.replace(".Dockerfile", ".lock")))
     distributions = metadata.packages_distributions()
     missing = {name for name in others - set(sys.stdlib_module_names) if name in distributions
                and not {_normal(d) for d in distributions[name]} & installed}
     assert missing == set(), f"{dockerfile.name} runs code that imports {sorted(missing)}, " \
-                             "which its requirements file does not install"
+                             "which its lock file does not install " \
+                             "(add it to its requirements file, then make lock)"
