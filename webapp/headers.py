@@ -10,6 +10,7 @@ pin browsers to a scheme it does not serve.
 from __future__ import annotations
 
 import logging
+import time
 from urllib.parse import urlsplit
 
 from flask import current_app, request
@@ -18,6 +19,7 @@ from webapp.documents import s3_client
 
 log = logging.getLogger(__name__)
 HSTS = "max-age=31536000"
+RETRY_SECONDS = 60
 FIXED = {
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
@@ -51,15 +53,21 @@ def add_headers(response):
 
 
 def _upload_origin() -> str | None:
-    """The origin of the bucket's presigned uploads (presigning sends no request)."""
+    """The origin of the bucket's presigned uploads (presigning sends no request; without
+    credentials it fails, and is tried again a minute later rather than on every request)."""
     ext = current_app.extensions
-    if "jobsys.upload_origin" not in ext:
-        try:
-            url = s3_client().generate_presigned_post(
-                Bucket=ext["jobsys.settings"].bucket, Key="origin")["url"]
-        except Exception as exc:  # no credentials yet: uploads cannot work either
-            log.warning("uploads are not allowed by the pages' policy: %s", exc)
-            return None
-        parts = urlsplit(url)
-        ext["jobsys.upload_origin"] = f"{parts.scheme}://{parts.netloc}"
-    return ext["jobsys.upload_origin"]
+    known = ext.get("jobsys.upload_origin")
+    if known is None or (known[0] is None and time.monotonic() - known[1] > RETRY_SECONDS):
+        known = ext["jobsys.upload_origin"] = (
+            _presign_origin(ext["jobsys.settings"].bucket), time.monotonic())
+    return known[0]
+
+
+def _presign_origin(bucket: str) -> str | None:
+    try:
+        url = s3_client().generate_presigned_post(Bucket=bucket, Key="origin")["url"]
+    except Exception as exc:  # no credentials: uploads cannot work either
+        log.warning("uploads are not allowed by the pages' policy for now: %s", exc)
+        return None
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
