@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import re
 
 import pytest
 
@@ -167,9 +168,11 @@ def test_a_recipients_file_with_a_long_value_is_refused_at_its_line_and_column()
 def test_a_recipients_value_beyond_csvs_own_limit_is_refused_by_its_setting():
     data = ("name,body\r\n山田,\"" + "x" * 200_000 + "\"\r\n").encode()
     message = refusal(data)
-    assert message.startswith("r.csv line 2: a value of 131,072+ characters, more than the "
-                              "20,000 characters allowed")
-    assert "(PDF_RECIPIENTS_MAX_VALUE_CHARS)" in message
+    # csv's own field limit is process-wide (an import may have raised it): either the
+    # parser or the reader's own check refuses the value, in the same words.
+    assert re.match(r"r\.csv line 2(, column 'body')?: a value of [0-9,]+\+? characters, more "
+                    r"than the 20,000 characters allowed \(PDF_RECIPIENTS_MAX_VALUE_CHARS\)",
+                    message), message
 
 
 def test_a_recipients_file_larger_than_its_limit_is_refused_before_it_is_read():
