@@ -17,6 +17,7 @@ RUN python -m venv /opt/venv \
 FROM python:3.11-slim-bookworm
 COPY --from=build /opt/venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH \
+    LOG_FORMAT=json \
     PYTHONPATH=/app \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1
