@@ -3,8 +3,10 @@ its work and on no others, a traceback inside its line, in every process's forma
 import io
 import json
 import logging
+import runpy
 import threading
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -13,6 +15,8 @@ from autoscaler import logformat
 from core import logs
 from core.errors import ConfigurationError
 from core.settings import LOG_FORMATS, Settings
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def json_lines(stream: io.StringIO) -> list[dict]:
@@ -135,3 +139,22 @@ def test_the_autoscalers_json_lines_have_the_same_fields_and_one_line_per_traceb
 def test_the_autoscaler_knows_the_same_log_formats_as_the_rest_of_the_system():
     assert autoscaler_config.LOG_FORMATS == LOG_FORMATS
     assert autoscaler_config.load({"LOG_FORMAT": "JSON"}).log_format == "json"
+
+
+def test_gunicorns_own_lines_are_json_lines_too(monkeypatch, capsys, root_logger):
+    from gunicorn.config import Config
+    from webapp import serving
+
+    conf = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+    assert conf["logger_class"] == f"{serving.__name__}.{serving.Logger.__name__}"
+    monkeypatch.setenv("LOG_FORMAT", "json")
+    gunicorn = serving.Logger(Config())
+    try:
+        gunicorn.info("Booting worker with pid: %s", 7)
+        gunicorn.error("WORKER TIMEOUT (pid:%s)", 7)
+    finally:
+        for log in (gunicorn.error_log, gunicorn.access_log):
+            log.handlers = []
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    assert [(line["level"], line["message"], line["process"]) for line in lines] == [
+        ("INFO", "Booting worker with pid: 7", "web"), ("ERROR", "WORKER TIMEOUT (pid:7)", "web")]
