@@ -17,6 +17,7 @@ from pathlib import Path
 
 from botocore.exceptions import ClientError
 
+from autoscaler import logformat
 from autoscaler.bootstrap import build, make_clients
 from autoscaler.config import load
 from autoscaler.errors import ConfigurationError
@@ -31,13 +32,14 @@ def main(argv: list[str] | None = None, environ=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m autoscaler")
     parser.add_argument("--log-dir", type=Path, help="local workers' logs go here")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     environ = dict(os.environ if environ is None else environ)
     try:
         config = load(environ)
     except ConfigurationError as exc:
+        logformat.configure("text")
         log.error("%s", exc)
         return 2
+    logformat.configure(config.log_format)
     clients = make_clients(config)
     autoscaler = build(config, clients, environ=environ, log_dir=args.log_dir,
                        cwd=os.getcwd())

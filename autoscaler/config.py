@@ -20,6 +20,8 @@ from core.env import FLAG, INTEGER, NAMES, NUMBER, TEXT, Reader, choice
 WORKLOADS = ("default", "pdf", "imports", "exports")
 MODES = ("local", "ecs-service", "ecs-task")
 LAUNCH_TYPES = ("FARGATE", "EC2", "EXTERNAL")
+# The same formats as core.settings.LOG_FORMATS.
+LOG_FORMATS = ("text", "json")
 _POOL_NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
 
 
@@ -58,6 +60,7 @@ class Config:
     assign_public_ip: bool = False
     state_bucket: str | None = None
     state_key: str = DEFAULT_KEY
+    log_format: str = "text"
 
     def queue_name(self, workload: str) -> str:
         """The SQS name of a workload's queue, prefix included."""
@@ -89,6 +92,7 @@ def load(environ: Mapping[str, str]) -> Config:
         assign_public_ip=env.get("AUTOSCALER_ASSIGN_PUBLIC_IP", FLAG, False),
         state_bucket=env.get("AUTOSCALER_STATE_BUCKET", TEXT, None),
         state_key=env.get("AUTOSCALER_STATE_KEY", TEXT, DEFAULT_KEY),
+        log_format=env.get("LOG_FORMAT", choice(*LOG_FORMATS), "text"),
     )
     _check_network(config)
     return config

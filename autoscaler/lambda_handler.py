@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 
+from autoscaler import logformat
 from autoscaler.bootstrap import build, make_clients
 from autoscaler.config import Config, load
 from autoscaler.errors import ConfigurationError
@@ -16,6 +17,7 @@ from autoscaler.loop import run_once
 def handler(event, context) -> list[dict]:
     """Decide and apply the worker count of every pool; returns the decision records."""
     config = lambda_config(os.environ)
+    logformat.configure(config.log_format)
     autoscaler = build(config, make_clients(config), emit=print)
     return run_once(autoscaler)
 

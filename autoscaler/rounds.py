@@ -25,9 +25,10 @@ def log_line(line: str) -> None:
 
 def decisions_in(lines) -> list[tuple[str, dict]]:
     """The decision records in log lines, each with the text before it (the log
-    prefix, which holds its time), in order; a pool's error record is left out."""
+    prefix, which holds its time; a JSON line's ``timestamp``), in order; a pool's error
+    record is left out."""
     found = []
-    for line in lines:
+    for line in map(_unwrapped, lines):
         start = line.find('{"pool"')
         if start < 0:
             continue
@@ -38,6 +39,17 @@ def decisions_in(lines) -> list[tuple[str, dict]]:
         if "desired" in record:
             found.append((line[:start], record))
     return found
+
+
+def _unwrapped(line: str) -> str:
+    """A JSON log line (``LOG_FORMAT=json``) as its time and message; others as they are."""
+    if not line.startswith('{"level"'):
+        return line
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return line
+    return f"{record.get('timestamp', '')} {record.get('message', '')}"
 
 
 @dataclass(frozen=True)

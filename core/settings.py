@@ -26,6 +26,7 @@ WORKLOADS = ("default", "pdf", "imports", "exports")
 DEFAULT_VISIBILITY = {"default": 30, "pdf": 30, "imports": 30, "exports": 30}
 NOTIFY_KINDS = ("export", "csv_import", "pdf_batch")
 MAIL_TRANSPORTS = ("file", "smtp", "ses")
+LOG_FORMATS = ("text", "json")
 README_HEADING = "## Configuration"
 PLAIN_SMTP_LOGIN = ("SMTP_USER is set but SMTP_STARTTLS is off: the password would cross the "
                     "network in clear; turn SMTP_STARTTLS on, or unset SMTP_USER and "
@@ -199,6 +200,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("import_upload_seconds", "IMPORT_UPLOAD_SECONDS", INTEGER, 900,
             "how long a presigned upload stays valid", low=1, high=604800),
     listed("LOG_LEVEL", "`INFO`", "worker log level"),
+    Setting("log_format", "LOG_FORMAT", choice(*LOG_FORMATS), "text",
+            "`text`: plain lines; `json`: one JSON object a line from every process, with "
+            "the job's `job_id`, `kind`, `attempt` and `task_id` on the lines of its work "
+            "(README, \"Logs\"; the images and the deployment set `json`)"),
     Setting("worker_events", "WORKER_EVENTS", FLAG, True,
             "workers send task events (over SNS) for Flower and `celery events`; `off` saves "
             "their cost"),

@@ -23,7 +23,7 @@ def env(pairs: dict) -> list[dict]:
 def common_env() -> dict:
     """The settings every process shares (README, "Configuration")."""
     return {"AWS_REGION": sub("${AWS::Region}"), "QUEUE_PREFIX": ref("QueuePrefix"),
-            "BUCKET": ref("FilesBucket")}
+            "BUCKET": ref("FilesBucket"), "LOG_FORMAT": "json"}
 
 
 def queue_env() -> dict:

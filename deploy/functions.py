@@ -20,7 +20,7 @@ def autoscaler_env() -> dict:
     out = {"AUTOSCALER_MODE": "ecs-service", "AUTOSCALER_CLUSTER": sub(CLUSTER_NAME),
            "AUTOSCALER_STATE_BUCKET": ref("FilesBucket"), "AUTOSCALER_STATE_KEY": STATE_KEY,
            "AUTOSCALER_DRY_RUN": ref("AutoscalerDryRun"), "QUEUE_PREFIX": ref("QueuePrefix"),
-           "AUTOSCALER_POOLS": ",".join(POOLS)}
+           "AUTOSCALER_POOLS": ",".join(POOLS), "LOG_FORMAT": "json"}
     for p in POOLS:
         key = f"POOL_{p.upper()}_"
         out[key + "SERVICE"] = sub(service_name(p))
@@ -32,7 +32,7 @@ def autoscaler_env() -> dict:
 def web_lambda_env() -> dict:
     # A Lambda's environment cannot reference a secret: CloudFormation resolves it at deploy.
     return {"DATABASE_URL": sub("{{resolve:secretsmanager:${DatabaseUrlSecretArn}:SecretString}}"),
-            "QUEUE_PREFIX": ref("QueuePrefix"), "BUCKET": sub(BUCKET_NAME)}
+            "QUEUE_PREFIX": ref("QueuePrefix"), "BUCKET": sub(BUCKET_NAME), "LOG_FORMAT": "json"}
 
 
 def function(short, kind, role, timeout, memory, environment, image_config=None,

@@ -5,6 +5,7 @@
 #   docker build -f docker/autoscaler.Dockerfile -t jobsys-autoscaler .
 
 FROM public.ecr.aws/lambda/python:3.11
+ENV LOG_FORMAT=json
 COPY docker/requirements/autoscaler.lock /tmp/requirements.lock
 RUN pip install --no-cache-dir --require-hashes --target "${LAMBDA_TASK_ROOT}" -r /tmp/requirements.lock
 COPY autoscaler/ ${LAMBDA_TASK_ROOT}/autoscaler/

@@ -15,6 +15,7 @@ RUN python -m venv /opt/venv \
 FROM python:3.11-slim-bookworm
 COPY --from=build /opt/venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH \
+    LOG_FORMAT=json \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1
 WORKDIR /app

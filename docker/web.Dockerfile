@@ -17,6 +17,7 @@ RUN python -m venv /opt/venv \
 FROM python:3.11-slim-bookworm
 COPY --from=build /opt/venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH \
+    LOG_FORMAT=json \
     PYTHONPATH=/app \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1
@@ -32,6 +33,8 @@ COPY lambdas/ lambdas/
 # webapp/queues.py reads queue depths with the autoscaler's SQS adapter.
 COPY autoscaler/ autoscaler/
 COPY datasets/ datasets/
+# gunicorn's own lines in LOG_FORMAT too (webapp/serving.py).
+COPY gunicorn.conf.py .
 RUN useradd --create-home --uid 10001 app
 USER 10001
 EXPOSE 8000

@@ -11,7 +11,7 @@ import logging
 from urllib.parse import unquote_plus
 
 from broker.enqueue import CeleryEnqueuer
-from core import csvimport
+from core import csvimport, logs
 from core.settings import Settings
 from service import imports
 from store import db, uploadstore
@@ -31,14 +31,17 @@ def _enqueuer(settings: Settings) -> CeleryEnqueuer:
 def handler(event: dict, context=None, settings: Settings | None = None) -> dict:
     """Start one import per created object under the imports prefix; returns what happened."""
     settings = settings or Settings.from_env()
+    if context is not None:  # invoked as a Lambda, not by the local stand-in
+        logs.configure(settings, "import-upload")
     outcome = {"started": [], "existing": [], "ignored": []}
-    with db.sessions(settings.require_database())() as session:
+    with logs.bound(aws_request_id=getattr(context, "aws_request_id", None)), \
+            db.sessions(settings.require_database())() as session:
         for record in event.get("Records", []):
             key, etag = _object(record)
             what, detail = (_start(session, _enqueuer(settings), key, etag) if key
                             else ("ignored", "not an S3 object event"))
             outcome[what].append(detail)
-    log.info("upload notification: %s", outcome)
+        log.info("upload notification: %s", outcome)
     return outcome
 
 
@@ -58,4 +61,7 @@ def _start(session, enqueuer, key: str, etag: str) -> tuple[str, str]:
         log.warning("object %s was not uploaded through the API; nothing to import", key)
         return "ignored", f"{key} has no upload record"
     done = imports.start(session, enqueuer, record, etag)
-    return ("started" if done.created else "existing"), str(done.job.id)
+    what = "started" if done.created else "existing"
+    with logs.bound(job_id=done.job.id, kind=done.job.kind):
+        log.info("upload %s: import job %s %s", key, done.job.id, what)
+    return what, str(done.job.id)

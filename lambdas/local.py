@@ -12,7 +12,7 @@ import signal
 import sys
 import threading
 
-from core import aws, provision
+from core import aws, logs, provision
 from core.settings import Settings
 from lambdas import import_upload
 
@@ -37,8 +37,8 @@ def run_once(settings: Settings, sqs, url: str, wait: int = 10) -> int:
 
 
 def main() -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = Settings.from_env()
+    logs.configure(settings, "import-upload")
     sqs = aws.client(settings, "sqs")
     url = sqs.get_queue_url(QueueName=provision.uploads_queue_name(settings))["QueueUrl"]
     stop = threading.Event()

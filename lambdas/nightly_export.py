@@ -17,7 +17,7 @@ import sys
 from datetime import date, datetime, timezone
 
 from broker.enqueue import CeleryEnqueuer
-from core import schedules
+from core import logs, schedules
 from core.enqueue import Enqueuer
 from core.settings import Settings
 from service.submit import Submitted, submit
@@ -43,7 +43,9 @@ def trigger(schedule_name: str, for_date: date, *, settings: Settings | None = N
                       dict(schedule.params), requeue_unsent=True, again=again,
                       idempotency_key=schedules.idempotency_key(schedule, for_date))
         job_id, queue = str(done.job.id), done.queued
-        log.info("schedule %s for %s: job %s %s", schedule_name, for_date, job_id, _outcome(done))
+        with logs.bound(job_id=job_id, kind=schedule.kind):
+            log.info("schedule %s for %s: job %s %s", schedule_name, for_date, job_id,
+                     _outcome(done))
     return job_id, queue
 
 
@@ -74,11 +76,14 @@ def handler(event, context=None) -> dict:
     if not isinstance(event, dict) or "schedule" not in event:
         raise ValueError('the event must name a schedule: {"schedule": "customers-nightly", '
                          '"scheduled_time": "<aws.scheduler.scheduled-time>"}')
+    settings = Settings.from_env()
+    logs.configure(settings, "nightly-export")
     if event.get("date"):
         for_date = date.fromisoformat(event["date"])
     else:
         for_date = for_date_of(event, datetime.now(timezone.utc))
-    job_id, queued = trigger(event["schedule"], for_date)
+    with logs.bound(aws_request_id=getattr(context, "aws_request_id", None)):
+        job_id, queued = trigger(event["schedule"], for_date, settings=settings)
     return {"schedule": event["schedule"], "date": for_date.isoformat(), "job_id": job_id,
             "queued": queued}
 
@@ -91,8 +96,9 @@ def main(argv=None) -> int:
     parser.add_argument("--again", action="store_true",
                         help="run it again if that date's job failed or was cancelled")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    job_id, queued = trigger(args.schedule, args.date, again=args.again)
+    settings = Settings.from_env()
+    logs.configure(settings, "nightly-export")
+    job_id, queued = trigger(args.schedule, args.date, settings=settings, again=args.again)
     print(json.dumps({"job_id": job_id, "queued": queued}))
     return 0
 

@@ -16,7 +16,8 @@ import threading
 from datetime import datetime, timezone
 from typing import Callable
 
-from core import schedules
+from core import logs, schedules
+from core.settings import Settings
 
 log = logging.getLogger("lambdas.scheduler")
 Trigger = Callable[[str, object], object]
@@ -56,7 +57,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--interval", type=float, default=15.0, help="seconds between looks")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logs.configure(Settings.from_env(), "scheduler")
     from lambdas.nightly_export import trigger
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from core import kinds
+from core import kinds, logs
 from core.errors import ConfigurationError, JobSystemError
 from core.enqueue import Enqueuer
 from service import access
@@ -88,7 +88,13 @@ def send(session: Session, enqueuer: Enqueuer, job: Job) -> Exception | None:
 
     Returns None when sent, or the error when the queue cannot be reached (the relay
     sends it later); a queue that does not exist fails the job: ``NotQueued``.
+    Its lines carry the job's ``job_id`` and ``kind`` (``core.logs``).
     """
+    with logs.bound(job_id=job.id, kind=job.kind):
+        return _send(session, enqueuer, job)
+
+
+def _send(session: Session, enqueuer: Enqueuer, job: Job) -> Exception | None:
     try:
         enqueuer.send(kinds.lookup(job.kind), str(job.id))
     except ConfigurationError as exc:

@@ -25,7 +25,7 @@ from celery import Task, shared_task
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session, sessionmaker
 
-from core import lifecycle
+from core import lifecycle, logs
 from core.backoff import retry_delay
 from core.errors import JobCancelled, JobDeferred, JobFailed, TransientJobError
 from core.settings import Settings
@@ -97,12 +97,15 @@ class JobTask(Task):
         with self.sessions() as db:
             run = TaskRun(self.settings, self.sessions, db, jobstore.as_uuid(raw))
             token = _run.set(run)
+            # Every line of this call carries them; claim() adds the kind and attempt.
+            fields = logs.bind(job_id=run.job_id, task_id=self.request.id)
             try:
                 result = self.run(*args, **kwargs)
                 _after(run)
             except DATABASE_LOST as exc:
                 raise self._after_database_lost(db, exc) from exc
             finally:
+                logs.unbind(fields)
                 _run.reset(token)
         return result
 
@@ -191,6 +194,8 @@ def claim(task, raw_id) -> Job | None:
         return None
     stale = stale_after(run.settings, task.request.delivery_info)
     got = jobstore.claim(run.session, run.job_id, worker_name(task), stale)
+    if got.job is not None:
+        logs.bind(kind=got.job.kind, attempt=got.job.attempts if got.claimed else None)
     if not got.claimed and got.job is not None and got.job.cancel_requested_at is not None:
         run.end(jobstore.cancel_abandoned(run.session, run.job_id, stale))
     elif got.lost:

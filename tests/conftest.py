@@ -6,6 +6,7 @@ PostgreSQL is started for the session.
 """
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import tempfile
@@ -193,3 +194,13 @@ def clean_imports(engine):
     _drop_customers(engine)
     yield
     _drop_customers(engine)  # the schema test compares tables with the models
+
+
+@pytest.fixture
+def root_logger():
+    """The root logger, given back as it was (JSON logging takes it over)."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield root
+    root.handlers[:] = handlers
+    root.setLevel(level)

@@ -1,11 +1,10 @@
 """The Flask web app: a JSON API that records jobs and queues them in milliseconds."""
 from __future__ import annotations
 
-import logging
-
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from core import logs
 from core.settings import Settings
 from store.db import engine_options
 from webapp.extensions import db, migrate
@@ -39,7 +38,8 @@ def create_app(test_config: dict | None = None, *, settings: Settings | None = N
     app.extensions["jobsys.enqueuer"] = enqueuer or CeleryEnqueuer(settings)
 
     from webapp import (api, auth, cli, documents, errors, exports, headers, health, i18n,
-                        imports, openapi, queues, relay, uploads, views)
+                        imports, openapi, queues, relay, requestids, uploads, views)
+    requestids.init_app(app)  # first, so that every later hook's lines carry the id
     headers.init_app(app)
     auth.init_app(app, settings)
     i18n.init_app(app)
@@ -55,8 +55,9 @@ def create_app(test_config: dict | None = None, *, settings: Settings | None = N
     errors.init_app(app)
     relay.init_app(app, settings)
     app.cli.add_command(cli.users)
-    if not app.debug and not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if not app.debug:
+        # gunicorn's access and error lines go through the same handler.
+        logs.configure(settings, "web", loggers=("gunicorn.access", "gunicorn.error"))
     return app
 
 

@@ -8,7 +8,7 @@ are swept when Flower starts consuming events (broker/sqs_fanout.py).
 import os
 
 from broker.monitoring import FLOWER_ENV
-from core import aws, queues
+from core import aws, logs, queues
 from core.settings import Settings
 from broker.app import create_celery
 from broker.monitoring import FLOWER_ENV
@@ -17,5 +17,7 @@ for _name, _value in FLOWER_ENV.items():
     os.environ.setdefault(_name, _value)
 
 _settings = Settings.from_env()
+# Before Flower starts: tornado adds its own handler only to a root logger with none.
+logs.configure(_settings, "flower")
 app = create_celery(_settings, queues.resolve_urls(_settings, aws.client(_settings, "sqs")),
                     include=())

@@ -8,7 +8,7 @@ import socket
 
 from celery import signals
 
-from core import aws, queues
+from core import aws, logs, queues
 from core.errors import ConfigurationError
 from core.periodic import Periodic
 from core.settings import Settings
@@ -55,6 +55,11 @@ def build(settings: Settings):
                        lambda: in_session(lambda s: deadletter.sweep(settings, sqs, s, dlq_urls)),
                        name="dead-letter-sweep")
     idle_exit = _idle_exit(settings, keeper)
+
+    @signals.setup_logging.connect(weak=False)
+    def _logging(loglevel=None, **_):
+        # Connected, it keeps Celery from setting up logging its own way.
+        logs.configure(settings, "worker", level=loglevel or logging.INFO)
 
     @signals.worker_ready.connect(weak=False)
     def _start(**_):
@@ -105,6 +110,8 @@ def argv(settings: Settings, name: str | None = None) -> list[str]:
     node = name or os.environ.get("WORKER_NAME") or f"worker-{os.getpid()}"
     beat = settings.worker_heartbeat_interval
     return [
+        # Celery's banner is lines of text on stdout: none where lines are JSON.
+        *(["--quiet"] if settings.log_format == "json" else []),
         "worker",
         "--queues", ",".join(settings.worker_queues),
         "--concurrency", str(settings.worker_concurrency),
@@ -119,9 +126,14 @@ def argv(settings: Settings, name: str | None = None) -> list[str]:
 
 
 def main() -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
         settings = Settings.from_env()
+    except ConfigurationError as exc:
+        logs.configure(None, "worker")
+        log.error("%s", exc)
+        return 2
+    logs.configure(settings, "worker")
+    try:
         pdf_preflight(settings.worker_queues)
         celery, _ = build(settings)
     except ConfigurationError as exc:

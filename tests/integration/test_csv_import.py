@@ -16,28 +16,14 @@ from lambdas import local
 from stack.services import wait_for
 from tasks.imports import loading, samples, slots
 from tasks.imports.reading import FileProblem
-from tests.support.accounts import bearer
 from tests.support.jobs import row, wait_finished, wait_status
+from tests.support.uploads import OWNER, object_event, upload
 from webapp import create_app
-
-OWNER = bearer("tester")
 
 
 @pytest.fixture
 def live(live_client, clean_imports):
     return live_client
-
-
-def upload(live, data: bytes, **options) -> str:
-    """Ask for a presigned POST and send the file straight to the bucket; returns its key."""
-    answer = live.post("/api/imports/uploads", headers=OWNER,
-                       json={"dataset": "customers", "filename": "顧客.csv", **options})
-    assert answer.status_code == 201, answer.get_json()
-    post = answer.get_json()["upload"]
-    sent = requests.post(post["url"], data=post["fields"], files={"file": ("顧客.csv", data)},
-                         timeout=30)
-    assert sent.status_code in (200, 204), sent.text
-    return answer.get_json()["key"]
 
 
 def notifications(settings, sqs):
@@ -76,7 +62,7 @@ def test_an_upload_imports_through_its_notification_with_no_api_call_after_it(
 def test_a_redelivered_notification_makes_no_second_job(live, engine, settings, sqs):
     key = upload(live, samples.customers_csv(5))
     url = sqs.get_queue_url(QueueName=provision.uploads_queue_name(settings))["QueueUrl"]
-    message = wait_for(lambda: _object_event(sqs, url), 30, "the notification")
+    message = wait_for(lambda: object_event(sqs, url), 30, "the notification")
     event = json.loads(message["Body"])
     assert event["Records"][0]["s3"]["object"]["key"].endswith(".csv")
     for _ in range(2):  # the notification arrives twice
@@ -88,15 +74,6 @@ def test_a_redelivered_notification_makes_no_second_job(live, engine, settings, 
     answer = live.post("/api/imports", headers=OWNER, json={"key": key})
     assert answer.status_code == 202 and answer.headers["Idempotent-Replayed"] == "true"
     assert len(import_jobs(engine)) == 1
-
-
-def _object_event(sqs, url: str):
-    """The next object-created message (the emulator first sends a test event)."""
-    for message in sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1).get("Messages", []):
-        if "Records" in json.loads(message["Body"]):
-            return message
-        sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
-    return None
 
 
 def test_the_api_path_imports_and_reimporting_the_same_file_writes_nothing(

@@ -1,9 +1,12 @@
 """Rounds and the local loop, wired with the in-memory adapters."""
+import io
 import json
+import logging
 import threading
 
 import pytest
 
+from autoscaler import logformat
 from autoscaler.rounds import decisions_in
 from autoscaler.decide import Depths, Policy, PoolState
 from autoscaler.loop import LocalLoop, run_forever, run_once
@@ -183,3 +186,19 @@ def test_decision_lines_are_read_back_from_a_log_with_their_prefix():
 
     assert decisions_in(lines) == [("2026-11-23 10:04:02,490 autoscaler ",
                                      {"pool": "pdf", "current": 0, "desired": 1})]
+
+
+def test_decision_lines_are_read_back_from_a_json_log_with_their_time():
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(logformat.JsonLines("autoscaler"))
+    log = logging.getLogger("autoscaler.test-json-lines")
+    log.setLevel(logging.INFO)
+    log.addHandler(handler)
+    log.propagate = False
+    log.info("%s", json.dumps({"pool": "pdf", "current": 0, "desired": 1}))
+    log.info("%s", json.dumps({"pool": "pdf", "error": "TargetMissing: …"}))
+
+    [(prefix, record)] = decisions_in(out.getvalue().splitlines())
+    assert record == {"pool": "pdf", "current": 0, "desired": 1}
+    assert prefix.strip().endswith("+00:00"), "the line's UTC timestamp"
