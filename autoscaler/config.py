@@ -14,6 +14,7 @@ from autoscaler.decide import Policy
 from autoscaler.errors import ConfigurationError
 from autoscaler.state import DEFAULT_KEY
 from core.env import FLAG, INTEGER, NAMES, NUMBER, TEXT, Reader, choice
+from core.metrics import MODES as METRICS_MODES, NAMESPACE
 
 # The same workloads as core.settings.WORKLOADS (a unit test keeps them equal):
 # the Lambda package carries core.env only, not core.settings.
@@ -58,6 +59,8 @@ class Config:
     assign_public_ip: bool = False
     state_bucket: str | None = None
     state_key: str = DEFAULT_KEY
+    metrics: str = "off"
+    metrics_namespace: str = NAMESPACE
 
     def queue_name(self, workload: str) -> str:
         """The SQS name of a workload's queue, prefix included."""
@@ -89,6 +92,8 @@ def load(environ: Mapping[str, str]) -> Config:
         assign_public_ip=env.get("AUTOSCALER_ASSIGN_PUBLIC_IP", FLAG, False),
         state_bucket=env.get("AUTOSCALER_STATE_BUCKET", TEXT, None),
         state_key=env.get("AUTOSCALER_STATE_KEY", TEXT, DEFAULT_KEY),
+        metrics=env.get("METRICS", choice(*METRICS_MODES), "off"),
+        metrics_namespace=env.get("METRICS_NAMESPACE", TEXT, NAMESPACE),
     )
     _check_network(config)
     return config
