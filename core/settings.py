@@ -204,7 +204,8 @@ SETTINGS: tuple[Setting, ...] = (
             "end (queue wait, run time, outcome by kind) and the autoscaler one per pool "
             "decision; `off`: none (the AWS stack sets `emf`)"),
     Setting("metrics_namespace", "METRICS_NAMESPACE", TEXT, metrics.NAMESPACE,
-            "CloudWatch namespace of those metrics (the AWS stack: its stack name)"),
+            "CloudWatch namespace of those metrics (the AWS stack: `<QueuePrefix>metrics`, which "
+            "its dashboard reads)"),
     Setting("worker_events", "WORKER_EVENTS", FLAG, True,
             "workers send task events (over SNS) for Flower and `celery events`; `off` saves "
             "their cost"),
