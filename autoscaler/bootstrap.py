@@ -57,7 +57,9 @@ def build(config: Config, clients: Clients, environ: Mapping[str, str] | None = 
         for p in config.pools)
     return Autoscaler(pools=pools,
                       depth=SqsQueueDepth(clients.sqs),
-                      store=make_store(config, clients), dry_run=config.dry_run, emit=emit)
+                      store=make_store(config, clients), dry_run=config.dry_run, emit=emit,
+                      metrics_namespace=(config.metrics_namespace if config.metrics == "emf"
+                                         else None))
 
 
 def make_store(config: Config, clients: Clients) -> StateStore:

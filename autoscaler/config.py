@@ -14,6 +14,7 @@ from autoscaler.decide import Policy
 from autoscaler.errors import ConfigurationError
 from autoscaler.state import DEFAULT_KEY
 from core.env import FLAG, INTEGER, NAMES, NUMBER, TEXT, Reader, choice
+from core.metrics import MODES as METRICS_MODES, NAMESPACE
 
 # The same workloads as core.settings.WORKLOADS (a unit test keeps them equal):
 # the Lambda package carries core.env only, not core.settings.
@@ -61,6 +62,8 @@ class Config:
     state_bucket: str | None = None
     state_key: str = DEFAULT_KEY
     log_format: str = "text"
+    metrics: str = "off"
+    metrics_namespace: str = NAMESPACE
 
     def queue_name(self, workload: str) -> str:
         """The SQS name of a workload's queue, prefix included."""
@@ -93,6 +96,8 @@ def load(environ: Mapping[str, str]) -> Config:
         state_bucket=env.get("AUTOSCALER_STATE_BUCKET", TEXT, None),
         state_key=env.get("AUTOSCALER_STATE_KEY", TEXT, DEFAULT_KEY),
         log_format=env.get("LOG_FORMAT", choice(*LOG_FORMATS), "text"),
+        metrics=env.get("METRICS", choice(*METRICS_MODES), "off"),
+        metrics_namespace=env.get("METRICS_NAMESPACE", TEXT, NAMESPACE),
     )
     _check_network(config)
     return config

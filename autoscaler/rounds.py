@@ -14,6 +14,7 @@ from autoscaler.decide import Decision, Depths, Policy, PoolState, decide
 from autoscaler.queues import QueueDepth
 from autoscaler.scalers import WorkerScaler
 from autoscaler.state import StateStore, remember
+from core.metrics import pool_decided, write as write_emf
 
 log = logging.getLogger("autoscaler")
 
@@ -71,6 +72,9 @@ class Autoscaler:
     store: StateStore
     dry_run: bool = False
     emit: Callable[[str], None] = field(default=log_line)
+    #: The CloudWatch namespace of an EMF line per decision; None: no metrics.
+    metrics_namespace: str | None = None
+    write_metrics: Callable[[dict], None] = field(default=write_emf)
 
 
 def run_round(autoscaler: Autoscaler, now: float) -> list[dict]:
@@ -84,6 +88,7 @@ def run_round(autoscaler: Autoscaler, now: float) -> list[dict]:
             applied = _apply(pool, decision, autoscaler.dry_run)
             states[pool.name] = decision.state
             record = decision_record(pool.name, depths, decision, autoscaler.dry_run, applied)
+            _measure(autoscaler, record, decision.backlog, now)
         except Exception as exc:  # one broken pool must not stop the others
             log.debug("pool %s failed", pool.name, exc_info=True)
             record = {"pool": pool.name, "error": f"{type(exc).__name__}: {exc}",
@@ -92,6 +97,12 @@ def run_round(autoscaler: Autoscaler, now: float) -> list[dict]:
         records.append(record)
     autoscaler.store.save(states, remember(recent, records, now))
     return records
+
+
+def _measure(autoscaler: Autoscaler, record: dict, backlog: int, now: float) -> None:
+    if autoscaler.metrics_namespace is not None:
+        autoscaler.write_metrics(pool_decided(autoscaler.metrics_namespace, record, backlog,
+                                              now))
 
 
 def _decide_pool(pool: Pool, depth: QueueDepth, state: PoolState,

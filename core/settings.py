@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
-from core import csvimport
+from core import csvimport, metrics
 from core.declarations import (Setting, listed, markdown, read_env, replace_table, with_fields,
                                write_env)
 from core.env import FLAG, INTEGER, MAPPING, NAMES, NUMBER, TEXT, Kind, choice
@@ -204,6 +204,13 @@ SETTINGS: tuple[Setting, ...] = (
             "`text`: plain lines; `json`: one JSON object a line from every process, with "
             "the job's `job_id`, `kind`, `attempt` and `task_id` on the lines of its work "
             "(README, \"Logs\"; the images and the deployment set `json`)"),
+    Setting("metrics", "METRICS", choice(*metrics.MODES), "off",
+            "`emf`: workers print a CloudWatch Embedded Metric Format line on stdout per job "
+            "end (queue wait, run time, outcome by kind) and the autoscaler one per pool "
+            "decision; `off`: none (the AWS stack sets `emf`)"),
+    Setting("metrics_namespace", "METRICS_NAMESPACE", TEXT, metrics.NAMESPACE,
+            "CloudWatch namespace of those metrics (the AWS stack: `<QueuePrefix>metrics`, which "
+            "its dashboard reads)"),
     Setting("worker_events", "WORKER_EVENTS", FLAG, True,
             "workers send task events (over SNS) for Flower and `celery events`; `off` saves "
             "their cost"),

@@ -2,6 +2,7 @@
 web app and Flower behind a load balancer, and the one-off migration task."""
 from __future__ import annotations
 
+from deploy.dashboard import metrics_env
 from deploy.cfn import NO_VALUE, att, camel, if_, load_balancer_url, ref, sub
 from deploy.names import CLUSTER_NAME, POOLS, VISIBILITY, image, service_name, visibility_parameter
 
@@ -61,7 +62,8 @@ def worker_container(pool: str) -> dict:
         "Environment": env({**common_env(), **queue_env(), "WORKER_QUEUES": pool,
                             "WORKER_CONCURRENCY": ref("WorkerConcurrency"),
                             # The default transport writes files the image cannot hold.
-                            "MAIL_TRANSPORT": "ses", "MAIL_FROM": ref("MailFrom")}),
+                            "MAIL_TRANSPORT": "ses", "MAIL_FROM": ref("MailFrom"),
+                            **metrics_env()}),
         "Secrets": database_secret(),
         "StopTimeout": STOP_TIMEOUT,
         "HealthCheck": {"Command": WORKER_HEALTH_COMMAND, "Interval": 30, "Timeout": 10,

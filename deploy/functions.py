@@ -4,6 +4,7 @@ the nightly export at 02:00 Tokyo)."""
 from __future__ import annotations
 
 from core.schedules import SCHEDULES, Schedule, eventbridge_schedule
+from deploy.dashboard import metrics_env
 from deploy.cfn import att, camel, ref, sub
 from deploy.names import (AUTOSCALER_HANDLER, BUCKET_NAME, CLUSTER_NAME, IMPORT_UPLOAD_HANDLER,
                           NIGHTLY_EXPORT_HANDLER, POOLS, STATE_KEY, function_name, image,
@@ -20,7 +21,7 @@ def autoscaler_env() -> dict:
     out = {"AUTOSCALER_MODE": "ecs-service", "AUTOSCALER_CLUSTER": sub(CLUSTER_NAME),
            "AUTOSCALER_STATE_BUCKET": ref("FilesBucket"), "AUTOSCALER_STATE_KEY": STATE_KEY,
            "AUTOSCALER_DRY_RUN": ref("AutoscalerDryRun"), "QUEUE_PREFIX": ref("QueuePrefix"),
-           "AUTOSCALER_POOLS": ",".join(POOLS), "LOG_FORMAT": "json"}
+           "AUTOSCALER_POOLS": ",".join(POOLS), "LOG_FORMAT": "json", **metrics_env()}
     for p in POOLS:
         key = f"POOL_{p.upper()}_"
         out[key + "SERVICE"] = sub(service_name(p))

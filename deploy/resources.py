@@ -11,7 +11,7 @@ from broker.monitoring import EXCHANGE_OF, topic_name
 from core import queues
 from core.settings import WORKLOADS
 from core.wake import wake_queue_name
-from deploy import alarms, ecs, functions, iam
+from deploy import alarms, dashboard, ecs, functions, iam
 from deploy.cfn import att, if_, load_balancer_url, ref, sub
 from deploy.names import (BUCKET_NAME, IMPORTS_PREFIX, dead_letter_id, queue_id,
                           visibility_parameter)
@@ -114,7 +114,8 @@ def all_resources() -> dict:
     for part in (messaging(), bucket(), logs(), iam.roles(), ecs.network(),
                  ecs.database_access(), ecs.cluster(),
                  ecs.task_definitions(), ecs.services(), ecs.load_balancer(),
-                 functions.functions(), functions.triggers(), alarms.alarms()):
+                 functions.functions(), functions.triggers(), alarms.alarms(),
+                 dashboard.dashboard()):
         clash = set(out) & set(part)
         if clash:
             raise ValueError(f"logical ids defined twice: {sorted(clash)}")

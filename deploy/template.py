@@ -18,6 +18,7 @@ import yaml
 
 from deploy import names, resources
 from deploy.cfn import load_balancer_url, sub
+from deploy.dashboard import DASHBOARD_NAME
 from deploy.names import OAUTH_PROVIDERS
 
 PATH = Path(__file__).with_name("template.yaml")
@@ -29,8 +30,9 @@ HEADER = """\
 # The whole system in one stack: SQS queues with dead-letter queues, the wake
 # queue, the SNS topics of Flower's fanout, the files bucket, ECS (a service per
 # worker pool at 0, the web app and Flower behind a load balancer), the
-# autoscaler Lambda on a 1-minute schedule and the wake queue, and the import
-# and nightly-export Lambdas. Deploy with deploy/deploy.sh (README, "Deploy to AWS").
+# autoscaler Lambda on a 1-minute schedule and the wake queue, the import and
+# nightly-export Lambdas, and a CloudWatch dashboard of the metrics they emit.
+# Deploy with deploy/deploy.sh (README, "Deploy to AWS").
 """
 
 
@@ -181,6 +183,11 @@ def outputs() -> dict:
         "Region": {"Description": "AWS_REGION", "Value": sub("${AWS::Region}")},
         "AlertTopic": {"Description": "alarms and failed tasks; subscribe to be told",
                        "Value": {"Ref": "AlertTopic"}},
+        "DashboardUrl": {"Description": "CloudWatch dashboard: queue wait, run time and outcomes "
+                                        "per kind, workers per pool, queue depths",
+                         "Value": sub("https://${AWS::Region}.console.aws.amazon.com/cloudwatch/"
+                                      "home?region=${AWS::Region}#dashboards:name="
+                                      + DASHBOARD_NAME)},
     }
 
 

@@ -32,6 +32,8 @@ class Job(Base):
         Index("jobs_status_created", "status", "created_at"),
         Index("jobs_kind_created", "kind", "created_at"),
         Index("jobs_owner_created", "owner", "created_at"),
+        # The operator page's last hour (store.jobstats).
+        Index("jobs_finished_at", "finished_at"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import math
+import time
 import uuid
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ from celery import Task, shared_task
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session, sessionmaker
 
-from core import lifecycle, logs
+from core import lifecycle, logs, metrics
 from core.backoff import retry_delay
 from core.errors import JobCancelled, JobDeferred, JobFailed, TransientJobError
 from core.settings import Settings
@@ -101,7 +102,7 @@ class JobTask(Task):
             fields = logs.bind(job_id=run.job_id, task_id=self.request.id)
             try:
                 result = self.run(*args, **kwargs)
-                _after(run)
+                _after(run, self.request.delivery_info)
             except DATABASE_LOST as exc:
                 raise self._after_database_lost(db, exc) from exc
             finally:
@@ -124,15 +125,26 @@ class JobTask(Task):
                           throw=False)
 
 
-def _after(run: TaskRun) -> None:
-    """E-mail about a job that ended (once, whoever ended it); FAILURE if this run failed it."""
+def _after(run: TaskRun, delivery_info: dict | None) -> None:
+    """Measure a job this run ended; e-mail about a job that ended (once, whoever ended
+    it); FAILURE if this run failed it."""
     job = run.ended or run.found_ended
     if job is None:
         return
     run.session.commit()
+    if run.ended is not None and run.settings.metrics == "emf":
+        _measure(run.ended, run.settings, delivery_info)
     notify.job_ended(run.session, job, run.settings)
     if run.ended is not None and run.ended.status == lifecycle.FAILED:
         raise JobEndedFailed(run.ended.error or "the job failed")
+
+
+def _measure(job: Job, settings: Settings, delivery_info: dict | None) -> None:
+    """One EMF line on stdout: the job's queue wait, run time and outcome."""
+    queue = (delivery_info or {}).get("routing_key") or "default"
+    metrics.write(metrics.job_ended(
+        settings.metrics_namespace, job.kind, queue, job.status, job.created_at,
+        job.started_at, job.finished_at, time.time(), {"JobId": str(job.id)}))
 
 
 @dataclass

@@ -38,13 +38,15 @@ def create_app(test_config: dict | None = None, *, settings: Settings | None = N
     app.extensions["jobsys.enqueuer"] = enqueuer or CeleryEnqueuer(settings)
 
     from webapp import (api, auth, cli, documents, errors, exports, headers, health, i18n,
-                        imports, openapi, queues, relay, requestids, uploads, views)
+                        imports, jobstats, openapi, queues, relay, requestids, uploads,
+                        views)
     requestids.init_app(app)  # first, so that every later hook's lines carry the id
     headers.init_app(app)
     auth.init_app(app, settings)
     i18n.init_app(app)
     app.register_blueprint(api.bp)
     app.register_blueprint(queues.bp)
+    app.register_blueprint(jobstats.bp)
     app.register_blueprint(documents.bp)
     app.register_blueprint(imports.bp)
     app.register_blueprint(uploads.bp)

@@ -123,6 +123,17 @@ def test_the_bucket_is_created_encrypted(stack):
     assert rules[0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
 
 
+def test_the_dashboard_is_created_with_the_stacks_queues_and_namespace(stack):
+    cloudwatch = stack.client("cloudwatch")
+    answer = cloudwatch.get_dashboard(DashboardName=f"{stack.prefix}jobs")
+    body = json.loads(answer["DashboardBody"])
+    charted = {tuple(line[:4]) for w in body["widgets"] for line in w["properties"]["metrics"]}
+    assert ("AWS/SQS", "ApproximateAgeOfOldestMessage", "QueueName", f"{stack.prefix}pdf") \
+        in charted
+    assert (f"{stack.prefix}metrics", "QueueWait", "Kind", "pdf_batch") in charted
+    assert stack.outputs["DashboardUrl"].endswith(f"#dashboards:name={stack.prefix}jobs")
+
+
 def test_the_autoscaler_runs_every_minute_and_on_wake_signals(stack):
     events, lam = stack.client("events"), stack.client("lambda")
     rule = events.describe_rule(Name=f"{stack.prefix}autoscaler-every-minute")

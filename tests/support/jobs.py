@@ -1,6 +1,9 @@
 """Helpers for tests that create jobs, send their messages and watch them."""
 from __future__ import annotations
 
+import uuid
+from datetime import datetime, timedelta
+
 from sqlalchemy import text
 
 from core import lifecycle
@@ -62,3 +65,18 @@ def queue_depth(sqs, url: str) -> tuple[int, int, int]:
 
 def wait_drained(sqs, url: str, timeout: float = 30) -> None:
     wait_for(lambda: queue_depth(sqs, url) == (0, 0, 0), timeout, f"{url} to be empty")
+
+
+def finished_job(engine, kind: str, status: str, finished: datetime, wait: float | None,
+                 run: float = 1.0, owner: str = "tester") -> str:
+    """A job row that waited ``wait`` seconds (None: never started) and ended at ``finished``."""
+    started = None if wait is None else finished - timedelta(seconds=run)
+    created = (started or finished) - timedelta(seconds=wait or 5)
+    job_id = str(uuid.uuid4())
+    with engine.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO jobs (id, kind, owner, status, created_at, started_at, finished_at) "
+            "VALUES (:id, :k, :o, :s, :c, :st, :f)"),
+            {"id": job_id, "k": kind, "o": owner, "s": status, "c": created, "st": started,
+             "f": finished})
+    return job_id

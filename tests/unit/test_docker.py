@@ -124,9 +124,10 @@ def test_the_autoscaler_image_is_the_lambda_base_with_the_package_only():
     assert len(stages) == 1 and stages[0].base.startswith("public.ecr.aws/lambda/python:")
     copied = images.copied_sources(stages[0])
     assert copied == ["docker/requirements/autoscaler.lock", "autoscaler/", "core/__init__.py",
-                      "core/env.py"]
+                      "core/env.py", "core/metrics.py"]
     reached = _reached(ENTRY_MODULES["autoscaler.Dockerfile"])[0]
-    assert {m for m in reached if m.split(".")[0] == "core"} == {"core", "core.env"}
+    assert {m for m in reached if m.split(".")[0] == "core"} == {"core", "core.env",
+                                                                 "core.metrics"}
     assert requirement_names(DOCKER / "requirements" / "autoscaler.txt") == {"boto3", "botocore"}
 
 

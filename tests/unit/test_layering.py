@@ -56,13 +56,14 @@ def test_the_web_app_reaches_celery_only_through_the_enqueuer():
     assert set().union(*uses.values()) <= {"broker.enqueue"}
 
 
-def test_the_autoscaler_takes_from_core_only_its_standard_library_environment_reader():
+def test_the_autoscaler_takes_from_core_only_its_standard_library_reader_and_metrics():
     import sys
     from_core = {n for names in imports_of("autoscaler").values() for n in names
                  if n.split(".")[0] == "core"}
-    assert from_core <= {"core.env"}
-    env_imports = imports_of("core")["core/env.py"] - {"__future__"}
-    assert {n for n in env_imports if n.split(".")[0] not in sys.stdlib_module_names} == set()
+    assert from_core <= {"core.env", "core.metrics"}
+    for module in ("core/env.py", "core/metrics.py"):
+        imported = imports_of("core")[module] - {"__future__"}
+        assert {n for n in imported if n.split(".")[0] not in sys.stdlib_module_names} == set()
     assert not any(n.split(".")[0] == "autoscaler"
                    for names in imports_of("core").values() for n in names)
 

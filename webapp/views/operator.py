@@ -3,6 +3,7 @@ failed jobs, dead-letter messages (with a redrive), and a link to Flower."""
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timezone
 
 from botocore.exceptions import BotoCoreError, ClientError
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
@@ -13,8 +14,8 @@ from core import deadletters, kinds, lifecycle
 from core.errors import InvalidRequest
 from core.settings import WORKLOADS
 from service.submit import confirm
-from store import jobstore, outbox
-from webapp import autoscaling, queues
+from store import jobstats, jobstore, outbox
+from webapp import autoscaling, charts, queues
 from webapp.auth import operator_required
 from webapp.documents import s3_client
 from webapp.extensions import db
@@ -26,6 +27,10 @@ bp = Blueprint("operator", __name__, url_prefix="/operator")
 FAILED_JOBS = 20
 PEEK = 20
 REDRIVE = 100
+CHART_MINUTES = 60
+CHART_SIZE = {"width": charts.WIDTH, "height": charts.HEIGHT, "left": charts.LEFT,
+              "right": charts.RIGHT, "top": charts.TOP,
+              "bottom_y": charts.HEIGHT - charts.BOTTOM}
 _UNREACHABLE = (TargetMissing, ClientError, BotoCoreError)
 
 
@@ -41,10 +46,13 @@ def page():
             letters[row["workload"]] = _read(lambda: deadletters.peek(
                 queues.sqs_client(), queues.queue_url(row["dead_letter"]["queue"]), PEEK))
     pools, pools_error = _read(lambda: autoscaling.pools(s3_client(), *settings.autoscaler_state()))
+    recent = jobstats.recent(db.session, datetime.now(timezone.utc), CHART_MINUTES)
     return render_template("operator/page.html", queues=depths or [], queue_error=queue_error,
                            letters=letters, pools=pools or [], pools_error=pools_error,
                            state=settings.autoscaler_state(), failed=_failed_jobs(),
-                           flower_url=settings.flower_url)
+                           flower_url=settings.flower_url, recent=recent,
+                           charts=charts.charts(recent), size=CHART_SIZE,
+                           outcomes=charts.OUTCOMES)
 
 
 def _read(fetch):
