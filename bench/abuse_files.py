@@ -13,13 +13,14 @@ from functools import partial
 
 from bench.abuse_measure import Case
 from core import pdfbatch
+from core.csvimport import MAX_PROBLEMS
 from core.datasets import spec_named
 from core.errors import JobFailed
 from core.settings import Settings
 from tasks.imports import samples
 from tasks.imports.job import BATCH_ROWS, Import
 from tasks.imports.reading import Clean, Rows, open_text
-from tasks.imports.report import ErrorReport
+from tasks.imports.report import ErrorReport, TooManyProblems
 from tasks.imports.validate import BatchValidator
 from tasks.pdf import sources
 
@@ -38,7 +39,7 @@ def read_file(spec, data: bytes) -> dict:
     text, _, codec = open_text(io.BytesIO(data))
     rows = Rows(text, codec)
     validator = BatchValidator(spec, rows.read_header())
-    report, records, bad = ErrorReport(), 0, 0
+    report, records, bad = ErrorReport(MAX_PROBLEMS, 0), 0, 0  # the defaults
     gc.disable()  # as the job does
     try:
         for piece in rows.pieces(BATCH_ROWS, validator.shapes):
@@ -51,6 +52,8 @@ def read_file(spec, data: bytes) -> dict:
             if good:
                 Import._copy_text(good, wrong, raw, rows.newline,
                                   validator.whole_rows and not validator.rewrites)
+    except TooManyProblems as exc:
+        return {"outcome": f"{records} records, {bad} bad, then {exc}"}
     finally:
         gc.enable()
         report.close()
