@@ -13,11 +13,14 @@ from functools import partial
 
 from bench.abuse_measure import Case
 from core import pdfbatch
+from core.csvimport import MAX_PROBLEMS
 from core.datasets import spec_named
+from core.errors import JobFailed
+from core.settings import Settings
 from tasks.imports import samples
 from tasks.imports.job import BATCH_ROWS, Import
 from tasks.imports.reading import Clean, Rows, open_text
-from tasks.imports.report import ErrorReport
+from tasks.imports.report import ErrorReport, TooManyProblems
 from tasks.imports.validate import BatchValidator
 from tasks.pdf import sources
 
@@ -36,10 +39,10 @@ def read_file(spec, data: bytes) -> dict:
     text, _, codec = open_text(io.BytesIO(data))
     rows = Rows(text, codec)
     validator = BatchValidator(spec, rows.read_header())
-    report, records, bad = ErrorReport(), 0, 0
+    report, records, bad = ErrorReport(MAX_PROBLEMS, 0), 0, 0  # the defaults
     gc.disable()  # as the job does
     try:
-        for piece in rows.pieces(BATCH_ROWS, validator.shape):
+        for piece in rows.pieces(BATCH_ROWS, validator.shapes):
             if isinstance(piece, Clean):
                 records += piece.records
                 continue
@@ -47,7 +50,10 @@ def read_file(spec, data: bytes) -> dict:
             good, wrong = validator.check(batch, lines, report)
             records, bad = records + len(batch), bad + wrong
             if good:
-                Import._copy_text(good, wrong, raw, rows.newline, validator.whole_rows)
+                Import._copy_text(good, wrong, raw, rows.newline,
+                                  validator.whole_rows and not validator.rewrites)
+    except TooManyProblems as exc:
+        return {"outcome": f"{records} records, {bad} bad, then {exc}"}
     finally:
         gc.enable()
         report.close()
@@ -114,19 +120,28 @@ class MemoryObject:
         return {"Body": io.BytesIO(self.data), "ContentLength": len(self.data)}
 
 
+# The variables of the "letter" template (``Renderer.variables``): what a batch keeps
+# of each row (tasks/pdf/batch.py ``_numbered``).
+LETTER_FIELDS = frozenset({"name", "address", "body", "subject", "date", "sender"})
+
+
 def recipients(data: bytes) -> dict:
-    """Read the CSV as a batch plans it and count the bytes its documents would store:
-    each row's recipient name and its data as JSON (``store/batchstore.insert``)."""
+    """Read the CSV as a batch plans it, within the default limits, and count the bytes
+    its documents would store: each row's recipient name and the part of its data the
+    template reads, as JSON (``store/batchstore.insert``)."""
     stored = count = 0
-    rows = sources.csv_rows(MemoryObject(data), "bucket", "recipients.csv")
-    for seq, row in enumerate(rows):
-        if seq >= pdfbatch.MAX_INLINE_ROWS:
-            return {"outcome": f"refused after {seq} rows (MAX_INLINE_ROWS)"}
-        name = pdfbatch.recipient_name(row, seq)
-        stored += len(name.encode()) + len(json.dumps(row, ensure_ascii=False).encode())
-        count += 1
-    return {"outcome": f"{count} rows, {stored / MB:,.1f} MB to store",
-            "stored_bytes": stored, "stored_per_input_byte": round(stored / len(data), 1)}
+    limits = pdfbatch.RecipientLimits.of(Settings())
+    try:
+        for seq, row in enumerate(sources.csv_rows(MemoryObject(data), "bucket",
+                                                   "recipients.csv", limits)):
+            name = pdfbatch.recipient_name(row, seq)
+            kept = pdfbatch.template_data(row, LETTER_FIELDS)
+            stored += len(name.encode()) + len(json.dumps(kept, ensure_ascii=False).encode())
+            count += 1
+    except JobFailed as exc:
+        return {"outcome": f"refused after {count:,} rows: {exc}"}
+    return {"outcome": f"{count:,} rows, {stored / MB:,.1f} MB to store",
+            "stored_bytes": stored, "stored_per_input_byte": round(stored / len(data), 2)}
 
 
 def wide_headers(n: int, columns: int = 8) -> bytes:
@@ -141,6 +156,12 @@ def thousand_char_headers(n: int, rows: int = 200) -> bytes:
     count = max(1, n // (1001 + rows))
     head = ",".join(f"{i:04d}".ljust(1000, "h") for i in range(count)) + "\n"
     return (head + ("," * (count - 1) + "\n") * rows).encode()
+
+
+def widest_allowed(n: int) -> bytes:
+    """The most columns with the longest names the limits allow, over rows of commas."""
+    head = ",".join(f"{i:03d}".ljust(100, "h") for i in range(100)) + "\n"
+    return (head + ("," * 99 + "\n") * max(1, (n - len(head)) // 100)).encode()
 
 
 def ordinary_recipients(n: int) -> bytes:
@@ -162,4 +183,6 @@ def recipients_cases(quick: bool) -> list[Case]:
     return [Case("recipients CSV", "a header of 8 names filling half the file, rows of commas",
                  build(wide_headers), ordinary, wide),
             Case("recipients CSV", "1,000-character headers over 200 rows of commas",
-                 build(thousand_char_headers), ordinary, many)]
+                 build(thousand_char_headers), ordinary, many),
+            Case("recipients CSV", "100 names of 100 characters over rows of commas",
+                 build(widest_allowed), ordinary, many)]

@@ -20,6 +20,10 @@ PREFIX = filekeys.IMPORTS
 ENCODINGS = {"auto": None, "utf-8": "utf-8", "utf-8-sig": "utf-8-sig", "cp932": "cp932",
              "shift_jis": "cp932", "sjis": "cp932", "windows-31j": "cp932"}
 MAX_BAD_ROWS = 1_000_000
+# The most problems an import's error report lists. Once it holds as many and more rows
+# are bad than the import allows, reading stops: the file is refused either way, and
+# its cost is bounded by what the report can say, not by the file's length.
+MAX_PROBLEMS = 10_000
 # The most characters one record (a row, with any line breaks inside its quoted values)
 # may hold, and so any one value: Excel keeps at most 32,767 characters in a cell, so a
 # spreadsheet's row is far shorter; a longer record is a file that is no CSV export or

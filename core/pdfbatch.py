@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import unicodedata
 import uuid
+from functools import lru_cache
 from dataclasses import dataclass
 from typing import Any, Collection, Mapping
 
@@ -98,8 +99,15 @@ def template_data(row: Mapping[str, Any], fields: Collection[str] | None) -> dic
     (and ``x_json`` for a field ``x``); every field when ``fields`` is None (unknown)."""
     if fields is None:
         return dict(row)
-    return {k: v for k, v in row.items()
-            if k in fields or (k.endswith(JSON_SUFFIX) and k[:-len(JSON_SUFFIX)] in fields)}
+    wanted = _wanted(frozenset(fields))
+    if len(wanted) < len(row):  # a wide row: look up the few names, in the row's order
+        return {k: row[k] for k in sorted(wanted & row.keys(), key=list(row).index)}
+    return {k: v for k, v in row.items() if k in wanted}
+
+
+@lru_cache(maxsize=64)
+def _wanted(fields: frozenset[str]) -> frozenset[str]:
+    return fields | {f + JSON_SUFFIX for f in fields}
 
 
 def chunk_of(seq: int, size: int) -> int:

@@ -195,6 +195,10 @@ SETTINGS: tuple[Setting, ...] = (
             "most characters one CSV record (a row, line breaks in quoted values included) "
             "and so any one value may hold; a longer record fails the import naming its line",
             low=1024, high=1 << 30),
+    Setting("import_max_problems", "IMPORT_MAX_PROBLEMS", INTEGER, csvimport.MAX_PROBLEMS,
+            "problems an import's error report lists; once it holds as many and more rows "
+            "are bad than the import's `max_bad_rows` allows, the import stops reading and "
+            "fails naming the line", low=1, high=csvimport.MAX_BAD_ROWS),
     Setting("import_direct_max_bytes", "IMPORT_DIRECT_MAX_BYTES", INTEGER, 5 << 20,
             "largest CSV that `POST /api/imports/direct` accepts", low=1),
     Setting("import_upload_seconds", "IMPORT_UPLOAD_SECONDS", INTEGER, 900,

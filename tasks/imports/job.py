@@ -28,7 +28,7 @@ from core.errors import InvalidRequest, JobDeferred, JobFailed
 from core.settings import Settings
 from tasks.imports import loading, slots
 from tasks.imports.reading import Clean, FileProblem, Rows, open_text
-from tasks.imports.report import ErrorReport, describe
+from tasks.imports.report import ErrorReport, TooManyProblems, describe
 from tasks.imports.validate import BatchValidator
 from store import db, jobstore
 from tasks import runtime, storage
@@ -125,7 +125,7 @@ class Import:
         self.s3 = storage.client(settings, "s3")
         self.max_bad = int(ctx.params.get("max_bad_rows", 0))
         self.rows = self.bad = 0
-        self.report = ErrorReport()
+        self.report = ErrorReport(settings.import_max_problems, self.max_bad)
         self.job_id, self.attempt = ctx.job.id, ctx.attempt  # the parser thread reports by id
         self.sessions = runtime.current().sessions  # in sessions of its own
         self._next_progress = time.monotonic() + PROGRESS_SECONDS
@@ -139,8 +139,12 @@ class Import:
         rows = Rows(text, codec, limit)
         validator = BatchValidator(self.spec, rows.read_header(), limit)
         chunks = in_thread(self._chunks(rows, validator, counter, size), watch=self._watch)
-        loaded = loading.load(self.conn, self.spec, validator.columns, chunks,
-                              commit=self._may_commit)
+        try:
+            loaded = loading.load(self.conn, self.spec, validator.columns, chunks,
+                                  commit=self._may_commit)
+        except TooManyProblems as exc:  # nothing was loaded; the report says what to fix
+            self._store_report()
+            raise JobFailed(f"{exc} (GET /api/jobs/{self.ctx.job.id}/errors.csv)") from None
         if self.rows == 0:
             raise FileProblem("the file has a header line but no rows under it")
         report = self._store_report()
@@ -150,7 +154,8 @@ class Import:
         return {"dataset": self.spec.name, "table": self.spec.table, "encoding": codec,
                 "rows": self.rows, "imported": self.rows - self.bad, "bad_rows": self.bad,
                 "rows_written": loaded.written, "load": loaded.path, "error_report": report,
-                "problems": self.report.sample, "columns": validator.columns,
+                "problems": self.report.sample, "problems_not_listed": self.report.unlisted,
+                "columns": validator.columns,
                 "bytes": size, "seconds": round(time.monotonic() - began, 3)}
 
     def _open(self):

@@ -7,7 +7,10 @@ one block of text plus one batch of rows, whatever the file's size: a record
 Every character is looked at a fixed number of times: a line longer than a
 block is gathered block by block, never matched again from its start. Where row
 shapes are given, runs of records one of them matches are handed on as text
-without being split into fields; the rest goes through the CSV parser.
+without being split into fields; the rest goes through the CSV parser. Runs of
+blank lines between records are counted and skipped in one match, and the text
+of a quoted value up to its next quote goes to the parser in one piece, however
+many line breaks it holds: a file's cost is per record, not per line.
 """
 from __future__ import annotations
 
@@ -26,6 +29,14 @@ READ_SIZE = 1 << 18  # bytes read and decoded at a time; a clean run is at most 
 HEAD_SIZE = 1 << 16
 TAIL_SIZE = 1 << 16  # text after the last clean record that may still be a partial record
 _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+")
+_BREAKS = re.compile(r"[\r\n]+")  # blank lines, and the break of the line before them
+
+
+def breaks(text: str, start: int = 0, end: int | None = None) -> int:
+    """The line breaks in ``text[start:end]`` (a CRLF is one), counted in C."""
+    end = len(text) if end is None else end
+    return (text.count("\n", start, end) + text.count("\r", start, end)
+            - text.count("\r\n", start, end))
 
 
 class FileProblem(JobFailed):
@@ -132,6 +143,7 @@ class Rows:
         self.text, self.codec, self.limit = text, codec, max_record_chars
         self.buffer, self.pos, self.ended = "", 0, False
         self.line = 0  # lines before ``pos``
+        self.open_line = False  # whether text before ``pos`` ends inside a line not counted
         self.handed = 0  # characters handed to the CSV parser
         self.record_from, self.record_line = 0, 1  # where the record being parsed starts
         self.header: list[str] = []
@@ -143,7 +155,7 @@ class Rows:
     def read_header(self) -> list[str]:
         """The first record; its line break is taken as the file's."""
         raw: list[str] = []
-        reader = csv.reader(self._lines(raw), strict=True)
+        reader = csv.reader(self._lines(raw, skip_blank=False), strict=True)
         self._record_begins()
         self.header = next(self._guarded(reader), None) or []
         if not any(h.strip() for h in self.header):
@@ -165,6 +177,9 @@ class Rows:
         ``size`` parsed records where none does (a row they refuse, or no shapes)."""
         try:
             while not self._done():
+                self._skip_blank_lines()
+                if self._done():
+                    break
                 clean = self._clean(row_shapes) if row_shapes else None
                 if clean is not None:
                     yield clean
@@ -186,6 +201,22 @@ class Rows:
             raise
         self.buffer = self.buffer[self.pos:] + more
         self.pos, self.ended = 0, not more
+
+    def _skip_blank_lines(self) -> None:
+        """Move ``pos`` past the line breaks at a record's start, counting the lines they
+        end: blank lines are no records, so the CSV parser never sees them."""
+        while True:
+            match = _BREAKS.match(self.buffer, self.pos)
+            if match is None:
+                return
+            end = match.end()
+            if end == len(self.buffer) and not self.ended and self.buffer[end - 1] == "\r":
+                end -= 1  # its LF may begin the next block: a CRLF is one line
+            self.line += breaks(self.buffer, self.pos, end)
+            self.pos = end
+            if match.end() < len(self.buffer) or self.ended:
+                return
+            self._fill()
 
     def _undecodable(self, exc: Undecodable, line: int) -> FileProblem:
         return FileProblem(f"the file is not valid {self.codec} text near line "
@@ -234,10 +265,22 @@ class Rows:
     def _record_begins(self) -> None:
         self.record_from, self.record_line = self.handed, self.line + 1
 
-    def _lines(self, raw: list[str]) -> Iterator[str]:
+    def _lines(self, raw: list[str], skip_blank: bool = True) -> Iterator[str]:
         """Lines from ``pos`` (ended by CRLF, LF or CR, as the CSV parser expects);
-        ``pos`` moves past each line as it is handed out."""
+        ``pos`` moves past each line as it is handed out. Blank lines at a record's
+        start are skipped (with ``skip_blank``); when the parser asks for more of a
+        record, the line it has ended inside a quoted value, and the value's text up to
+        its next quote is handed out whole."""
         while True:
+            if self.handed > self.record_from:
+                line = self._quoted()
+                if line:
+                    self._hand(line, raw)
+                    yield line
+                    continue
+            elif skip_blank:
+                self._skip_blank_lines()
+                self.record_line = self.line + 1
             match = _LINE.match(self.buffer, self.pos)
             if match is not None and match.end() < len(self.buffer):
                 line = match.group(0)  # a whole line (a CR's LF would be in the buffer)
@@ -245,13 +288,33 @@ class Rows:
             else:
                 line = self._gathered()
                 if line is None:
+                    self.line += self.open_line
                     return
-            if self.handed + len(line) - self.record_from > self.limit:
-                raise self._too_long()
-            self.line += 1
-            self.handed += len(line)
-            raw.append(line)
+            self._hand(line, raw)
+            self.line, self.open_line = self.line + 1, False
             yield line
+
+    def _hand(self, text: str, raw: list[str]) -> None:
+        if self.handed + len(text) - self.record_from > self.limit:
+            raise self._too_long()
+        self.handed += len(text)
+        raw.append(text)
+
+    def _quoted(self) -> str:
+        """The text from ``pos`` up to the next quote in the buffer (all of it when none,
+        but a last CR, whose LF may begin the next block), counting its lines: inside a
+        quoted value only a quote changes what the CSV parser does."""
+        if self.pos >= len(self.buffer) and not self.ended:
+            self._fill()
+        quote = self.buffer.find('"', self.pos)
+        end = len(self.buffer) if quote < 0 else quote
+        if quote < 0 and not self.ended and self.buffer[end - 1:end] == "\r":
+            end -= 1
+        text, self.pos = self.buffer[self.pos:end], end
+        self.line += breaks(text)
+        if text:  # a line it leaves open is counted once handed out whole (or at the end)
+            self.open_line = text[-1] not in "\r\n"
+        return text
 
     def _gathered(self) -> str | None:
         """The line at ``pos`` when the buffer may not hold all of it, or None at the end

@@ -112,12 +112,14 @@ def _record(header: list[str], values: list[str], where: str, count: int,
             limits: RecipientLimits) -> dict:
     if len(values) > len(header):
         raise JobFailed(f"{where}: more values than columns")
-    for name, value in zip(header, values):
-        if len(value) > limits.value_chars:
-            raise JobFailed(f"{where}, column {name!r}: " + _longer_than(
-                limits.value_chars, "a value", "PDF_RECIPIENTS_MAX_VALUE_CHARS", len(value)))
+    if max(map(len, values)) > limits.value_chars:  # looked at in C; named only when over
+        name, value = next((n, v) for n, v in zip(header, values) if len(v) > limits.value_chars)
+        raise JobFailed(f"{where}, column {name!r}: " + _longer_than(
+            limits.value_chars, "a value", "PDF_RECIPIENTS_MAX_VALUE_CHARS", len(value)))
     if problem := pdfbatch.too_many_rows(count, limits.rows):
         raise JobFailed(f"{where}: {problem}")
+    if len(values) == len(header):
+        return dict(zip(header, values))
     return {name: values[n] if n < len(values) else None for n, name in enumerate(header)}
 
 

@@ -129,6 +129,25 @@ def test_up_to_n_bad_rows_may_be_accepted(live, engine, start_worker):
     assert (job["done"], job["failed"]) == (9, 1) and len(customers(engine)) == 9
 
 
+@pytest.mark.settings(import_max_problems=5)
+def test_an_import_stops_reading_at_its_problem_cap_naming_the_line(live, engine, start_worker):
+    start_worker("w1")
+    rows = [samples.HEADER] + [r[:11] + [""] for r in samples.customer_rows(50)]
+    for row in rows[2:]:  # every row from line 3 on has one bad e-mail address
+        row[3] = "user-at-example"
+    answer = live.post("/api/imports/direct?dataset=customers", headers=OWNER,
+                       data="\r\n".join(map(",".join, rows)).encode())
+    job = wait_finished(engine, answer.get_json()["id"])
+    assert job["status"] == "failed"
+    assert job["error"] == (
+        "stopped reading at line 8: the file has more than 5 problems (IMPORT_MAX_PROBLEMS); "
+        f"the error report lists the first 5 (GET /api/jobs/{job['id']}/errors.csv)")
+    link = live.get(f"/api/jobs/{job['id']}/errors.csv", headers=OWNER)
+    report = requests.get(link.headers["Location"], timeout=10).content.decode("utf-8-sig")
+    assert [r.split(",")[0] for r in report.splitlines()[1:]] == ["3", "4", "5", "6", "7"]
+    assert len(customers(engine)) == 0
+
+
 def test_a_direct_post_over_the_limit_is_refused_with_the_way_round(live, settings):
     app = create_app({"TESTING": True}, settings=settings.__class__(
         **{**settings.__dict__, "import_direct_max_bytes": 1000}))

@@ -10,8 +10,9 @@ from core import csvimport
 from core.datasets import load_spec, load_specs, spec_named
 from core.errors import ConfigurationError, InvalidRequest
 from tasks.imports import samples
+from tasks.imports import reading
 from tasks.imports.reading import Clean, FileProblem, Rows, open_text
-from tasks.imports.report import ErrorReport
+from tasks.imports.report import ErrorReport, TooManyProblems
 from tasks.imports.validate import BatchValidator
 
 
@@ -244,3 +245,57 @@ def test_an_error_report_does_not_carry_a_formula():
     assert rows[2] == ["4", "'@SUM(A1)", "'\tcmd", "'+1 in a message"]
     assert not any(cell.startswith(("=", "+", "-", "@", "\t", "\r"))
                    for row in rows for cell in row)
+
+
+@pytest.mark.parametrize("block", [3, 7, 1 << 18], ids=["3", "7", "a block"])
+def test_runs_of_blank_lines_before_a_bad_row_leave_its_line_number_right(monkeypatch, block):
+    monkeypatch.setattr(reading, "READ_SIZE", block)  # a CRLF split between blocks too
+    good = "C1,山田,a@example.jp,2024-01-05,1,"
+    data = (csv_bytes(HEAD, good) + b"\r\n\r\n" + b"\r" * 3 + b"\n" * 4 + b"\r\n\r"
+            + csv_bytes("C2,佐藤,not-an-email,2024-01-05,1,", good) + b"\n\r\n"
+            + csv_bytes('C3,鈴木,"x\r\n\r\ny",2024-02-30,1,'))
+    # Lines: 1 header, 2 C1, 3-4 CRLF, 5-6 CR, 7 CRLF (the third CR and the first LF),
+    # 8-10 LF, 11 CRLF, 12 CR, 13 C2, 14 C1, 15 LF, 16 CRLF, 17-19 C3 (a value of three).
+    for read in (parse_fast, lambda data: parse(data)[2:4]):
+        _, report, *_ = read(data)
+        assert [(p["line"], p["column"]) for p in report.sample] == [
+            (13, "メールアドレス"), (17, "メールアドレス"), (17, "登録日")]
+
+
+def bad_rows(count: int) -> bytes:
+    return csv_bytes(HEAD, *(f"C{n},山田,a{n}@example.jp,2024-02-30,-1," for n in range(count)))
+
+
+def test_an_import_stops_reading_at_its_problem_cap_naming_the_line():
+    text, _, codec = open_text(io.BytesIO(bad_rows(100)))
+    rows = Rows(text, codec)
+    validator = BatchValidator(spec_named("customers"), rows.read_header())
+    report, checked = ErrorReport(max_problems=5, max_bad_rows=0), []
+    with pytest.raises(TooManyProblems) as stopped:
+        for batch, lines, _ in rows.batches(2):
+            validator.check(batch, lines, report)
+            checked += lines
+    assert str(stopped.value) == (
+        "stopped reading at line 4: the file has more than 5 problems (IMPORT_MAX_PROBLEMS); "
+        "the error report lists the first 5")
+    assert checked == [2, 3] and report.problems == 5  # two problems a row
+    assert [row[0] for row in report_lines(report)[1:]] == ["2", "2", "3", "3", "4"]
+
+
+def test_an_import_that_may_skip_more_bad_rows_than_its_cap_reads_on_listing_the_first():
+    text, _, codec = open_text(io.BytesIO(bad_rows(100)))
+    rows = Rows(text, codec)
+    validator = BatchValidator(spec_named("customers"), rows.read_header())
+    report, bad = ErrorReport(max_problems=5, max_bad_rows=100), 0
+    for batch, lines, _ in rows.batches(7):
+        bad += validator.check(batch, lines, report)[1]
+    assert bad == report.bad_rows == 100
+    assert (report.problems, report.unlisted) == (5, 195)
+
+
+def test_an_import_allowing_fewer_bad_rows_stops_at_the_first_row_past_them_once_full():
+    report = ErrorReport(max_problems=3, max_bad_rows=4)
+    for line in range(2, 6):  # four bad rows, one problem each: all allowed
+        report(line, "email", "x", "is not an email address")
+    with pytest.raises(TooManyProblems, match="at line 6: the file has more than 3 problems"):
+        report(6, "email", "x", "is not an email address")

@@ -3,6 +3,7 @@ more than linear time. Each attack is refused by a limit looked at before the co
 step, or meets only patterns linear in their input (no services)."""
 from __future__ import annotations
 
+import csv
 import io
 import threading
 
@@ -156,3 +157,51 @@ def test_a_cancel_between_batches_stops_the_load_before_the_next_batch():
             cancelled.set()  # the owner cancels while the first batch loads
     assert loaded == ["batch 0\n"]
     assert len(made) <= 4  # the parser stopped too: one loaded, two queued, one waiting
+
+
+ROW = b"C1,x,a@b.jp,2024-01-01,\r\n"
+
+
+def pieces_and_rows(data: bytes, shaped: bool):
+    """Every piece of a file, and the reader (which counts what the CSV parser got)."""
+    text, _, codec = open_text(io.BytesIO(data))
+    rows = Rows(text, codec)
+    validator = BatchValidator(spec_named("customers"), rows.read_header())
+    return list(rows.pieces(4000, validator.shapes if shaped else None)), rows
+
+
+@pytest.mark.parametrize("shaped", [True, False], ids=["row shape", "CSV parser"])
+@pytest.mark.parametrize("blank", [b"\n", b"\r", b"\r\n"], ids=["LF", "CR", "CRLF"])
+def test_a_file_of_blank_lines_is_read_without_parsing_each_one(shaped, blank):
+    data = HEADER + blank * 300_000 + ROW.replace(b"a@b.jp", b"bad") + blank * 300_000
+    pieces, rows = pieces_and_rows(data, shaped)
+    (batch, lines, raw), = pieces  # the bad row, alone: blank lines are no records
+    assert batch == [["C1", "x", "bad", "2024-01-01", ""]] and lines == [300_002]
+    assert raw == ROW.replace(b"a@b.jp", b"bad").decode()
+    assert rows.handed == len(HEADER) + len(ROW) - 3  # the parser saw two lines in all
+    assert rows.line == 600_002
+
+
+def test_blank_lines_between_clean_rows_leave_the_rows_on_the_row_shape():
+    data = HEADER + (ROW + b"\r\n" * 1000) * 50
+    pieces, rows = pieces_and_rows(data, shaped=True)
+    assert all(isinstance(piece, Clean) for piece in pieces)
+    assert sum(piece.records for piece in pieces) == 50 and rows.handed == len(HEADER)
+
+
+def test_a_quoted_value_of_many_lines_reaches_the_parser_in_a_few_pieces(monkeypatch):
+    handed = []
+
+    def counting(lines, **options):
+        return reader(map(lambda line: handed.append(line) or line, lines), **options)
+
+    reader = csv.reader
+    monkeypatch.setattr(csv, "reader", counting)
+    note = "line\r\n" * 40_000 + 'a ""quoted"" end\nmore\r'
+    data = (HEADER + b'C1,x,a@b.jp,2024-01-01,"' + note.encode() + b'"\r\n'
+            + ROW.replace(b"a@b.jp", b"bad"))
+    pieces, rows = pieces_and_rows(data, shaped=False)
+    (batch, lines, _), = pieces
+    assert batch[0][4] == note.replace('""', '"') and lines == [2, 40_005]
+    assert rows.line == 40_005  # the value holds 40,002 line breaks
+    assert len(handed) <= 10  # the header, the row's first line, its value in a few blocks…
