@@ -38,9 +38,10 @@ def test_memory_a_call_holds_is_counted_in_its_peak_growth():
     assert result["peak_growth_mb"] >= 60
 
 
-def test_a_recipients_header_of_long_names_is_counted_in_every_stored_row():
-    data = wide_headers(16 << 10)
-    assert recipients(data)["stored_per_input_byte"] > 100
+def test_a_recipients_header_of_long_names_is_refused_before_a_row_is_stored():
+    outcome = recipients(wide_headers(16 << 10))
+    assert "stored_per_input_byte" not in outcome
+    assert outcome["outcome"].startswith("refused after 0 rows: recipients.csv line 1, column 1")
 
 
 @pytest.mark.parametrize("worst, ordinary, growth, over, linear, near", [
