@@ -12,7 +12,9 @@ commit leaves the table as it was.
 Chunks of clean rows may come with a NULL option of their own (a dataset's
 null spelling, such as NA): each run of chunks with the same one is one COPY.
 Timestamps without an offset are read in the dataset's session zone. Columns a
-file leaves out that have a default take it through the staging table.
+file leaves out that have a default take it from the table: into an empty table,
+the target's column defaults are set to the spec's for the COPY and put back as
+they were before the commit; otherwise through the staging table's.
 """
 from __future__ import annotations
 
@@ -84,8 +86,10 @@ def load(conn: psycopg.Connection, spec: DatasetSpec, columns: list[str],
         cur.execute(sql.SQL("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE").format(table))
         empty = cur.execute(sql.SQL("SELECT NOT EXISTS (SELECT FROM {})").format(table)
                             ).fetchone()[0]
-        if empty and not defaults:
+        if empty:
+            kept = _lend_defaults(cur, spec, defaults)
             copied = written = _copy(cur, table, columns, chunks, spec)
+            _restore_defaults(cur, spec, kept)
         else:
             copied, written = _upsert_groups(cur, table, chunks, spec, columns, defaults,
                                              group_chunks)
@@ -93,6 +97,34 @@ def load(conn: psycopg.Connection, spec: DatasetSpec, columns: list[str],
             raise psycopg.Rollback(tx)
         return Loaded(copied, written, "copy" if empty else "upsert", True)
     return Loaded(copied, 0, "copy" if empty else "upsert", False)
+
+
+def _lend_defaults(cur, spec: DatasetSpec, defaults) -> dict[str, str | None]:
+    """Give the target's columns the spec's defaults for this transaction; returns each
+    column's own default expression (None: none) to put back before the commit."""
+    kept = {}
+    for column in defaults:
+        kept[column.name] = cur.execute(
+            "SELECT pg_get_expr(d.adbin, d.adrelid) FROM pg_attribute a LEFT JOIN pg_attrdef d "
+            "ON d.adrelid = a.attrelid AND d.adnum = a.attnum "
+            "WHERE a.attrelid = %s::regclass AND a.attname = %s",
+            (spec.table, column.name)).fetchone()[0]
+        _set_default(cur, spec, column.name,
+                     sql.SQL("{}::{}").format(sql.Literal(column.default),
+                                              sql.SQL(column.sql_type)))
+    return kept
+
+
+def _restore_defaults(cur, spec: DatasetSpec, kept: dict[str, str | None]) -> None:
+    for name, expression in kept.items():
+        _set_default(cur, spec, name, None if expression is None else sql.SQL(expression))
+
+
+def _set_default(cur, spec: DatasetSpec, name: str, expression) -> None:
+    target = sql.SQL("ALTER TABLE {} ALTER COLUMN {} ").format(sql.Identifier(spec.table),
+                                                                sql.Identifier(name))
+    cur.execute(target + (sql.SQL("DROP DEFAULT") if expression is None
+                          else sql.SQL("SET DEFAULT {}").format(expression)))
 
 
 def _upsert_groups(cur, table, chunks: Iterable[str | Chunk], spec: DatasetSpec,

