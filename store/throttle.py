@@ -1,6 +1,8 @@
-"""Attempt limits every web process shares: one token bucket per key in ``rate_buckets``.
+"""Token buckets every process shares, one per row of ``rate_buckets``: the workers'
+cluster-wide rate limits (``tasks.ratelimit``) and the sign-in limits of every web
+process (``take``, one bucket per key).
 
-A bucket holds a whole rate's worth of attempts (``10/minute``: ten at once) and
+A sign-in bucket holds a whole rate's worth of attempts (``10/minute``: ten at once) and
 refills at that rate. Taking one is a single ``UPDATE`` that refills and takes
 only when an attempt is there, so two processes never both take the last one,
 and the row is not held locked past that statement. Full buckets say nothing a
@@ -11,6 +13,7 @@ Nothing here commits: the caller does, before any slow work (a password hash).
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -26,20 +29,32 @@ def take(session: Session, family: str, value: str, rate: Rate) -> float:
     0 when taken, else the seconds until one is there."""
     name = family + hashlib.sha256(value.strip().lower().encode()).hexdigest()[:32]
     # Hashed: fixed length, and no user names or addresses in the table.
-    params = {"name": name, "burst": rate.count, "rate": rate.per_second}
-    made = session.execute(text(
+    wait, _ = take_tokens(session, name, rate.count, rate.per_second,
+                          made=lambda: _prune(session, family, rate))
+    return wait
+
+
+def take_tokens(session: Session, name: str, burst: float, per_second: float,
+                tokens: float = 1.0, made=None) -> tuple[float, datetime | None]:
+    """Take ``tokens`` from bucket ``name`` (made full at ``burst`` if new, then ``made()``
+    is called): (0, when taken) or (seconds until they are there, None)."""
+    params = {"name": name, "burst": burst, "rate": per_second, "tokens": tokens}
+    created = session.execute(text(
         "INSERT INTO rate_buckets (name, tokens, updated_at) "
         "VALUES (:name, :burst, clock_timestamp()) ON CONFLICT (name) DO NOTHING"), params)
-    if made.rowcount:
-        _prune(session, family, rate)
+    if created.rowcount and made is not None:
+        made()
+    # One statement: the row is locked, refilled and taken from with the clock read once
+    # it is ours, so a taker that waited for the lock never refills from before the last.
     taken = session.execute(text(
-        f"UPDATE rate_buckets SET tokens = {_AVAILABLE} - 1, updated_at = clock_timestamp() "
-        f"WHERE name = :name AND {_AVAILABLE} >= 1 RETURNING tokens"), params).first()
+        f"UPDATE rate_buckets SET tokens = {_AVAILABLE} - :tokens, "
+        f"updated_at = clock_timestamp() WHERE name = :name AND {_AVAILABLE} >= :tokens "
+        "RETURNING updated_at"), params).first()
     if taken is not None:
-        return 0.0
+        return 0.0, taken.updated_at
     available = session.execute(text(
         f"SELECT {_AVAILABLE} FROM rate_buckets WHERE name = :name"), params).scalar_one()
-    return max(0.001, (1 - available) / rate.per_second)
+    return max(0.001, (tokens - available) / per_second), None
 
 
 def _prune(session: Session, family: str, rate: Rate) -> None:

@@ -14,10 +14,10 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from core.ratelimit import Rate
+from store import throttle
 
 
 @dataclass(frozen=True)
@@ -63,23 +63,7 @@ class PostgresTokenBucket(TokenBucket):
         self.session, self.name, self.rate = session, name, rate
 
     def take(self, tokens: float = 1.0) -> Grant:
-        params = {"name": self.name, "burst": self.rate.burst, "rate": self.rate.per_second}
-        self.session.execute(text(
-            "INSERT INTO rate_buckets (name, tokens, updated_at) "
-            "VALUES (:name, :burst, clock_timestamp()) ON CONFLICT (name) DO NOTHING"), params)
-        self.session.execute(text("SELECT 1 FROM rate_buckets WHERE name = :name FOR UPDATE"),
-                             params)
-        # Read the clock only once the row is ours: a worker that waited for the
-        # lock must not refill from a moment before the previous taker.
-        available, now = self.session.execute(text(
-            "SELECT least(:burst, tokens + :rate * extract(epoch FROM clock_timestamp() "
-            "- updated_at)), clock_timestamp() FROM rate_buckets WHERE name = :name"),
-            params).one()
-        if available < tokens:
-            self.session.commit()
-            return Grant(False, wait=(tokens - available) / self.rate.per_second)
-        self.session.execute(text(
-            "UPDATE rate_buckets SET tokens = :left, updated_at = :now WHERE name = :name"),
-            {**params, "left": available - tokens, "now": now})
+        wait, at = throttle.take_tokens(self.session, self.name, self.rate.burst,
+                                        self.rate.per_second, tokens)
         self.session.commit()
-        return Grant(True, at=now)
+        return Grant(True, at=at) if at is not None else Grant(False, wait=wait)
