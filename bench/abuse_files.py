@@ -9,7 +9,7 @@ from __future__ import annotations
 import gc
 import io
 import json
-from functools import partial
+from functools import cache, partial
 
 from bench.abuse_measure import Case
 from core import pdfbatch
@@ -22,7 +22,7 @@ from tasks.imports.job import BATCH_ROWS, Import
 from tasks.imports.reading import Clean, Rows, open_text
 from tasks.imports.report import ErrorReport, TooManyProblems
 from tasks.imports.validate import BatchValidator
-from tasks.pdf import sources
+from tasks.pdf import process, sources
 
 MB = 1 << 20
 HEADER = (",".join(samples.HEADER) + "\r\n").encode()
@@ -120,9 +120,13 @@ class MemoryObject:
         return {"Body": io.BytesIO(self.data), "ContentLength": len(self.data)}
 
 
-# The variables of the "letter" template (``Renderer.variables``): what a batch keeps
-# of each row (tasks/pdf/batch.py ``_numbered``).
-LETTER_FIELDS = frozenset({"name", "address", "body", "subject", "date", "sender"})
+
+
+@cache
+def letter_fields() -> frozenset[str] | None:
+    """The variables of the "letter" template: what a batch keeps of each row
+    (tasks/pdf/batch.py). Worked out once, before the measured children fork."""
+    return process.renderer().variables("letter")
 
 
 def recipients(data: bytes) -> dict:
@@ -135,7 +139,7 @@ def recipients(data: bytes) -> dict:
         for seq, row in enumerate(sources.csv_rows(MemoryObject(data), "bucket",
                                                    "recipients.csv", limits)):
             name = pdfbatch.recipient_name(row, seq)
-            kept = pdfbatch.template_data(row, LETTER_FIELDS)
+            kept = pdfbatch.template_data(row, letter_fields())
             stored += len(name.encode()) + len(json.dumps(kept, ensure_ascii=False).encode())
             count += 1
     except JobFailed as exc:
@@ -174,6 +178,7 @@ def ordinary_recipients(n: int) -> bytes:
 
 
 def recipients_cases(quick: bool) -> list[Case]:
+    letter_fields()
     def build(make):
         return lambda n: partial(recipients, make(n))
 

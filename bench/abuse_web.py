@@ -14,7 +14,6 @@ import uuid
 from dataclasses import dataclass
 from functools import partial
 
-import psycopg
 from flask import Flask
 from sqlalchemy import select, text
 
@@ -25,12 +24,12 @@ from core.enqueue import MemoryEnqueuer
 from core.exportspecs import load_export_spec
 from core.settings import Settings
 from store import accounts
+from store.db import connect
 from store.models import User
 from webapp import create_app
 from webapp.extensions import db
 
 USER, PASSWORD = "abuse", "the abuse bench's password"
-MB = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -136,7 +135,7 @@ def export(database_url: str, params: dict) -> dict:
     query, values = exports.select_sql(spec, checked["columns"],
                                        exports.parse_filters(spec, checked["filters"]), True)
     validated = time.perf_counter() - began
-    with psycopg.connect(database_url.replace("postgresql+psycopg://", "postgresql://", 1)) as conn:
+    with connect(database_url) as conn:
         rows = len(conn.execute(query, values).fetchall())
     return {"outcome": f"query ran: {rows} rows", "validate_seconds": round(validated, 6)}
 

@@ -21,9 +21,11 @@ MONITORING_SQS = ["sqs:CreateQueue", "sqs:DeleteQueue", "sqs:GetQueueUrl",
                   "sqs:DeleteMessage", "sqs:ChangeMessageVisibility"]
 MONITORING_SNS = ["sns:CreateTopic", "sns:TagResource", "sns:Publish", "sns:Subscribe",
                   "sns:Unsubscribe", "sns:ListSubscriptionsByTopic"]
+#: What the operator page does with the dead-letter queues (depth, peek, redrive).
+DEAD_LETTER_SQS = ["sqs:GetQueueUrl", "sqs:GetQueueAttributes", "sqs:ReceiveMessage",
+                   "sqs:DeleteMessage", "sqs:ChangeMessageVisibility"]
 #: What a worker does with the task queues and their dead-letter queues.
-WORKER_SQS = ["sqs:GetQueueUrl", "sqs:GetQueueAttributes", "sqs:ReceiveMessage",
-              "sqs:SendMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility"]
+WORKER_SQS = DEAD_LETTER_SQS + ["sqs:SendMessage"]
 OBJECT_ACTIONS = ["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"]
 
 
@@ -67,9 +69,7 @@ def sender(queues: list[dict]) -> list[dict]:
 def operator_page() -> list[dict]:
     """What the operator page reads and does: dead-letter queues (depth, peek, redrive)
     and the autoscaler's last decisions."""
-    return [statement(["sqs:GetQueueUrl", "sqs:GetQueueAttributes", "sqs:ReceiveMessage",
-                       "sqs:ChangeMessageVisibility", "sqs:DeleteMessage"],
-                      dead_letter_queues(), "DeadLetters"),
+    return [statement(DEAD_LETTER_SQS, dead_letter_queues(), "DeadLetters"),
             statement("s3:GetObject", bucket_arn(STATE_KEY), "AutoscalerDecisions")]
 
 
