@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from core import lifecycle
 
 MAX_MINUTES = 24 * 60
+DEFAULT_MINUTES = 60  # the last hour: the operator page's charts, the API's default
 
 _ENDED = text("""
 WITH ended AS (

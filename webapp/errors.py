@@ -44,11 +44,8 @@ def init_app(app) -> None:
 
     @app.errorhandler(InvalidRequest)
     def invalid_request(exc: InvalidRequest):
-        return jsonify(error_body(exc.message, exc.field)), 422
-
-    @app.errorhandler(Forbidden)
-    def forbidden(exc: Forbidden):
-        return jsonify(error_body(exc.message, exc.field)), 403
+        status = 403 if isinstance(exc, Forbidden) else 422
+        return jsonify(error_body(exc.message, exc.field)), status
 
     @app.errorhandler(NotQueued)
     def not_queued(exc: NotQueued):

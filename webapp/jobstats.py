@@ -12,12 +12,11 @@ from webapp.errors import ApiError
 from webapp.extensions import db
 
 bp = Blueprint("jobstats", __name__, url_prefix="/api/operator")
-DEFAULT_MINUTES = 60
 
 
 def window() -> int:
     """The ``minutes`` query value: a whole number from 1 to a day."""
-    raw = request.args.get("minutes", str(DEFAULT_MINUTES))
+    raw = request.args.get("minutes", str(jobstats.DEFAULT_MINUTES))
     try:
         minutes = int(raw)
     except ValueError:

@@ -27,7 +27,6 @@ bp = Blueprint("operator", __name__, url_prefix="/operator")
 FAILED_JOBS = 20
 PEEK = 20
 REDRIVE = 100
-CHART_MINUTES = 60
 CHART_SIZE = {"width": charts.WIDTH, "height": charts.HEIGHT, "left": charts.LEFT,
               "right": charts.RIGHT, "top": charts.TOP,
               "bottom_y": charts.HEIGHT - charts.BOTTOM}
@@ -46,7 +45,7 @@ def page():
             letters[row["workload"]] = _read(lambda: deadletters.peek(
                 queues.sqs_client(), queues.queue_url(row["dead_letter"]["queue"]), PEEK))
     pools, pools_error = _read(lambda: autoscaling.pools(s3_client(), *settings.autoscaler_state()))
-    recent = jobstats.recent(db.session, datetime.now(timezone.utc), CHART_MINUTES)
+    recent = jobstats.recent(db.session, datetime.now(timezone.utc), jobstats.DEFAULT_MINUTES)
     return render_template("operator/page.html", queues=depths or [], queue_error=queue_error,
                            letters=letters, pools=pools or [], pools_error=pools_error,
                            state=settings.autoscaler_state(), failed=_failed_jobs(),

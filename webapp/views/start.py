@@ -29,8 +29,10 @@ IMPORT_ENCODINGS = ("auto", "utf-8", "utf-8-sig", "cp932")
 def new_pdf():
     """Start a PDF batch: a template and recipients from a CSV file or a table."""
     settings = current_app.extensions["jobsys.settings"]
+    # A table holds every user's records: only operators' batches may read one.
+    tables = settings.pdf_source_tables if current_user.is_operator else ()
     return render_template("start/pdf.html", templates=pdfbatch.TEMPLATES,
-                           columns=TEMPLATE_COLUMNS, tables=settings.pdf_source_tables)
+                           columns=TEMPLATE_COLUMNS, tables=tables)
 
 
 @bp.get("/imports/new")
