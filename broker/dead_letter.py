@@ -13,6 +13,7 @@ from queue import Empty
 
 from botocore.exceptions import BotoCoreError, ClientError
 from kombu.transport import SQS, virtual
+from kombu.utils.encoding import bytes_to_str
 from kombu.utils.objects import cached_property
 
 from core import poison
@@ -47,7 +48,7 @@ class DeadLetterMover:
                           "comes back after its visibility timeout (give the queue a redrive "
                           "policy)", what, queue)
                 return
-            sqs.send_message(QueueUrl=dead, MessageBody=_text(message["Body"]),
+            sqs.send_message(QueueUrl=dead, MessageBody=bytes_to_str(message["Body"]),
                              MessageAttributes=poison.attributes(reason, queue, ident))
         except (ClientError, BotoCoreError) as exc:
             log.error("%s: could not copy it to the dead-letter queue (%s); left in %s, "
@@ -66,10 +67,6 @@ def _name(url: str) -> str:
     return url.rstrip("/").rsplit("/", 1)[-1]
 
 
-def _text(body) -> str:
-    return body.decode("utf-8", "replace") if isinstance(body, bytes) else body
-
-
 class DeadLetteringChannel(SQS.Channel):
     """kombu's SQS channel, dead-lettering at once the task messages no worker can run.
 
@@ -84,7 +81,12 @@ class DeadLetteringChannel(SQS.Channel):
         return DeadLetterMover()
 
     def _on_messages_ready(self, queue, qname, messages):
-        fetched = messages.get("Messages") if isinstance(messages, dict) else None
+        if not isinstance(messages, dict):
+            # kombu's async client answers a timeout or a 5xx (SQS unreachable) with
+            # a list, which its own handler cannot read: an empty receive, try again.
+            log.warning("receive from %s failed (SQS unreachable or busy); polling again", qname)
+            return 0
+        fetched = messages.get("Messages")
         if not fetched:
             return super()._on_messages_ready(queue, qname, messages)
         runnable = self._screen(qname, queue, fetched)

@@ -187,11 +187,6 @@ class Channel(DeadLetteringChannel):
     def _on_messages_ready(self, queue, qname, messages):
         if self.connection is None:
             return 0
-        if not isinstance(messages, dict):
-            # kombu's async client answers a timeout or a 5xx (SQS unreachable) with
-            # a list, which its own handler cannot read: an empty receive, try again.
-            log.warning("receive from %s failed (SQS unreachable or busy); polling again", qname)
-            return 0
         return super()._on_messages_ready(queue, qname, messages)
 
     def _loop1(self, queue, messages_fetched=None):

@@ -109,21 +109,24 @@ def _lend_defaults(cur, spec: DatasetSpec, defaults) -> dict[str, str | None]:
             "ON d.adrelid = a.attrelid AND d.adnum = a.attnum "
             "WHERE a.attrelid = %s::regclass AND a.attname = %s",
             (spec.table, column.name)).fetchone()[0]
-        _set_default(cur, spec, column.name,
-                     sql.SQL("{}::{}").format(sql.Literal(column.default),
-                                              sql.SQL(column.sql_type)))
+        _set_default(cur, sql.Identifier(spec.table), column.name, _spec_default(column))
     return kept
 
 
 def _restore_defaults(cur, spec: DatasetSpec, kept: dict[str, str | None]) -> None:
     for name, expression in kept.items():
-        _set_default(cur, spec, name, None if expression is None else sql.SQL(expression))
+        _set_default(cur, sql.Identifier(spec.table), name,
+                     None if expression is None else sql.SQL(expression))
 
 
-def _set_default(cur, spec: DatasetSpec, name: str, expression) -> None:
-    target = sql.SQL("ALTER TABLE {} ALTER COLUMN {} ").format(sql.Identifier(spec.table),
-                                                                sql.Identifier(name))
-    cur.execute(target + (sql.SQL("DROP DEFAULT") if expression is None
+def _spec_default(column) -> sql.Composed:
+    return sql.SQL("{}::{}").format(sql.Literal(column.default), sql.SQL(column.sql_type))
+
+
+def _set_default(cur, table: sql.Identifier, name: str, expression) -> None:
+    """Set (or with None drop) the default of ``table``'s column ``name``."""
+    column = sql.SQL("ALTER TABLE {} ALTER COLUMN {} ").format(table, sql.Identifier(name))
+    cur.execute(column + (sql.SQL("DROP DEFAULT") if expression is None
                           else sql.SQL("SET DEFAULT {}").format(expression)))
 
 
@@ -133,9 +136,7 @@ def _upsert_groups(cur, table, chunks: Iterable[str | Chunk], spec: DatasetSpec,
     ``group_chunks`` says otherwise); ``defaults`` are columns the file leaves out."""
     staging = _staging(cur, table)
     for column in defaults:  # only the staging table's: the target's own stay as they are
-        cur.execute(sql.SQL("ALTER TABLE {} ALTER COLUMN {} SET DEFAULT {}::{}").format(
-            staging, sql.Identifier(column.name), sql.Literal(column.default),
-            sql.SQL(column.sql_type)))
+        _set_default(cur, staging, column.name, _spec_default(column))
     statement = upsert_sql(spec, columns + [c.name for c in defaults])
     chunks, copied, written = iter(chunks), 0, 0
     while (first := next(chunks, None)) is not None:
