@@ -23,6 +23,12 @@ MODES = ("local", "ecs-service", "ecs-task")
 LAUNCH_TYPES = ("FARGATE", "EC2", "EXTERNAL")
 # The same formats as core.settings.LOG_FORMATS.
 LOG_FORMATS = ("text", "json")
+#: What runs a pool's workers: ECS tasks (worker processes locally), or AWS Lambda fed by
+#: an SQS event source mapping (a polling loop through the same handler locally).
+RUNTIMES = ("ecs", "lambda")
+#: Lambda's limits: the longest an invocation may run, and MaximumConcurrency's range.
+LAMBDA_MAX_SECONDS = 900
+LAMBDA_CONCURRENCY = (2, 1000)
 _POOL_NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
 
 
@@ -36,6 +42,18 @@ class PoolConfig:
     service: str
     task_family: str
     command: tuple[str, ...] | None = None
+    runtime: str = "ecs"
+    #: Seeds of the pool's estimates (0: not known until learned).
+    startup_seconds: float = 0.0
+    service_seconds: float = 0.0
+    #: A Lambda pool: MaximumConcurrency of its event source mapping, memory in MiB.
+    lambda_concurrency: int = 4
+    lambda_memory: int = 1024
+
+    @property
+    def on_lambda(self) -> bool:
+        """Whether the pool runs on AWS Lambda (the autoscaler leaves it to its event source)."""
+        return self.runtime == "lambda"
 
     @property
     def env_name(self) -> str:
@@ -128,10 +146,20 @@ def _pool(env: Reader, name: str) -> PoolConfig:
             f"{key}QUEUES={','.join(queues)!r} must name workloads among "
             f"{', '.join(WORKLOADS)}")
     command = env.get(key + "COMMAND", TEXT, None)
-    return PoolConfig(name=name, queues=queues, policy=_policy(env, key),
+    policy = _policy(env, key)
+    low, high = LAMBDA_CONCURRENCY
+    return PoolConfig(name=name, queues=queues, policy=policy,
                       service=env.get(key + "SERVICE", TEXT, f"jobsys-worker-{name}"),
                       task_family=env.get(key + "TASK_FAMILY", TEXT, f"jobsys-worker-{name}"),
-                      command=tuple(shlex.split(command)) if command else None)
+                      command=tuple(shlex.split(command)) if command else None,
+                      runtime=env.get(key + "RUNTIME", choice(*RUNTIMES), "ecs"),
+                      startup_seconds=env.get(key + "STARTUP_SECONDS", NUMBER, 0.0, low=0),
+                      service_seconds=env.get(key + "SERVICE_SECONDS", NUMBER, 0.0, low=0),
+                      lambda_concurrency=env.get(key + "LAMBDA_CONCURRENCY", INTEGER,
+                                                 min(max(policy.max, low), high),
+                                                 low=low, high=high),
+                      lambda_memory=env.get(key + "LAMBDA_MEMORY", INTEGER, 1024,
+                                            low=128, high=10240))
 
 
 def _policy(env: Reader, key: str) -> Policy:
@@ -145,6 +173,8 @@ def _policy(env: Reader, key: str) -> Policy:
         max_step_out=env.get(key + "STEP_OUT", INTEGER, d.max_step_out, low=0),
         max_step_in=env.get(key + "STEP_IN", INTEGER, d.max_step_in, low=0),
         count_delayed=env.get(key + "COUNT_DELAYED", FLAG, d.count_delayed),
+        concurrency=env.get(key + "CONCURRENCY", INTEGER, d.concurrency, low=1),
+        drain=env.get(key + "DRAIN_SECONDS", NUMBER, d.drain, low=0),
     )
     if policy.min > policy.max:
         raise ConfigurationError(

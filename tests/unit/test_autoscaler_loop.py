@@ -83,7 +83,8 @@ def test_rounds_remember_the_pools_state_and_scale_to_zero_after_the_cooldown():
     clock.now += 1
     run_once(scaler, clock)
     assert pdf.requests == [1, 0]
-    assert scaler.store.load()["pdf"] == PoolState(last_busy=1000.0, last_scale_out=1000.0)
+    assert scaler.store.load()["pdf"] == PoolState(last_busy=1000.0, last_scale_out=1000.0,
+                                                    asked_at=1000.0)
 
 
 def test_rounds_keep_each_pools_last_decisions_newest_first_for_the_operator_page():
