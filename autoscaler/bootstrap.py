@@ -10,6 +10,7 @@ import boto3
 from botocore.config import Config as BotoConfig
 
 from autoscaler.config import Config, PoolConfig
+from autoscaler.decide import Estimates
 from autoscaler.errors import ConfigurationError
 from autoscaler.local import LocalProcessScaler
 from autoscaler.queues import SqsQueueDepth
@@ -50,11 +51,13 @@ def build(config: Config, clients: Clients, environ: Mapping[str, str] | None = 
     if config.mode == "local" and environ is None:
         raise ConfigurationError("local mode starts workers: pass their base environment "
                                  "(environ=os.environ, or a copy with their settings)")
+    # A Lambda pool is scaled by its event source mapping, not by rounds.
     pools = tuple(
         Pool(name=p.name, policy=p.policy,
              queues=tuple(config.queue_name(q) for q in p.queues),
-             scaler=make_scaler(config, p, clients, environ or {}, log_dir, cwd))
-        for p in config.pools)
+             scaler=make_scaler(config, p, clients, environ or {}, log_dir, cwd),
+             seeds=Estimates(service=p.service_seconds, startup=p.startup_seconds))
+        for p in config.pools if not p.on_lambda)
     return Autoscaler(pools=pools,
                       depth=SqsQueueDepth(clients.sqs),
                       store=make_store(config, clients), dry_run=config.dry_run, emit=emit,

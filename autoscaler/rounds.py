@@ -10,7 +10,8 @@ import logging
 from dataclasses import dataclass, field
 from typing import Callable
 
-from autoscaler.decide import Decision, Depths, Policy, PoolState, decide
+from autoscaler import estimates
+from autoscaler.decide import Decision, Depths, Estimates, Policy, PoolState, decide
 from autoscaler.queues import QueueDepth
 from autoscaler.scalers import WorkerScaler
 from autoscaler.state import StateStore, remember
@@ -61,6 +62,8 @@ class Pool:
     policy: Policy
     queues: tuple[str, ...]
     scaler: WorkerScaler
+    #: Estimates to weigh until the pool has learned its own (autoscaler.estimates).
+    seeds: Estimates = Estimates()
 
 
 @dataclass(frozen=True)
@@ -108,7 +111,8 @@ def _measure(autoscaler: Autoscaler, record: dict, backlog: int, now: float) -> 
 def _decide_pool(pool: Pool, depth: QueueDepth, state: PoolState,
                  now: float) -> tuple[Decision, Depths]:
     depths = sum((depth.depths(queue) for queue in pool.queues), Depths())
-    return decide(depths, pool.scaler.current(), pool.policy, now, state), depths
+    learned = estimates.current(state, pool.seeds.service, pool.seeds.startup)
+    return decide(depths, pool.scaler.current(), pool.policy, now, state, learned), depths
 
 
 def _apply(pool: Pool, decision: Decision, dry_run: bool) -> bool:
