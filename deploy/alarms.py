@@ -4,8 +4,9 @@ failed to start or whose container exited with an error."""
 from __future__ import annotations
 
 from core.settings import WORKLOADS
+from deploy import pools
 from deploy.cfn import att, camel, ref, sub
-from deploy.names import arn, dead_letter_id, queue_id
+from deploy.names import arn, dead_letter_id, pool_short, queue_id
 
 TOPIC = "AlertTopic"
 PERIOD = 300
@@ -56,6 +57,15 @@ def function_alarms() -> dict:
         "autoscaler-throttles", "AWS/Lambda", "Throttles",
         {"FunctionName": ref(FUNCTIONS["autoscaler"])}, "Sum", 0,
         "autoscaler rounds are throttled for 15 minutes", periods=3)
+    # A job that fails is an outcome, not an error: these are invocations that crashed,
+    # ran out of memory or timed out, whose job runs again after the visibility timeout.
+    for pool in pools.lambda_pools():
+        short = pool_short(pool)
+        out[f"{camel(pool)}PoolErrorsAlarm"] = {**alarm(
+            f"{short}-errors", "AWS/Lambda", "Errors",
+            {"FunctionName": ref(f"{camel(pool)}PoolFunction")}, "Sum", 0,
+            f"an invocation of the {pool} pool's function crashed or timed out"),
+            "Condition": pools.on_lambda_in_aws(pool)}
     return out
 
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 import json
 
 from core import kinds, lifecycle
+from deploy import pools
 from deploy.cfn import sub
-from deploy.names import POOLS
+from deploy.names import POOLS, function_name, pool_short
 
 #: The namespace of the stack's metrics: one per stack, as its other names.
 NAMESPACE = "${QueuePrefix}metrics"
@@ -61,8 +62,14 @@ def pool_widgets() -> list[dict]:
     workers = [_metric(name, {"Pool": p}, "Maximum", f"{p} {label}") for p in POOLS
                for name, label in (("DesiredWorkers", "desired"), ("CurrentWorkers", "current"))]
     backlog = [_metric("Backlog", {"Pool": p}, "Maximum", p) for p in POOLS]
+    # A pool on Lambda is the event source's: its workers are its function's invocations.
+    running = [["AWS/Lambda", "ConcurrentExecutions", "FunctionName",
+                function_name(pool_short(p)), {"stat": "Maximum", "label": p}]
+               for p in pools.lambda_pools()]
     return [_widget("Workers per pool (autoscaler: desired / current)", workers),
-            _widget("Backlog per pool (autoscaler)", backlog)]
+            _widget("Backlog per pool (autoscaler)", backlog),
+            _widget("Jobs running per pool on Lambda (concurrent executions)", running,
+                    width=24)]
 
 
 def queue_widgets() -> list[dict]:

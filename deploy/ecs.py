@@ -1,10 +1,11 @@
-"""ECS: the cluster, a task definition and a service per worker pool (at 0), the
-web app and Flower behind a load balancer, and the one-off migration task."""
+"""ECS: the cluster, a task definition and a service per worker pool on ECS (at 0),
+the web app and Flower behind a load balancer, and the one-off migration task."""
 from __future__ import annotations
 
+from deploy import pools
 from deploy.dashboard import metrics_env
 from deploy.cfn import NO_VALUE, att, camel, if_, load_balancer_url, ref, sub
-from deploy.names import CLUSTER_NAME, POOLS, VISIBILITY, image, service_name, visibility_parameter
+from deploy.names import CLUSTER_NAME, POOLS, VISIBILITY, image, service_name
 
 #: ECS sends SIGTERM, then SIGKILL after this: a worker finishes its task meanwhile (Fargate's most).
 STOP_TIMEOUT = 120
@@ -21,16 +22,30 @@ def env(pairs: dict) -> list[dict]:
     return [{"Name": k, "Value": v} for k, v in pairs.items()]
 
 
-def common_env() -> dict:
-    """The settings every process shares (README, "Configuration")."""
-    return {"AWS_REGION": sub("${AWS::Region}"), "QUEUE_PREFIX": ref("QueuePrefix"),
-            "BUCKET": ref("FilesBucket"), "LOG_FORMAT": "json"}
+def common_env(region: bool = True) -> dict:
+    """The settings every process shares (README, "Configuration"); Lambda sets the
+    region itself, and refuses a function that sets it (``region=False``)."""
+    out = {"AWS_REGION": sub("${AWS::Region}")} if region else {}
+    return {**out, "QUEUE_PREFIX": ref("QueuePrefix"), "BUCKET": ref("FilesBucket"),
+            "LOG_FORMAT": "json"}
 
 
-def queue_env() -> dict:
-    out = {f"QUEUE_VISIBILITY_{w.upper()}": ref(visibility_parameter(w)) for w in VISIBILITY}
+def queue_env(pool: str | None = None, runtime: str | None = None) -> dict:
+    """The queues' visibility timeouts, as the queues have them, and their redrive count;
+    for the workers of ``pool`` on ``runtime``."""
+    out = {f"QUEUE_VISIBILITY_{w.upper()}": pools.visibility(
+        w, text=True, runtime=runtime if w == pool else None) for w in VISIBILITY}
     out["MAX_RECEIVE_COUNT"] = ref("MaxReceiveCount")
     return out
+
+
+def worker_env(pool: str, runtime: str | None = None) -> dict:
+    """The settings of a pool's workers; on Lambda (``runtime="lambda"``) without the region,
+    which Lambda sets itself."""
+    return {**common_env(region=runtime != "lambda"), **queue_env(pool, runtime),
+            "WORKER_QUEUES": pool,
+            # The default transport writes files the image cannot hold.
+            "MAIL_TRANSPORT": "ses", "MAIL_FROM": ref("MailFrom"), **metrics_env()}
 
 
 def database_secret() -> list[dict]:
@@ -59,11 +74,8 @@ def task_definition(family, cpu, memory, task_role, container: dict) -> dict:
 def worker_container(pool: str) -> dict:
     return {
         "Name": "worker", "Image": image("worker"), "Command": WORKER_COMMAND,
-        "Environment": env({**common_env(), **queue_env(), "WORKER_QUEUES": pool,
-                            "WORKER_CONCURRENCY": ref("WorkerConcurrency"),
-                            # The default transport writes files the image cannot hold.
-                            "MAIL_TRANSPORT": "ses", "MAIL_FROM": ref("MailFrom"),
-                            **metrics_env()}),
+        "Environment": env({**worker_env(pool),
+                            "WORKER_CONCURRENCY": ref("WorkerConcurrency")}),
         "Secrets": database_secret(),
         "StopTimeout": STOP_TIMEOUT,
         "HealthCheck": {"Command": WORKER_HEALTH_COMMAND, "Interval": 30, "Timeout": 10,
@@ -73,6 +85,9 @@ def worker_container(pool: str) -> dict:
 
 
 def task_definitions() -> dict:
+    # Every pool has one, on Lambda too (unused there, as its queues' settings say): a
+    # stack update in the emulator fails on a resource its condition left out whose
+    # parameters changed (the image tag, every release).
     out = {f"{camel(p)}WorkerTaskDefinition": task_definition(
         service_name(p), ref("WorkerCpu"), ref("WorkerMemory"), "WorkerTaskRole",
         worker_container(p)) for p in POOLS}
@@ -152,8 +167,9 @@ def service(name, task_definition, count, security_group, target=None, depends=N
 
 
 def services() -> dict:
-    out = {f"{camel(p)}WorkerService": service(
-        service_name(p), f"{camel(p)}WorkerTaskDefinition", 0, "WorkerSecurityGroup")
+    # A pool on Lambda has no service.
+    out = {f"{camel(p)}WorkerService": {**pools.ecs_condition(p), **service(
+        service_name(p), f"{camel(p)}WorkerTaskDefinition", 0, "WorkerSecurityGroup")}
         for p in POOLS}
     out["WebService"] = service("${QueuePrefix}web", "WebTaskDefinition", ref("WebDesiredCount"),
                                 "ServiceSecurityGroup", ("web", WEB_PORT, "WebTargetGroup"),

@@ -1,17 +1,18 @@
 """The Lambdas and what invokes them: the autoscaler (every minute and on wake
-signals), the import of an uploaded file (S3) and the scheduled jobs (``core.schedules``:
-the nightly export at 02:00 Tokyo)."""
+signals), the import of an uploaded file (S3), the scheduled jobs (``core.schedules``:
+the nightly export at 02:00 Tokyo), and each worker pool on Lambda (its queue)."""
 from __future__ import annotations
 
 from core.schedules import SCHEDULES, Schedule, eventbridge_schedule
+from deploy import ecs, iam, pools
 from deploy.dashboard import metrics_env
 from deploy.cfn import att, camel, ref, sub
 from deploy.names import (AUTOSCALER_HANDLER, BUCKET_NAME, CLUSTER_NAME, IMPORT_UPLOAD_HANDLER,
-                          NIGHTLY_EXPORT_HANDLER, POOLS, STATE_KEY, function_name, image,
-                          service_name)
+                          NIGHTLY_EXPORT_HANDLER, POOL_HANDLER, POOLS, STATE_KEY, function_name,
+                          image, pool_short, queue_id, service_name)
 
-#: The web image runs a handler through the Runtime Interface Client.
-WEB_LAMBDA_ENTRYPOINT = ["python", "-m", "awslambdaric"]
+#: The web and worker images run a handler through the Runtime Interface Client.
+LAMBDA_ENTRYPOINT = ["python", "-m", "awslambdaric"]
 #: At most the wake queue's visibility timeout (30 s), as an SQS trigger requires.
 AUTOSCALER_TIMEOUT = 25
 
@@ -27,31 +28,39 @@ def autoscaler_env() -> dict:
         out[key + "SERVICE"] = sub(service_name(p))
         out[key + "MAX"] = ref("PoolMax")
         out[key + "TARGET"] = ref("WorkerConcurrency")
+        # The round leaves a pool on Lambda to its event source.
+        out[key + "RUNTIME"] = pools.runtime(p)
+        out[key + "STARTUP_SECONDS"] = str(pools.ECS_STARTUP_SECONDS)
     return out
 
 
+#: A Lambda's environment cannot reference a secret: CloudFormation resolves it at deploy.
+DATABASE_URL = sub("{{resolve:secretsmanager:${DatabaseUrlSecretArn}:SecretString}}")
+
+
 def web_lambda_env() -> dict:
-    # A Lambda's environment cannot reference a secret: CloudFormation resolves it at deploy.
-    return {"DATABASE_URL": sub("{{resolve:secretsmanager:${DatabaseUrlSecretArn}:SecretString}}"),
-            "QUEUE_PREFIX": ref("QueuePrefix"), "BUCKET": sub(BUCKET_NAME), "LOG_FORMAT": "json"}
+    return {"DATABASE_URL": DATABASE_URL, "QUEUE_PREFIX": ref("QueuePrefix"),
+            "BUCKET": sub(BUCKET_NAME), "LOG_FORMAT": "json"}
 
 
 def function(short, kind, role, timeout, memory, environment, image_config=None,
-             vpc=False, concurrency=None) -> dict:
+             network=None, concurrency=None, logs=None) -> dict:
+    """A function from ``kind``'s image; in the private subnets with the security group
+    ``network``, when given."""
     props = {
         "FunctionName": sub(function_name(short)), "PackageType": "Image",
         "Code": {"ImageUri": image(kind)}, "Role": att(role, "Arn"),
         "Timeout": timeout, "MemorySize": memory,
         "Environment": {"Variables": environment},
-        "LoggingConfig": {"LogGroup": ref(f"{camel(short)}LogGroup")},
+        "LoggingConfig": {"LogGroup": ref(logs or f"{camel(short)}LogGroup")},
     }
     if image_config:
         props["ImageConfig"] = image_config
     if concurrency:
         props["ReservedConcurrentExecutions"] = concurrency
-    if vpc:
+    if network:
         props["VpcConfig"] = {"SubnetIds": ref("PrivateSubnetIds"),
-                              "SecurityGroupIds": [ref("LambdaSecurityGroup")]}
+                              "SecurityGroupIds": [ref(network)]}
     return {"Type": "AWS::Lambda::Function", "Properties": props}
 
 
@@ -71,14 +80,52 @@ def functions() -> dict:
             concurrency=1),
         "ImportUploadFunction": function(
             "import-upload", "web", "ImportUploadRole", 60, 512, web_lambda_env(),
-            {"EntryPoint": WEB_LAMBDA_ENTRYPOINT, "Command": [IMPORT_UPLOAD_HANDLER]}, vpc=True),
+            {"EntryPoint": LAMBDA_ENTRYPOINT, "Command": [IMPORT_UPLOAD_HANDLER]},
+            network="LambdaSecurityGroup"),
         "NightlyExportFunction": function(
             "nightly-export", "web", "NightlyExportRole", 60, 512, web_lambda_env(),
-            {"EntryPoint": WEB_LAMBDA_ENTRYPOINT, "Command": [NIGHTLY_EXPORT_HANDLER]}, vpc=True),
+            {"EntryPoint": LAMBDA_ENTRYPOINT, "Command": [NIGHTLY_EXPORT_HANDLER]},
+            network="LambdaSecurityGroup"),
     }
     for short in ("autoscaler", "import-upload", "nightly-export"):
         out[f"{camel(short)}LogGroup"] = log_group(short)
+    for pool in pools.lambda_pools():
+        out.update(pool_resources(pool))
     return out
+
+
+def pool_function_id(pool: str) -> str:
+    """Logical id of a Lambda pool's function."""
+    return f"{camel(pool)}PoolFunction"
+
+
+def pool_resources(pool: str) -> dict:
+    """A pool on Lambda: a function from the worker image running the pool's handler with
+    the workers' settings, its log group, and the event source that feeds it its queue
+    one job per invocation."""
+    short, condition = pool_short(pool), {"Condition": pools.on_lambda(pool)}
+    environment = {**ecs.worker_env(pool, "lambda"), "DATABASE_URL": DATABASE_URL}
+    return {
+        pool_function_id(pool): {**condition, **function(
+            short, "worker", iam.pool_role_id(pool), pools.function_timeout(pool),
+            ref(pools.memory_parameter(pool)), environment,
+            {"EntryPoint": LAMBDA_ENTRYPOINT, "Command": [POOL_HANDLER]},
+            # The workers' group: the database lets it in.
+            network="WorkerSecurityGroup", logs=f"{camel(pool)}PoolLogGroup")},
+        f"{camel(pool)}PoolLogGroup": {**condition, **log_group(short)},
+        f"{camel(pool)}PoolEventSource": {**condition, **event_source(pool)},
+    }
+
+
+def event_source(pool: str) -> dict:
+    return {"Type": "AWS::Lambda::EventSourceMapping", "Properties": {
+        "EventSourceArn": att(queue_id(pool), "Arn"),
+        "FunctionName": ref(pool_function_id(pool)), "Enabled": True,
+        # One job per invocation: a long job holds no other, and the timeout is per job.
+        "BatchSize": 1,
+        "ScalingConfig": {"MaximumConcurrency": ref(pools.concurrency_parameter(pool))},
+        # The handler names the messages to leave on the queue; the rest are deleted.
+        "FunctionResponseTypes": ["ReportBatchItemFailures"]}}
 
 
 def triggers() -> dict:

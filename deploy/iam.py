@@ -3,15 +3,19 @@
 The worker's role: its task queues and their dead-letter queues (receive, send,
 delete messages; never create, delete or reconfigure them), the monitoring queues
 it creates (only names that monitoring queues have), the fanout topics, its
-bucket prefixes, and its own task's scale-in protection.
+bucket prefixes, and its own task's scale-in protection. A pool on Lambda has a
+role of its own: its queue and dead-letter queue, its own jobs' files and mail.
 """
 from __future__ import annotations
 
 from broker.monitoring import SQS_NAME_PATTERNS
-from deploy.cfn import att, role, statement, sub
-from deploy.names import (CLUSTER_NAME, DATA_PREFIXES, POOLS, STATE_KEY,
-                          UPLOAD_PREFIXES, arn, bucket_arn, dead_letter_id, function_name, queue_id,
-                          service_name)
+from core import kinds
+from core.settings import NOTIFY_KINDS
+from deploy import pools
+from deploy.cfn import att, camel, role, statement, sub
+from deploy.names import (CLUSTER_NAME, DATA_PREFIXES, POOL_PREFIXES, POOLS, STATE_KEY,
+                          UPLOAD_PREFIXES, arn, bucket_arn, dead_letter_id, function_name,
+                          pool_short, queue_id, service_name)
 
 #: What a process that sends and receives Celery's events and remote control
 #: does on SQS and SNS (docs/flower.md, "IAM").
@@ -40,6 +44,11 @@ def topics() -> list[dict]:
 
 def task_queues() -> list[dict]:
     return [att(queue_id(p), "Arn") for p in POOLS]
+
+
+def ecs_pools(item) -> list:
+    """``item(pool)`` for each pool, left out while the pool runs on Lambda."""
+    return [pools.when_on_ecs(p, item(p)) for p in POOLS]
 
 
 def dead_letter_queues() -> list[dict]:
@@ -132,13 +141,14 @@ def roles() -> dict:
         ]}),
         "AutoscalerRole": role("lambda.amazonaws.com", {"autoscaler": [
             lambda_logs("autoscaler"),
-            statement(["sqs:GetQueueUrl", "sqs:GetQueueAttributes"], task_queues(),
-                      "QueueDepths"),
+            # A pool on Lambda is scaled by its event source, never by a round.
+            statement(["sqs:GetQueueUrl", "sqs:GetQueueAttributes"],
+                      ecs_pools(lambda p: att(queue_id(p), "Arn")), "QueueDepths"),
             statement(["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"],
                       att("WakeQueue", "Arn"), "WakeSignals"),
             statement(["ecs:DescribeServices", "ecs:UpdateService"],
-                      [arn("ecs", "service/" + CLUSTER_NAME + "/" + service_name(p))
-                       for p in POOLS], "WorkerServices"),
+                      ecs_pools(lambda p: arn("ecs", "service/" + CLUSTER_NAME + "/" +
+                                              service_name(p))), "WorkerServices"),
             statement(["s3:GetObject", "s3:PutObject"], bucket_arn(STATE_KEY), "State"),
         ]}),
         "ImportUploadRole": role("lambda.amazonaws.com", {"import-upload": [
@@ -152,8 +162,39 @@ def roles() -> dict:
             *sender([att(queue_id("exports"), "Arn")]),
             alert(),
         ]}),
+        **pool_function_roles(),
         "SchedulerRole": role("scheduler.amazonaws.com", {"invoke-nightly-export": [
             statement("lambda:InvokeFunction",
                       arn("lambda", "function:" + function_name("nightly-export")), "Invoke"),
         ]}),
     }
+
+
+def pool_role_id(pool: str) -> str:
+    """Logical id of a Lambda pool's function role."""
+    return f"{camel(pool)}PoolFunctionRole"
+
+
+def pool_sends_mail(pool: str) -> bool:
+    """Whether a job of the pool e-mails its owner (NOTIFY_KINDS)."""
+    return any(k.workload == pool and k.name in NOTIFY_KINDS for k in kinds.KINDS.values())
+
+
+def pool_function_role(pool: str) -> dict:
+    """A Lambda pool's function: its event source's calls and its jobs' on the pool's queue
+    and dead-letter queue (one statement: both receive, delete and change visibility),
+    its jobs' files and e-mail; no monitoring queues, topics or task protection."""
+    short = pool_short(pool)
+    statements = [lambda_logs(short), VPC_ACCESS,
+                  statement(WORKER_SQS, [att(queue_id(pool), "Arn"),
+                                         att(dead_letter_id(pool), "Arn")], "PoolQueues")]
+    if POOL_PREFIXES[pool]:
+        statements.append(statement(OBJECT_ACTIONS, data_objects(POOL_PREFIXES[pool]), "Files"))
+    if pool_sends_mail(pool):
+        statements.append(send_mail())
+    return {"Condition": pools.on_lambda(pool),
+            **role("lambda.amazonaws.com", {short: statements})}
+
+
+def pool_function_roles() -> dict:
+    return {pool_role_id(p): pool_function_role(p) for p in pools.lambda_pools()}

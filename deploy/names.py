@@ -13,6 +13,9 @@ DATA_PREFIXES = filekeys.ALL
 IMPORTS_PREFIX = filekeys.IMPORTS
 #: What the web app writes: uploads, its own and those it signs for browsers.
 UPLOAD_PREFIXES = filekeys.UPLOADS
+#: The prefixes each pool's jobs read and write: a pool's own role may use these only.
+POOL_PREFIXES = {"default": (), "pdf": (filekeys.PDF,),
+                 "imports": (filekeys.IMPORTS, filekeys.REPORTS), "exports": (filekeys.EXPORTS,)}
 #: The autoscaler keeps its pools' state here (AUTOSCALER_STATE_KEY).
 STATE_KEY = DEFAULT_KEY
 BUCKET_NAME = "${QueuePrefix}files-${AWS::AccountId}-${AWS::Region}"
@@ -22,6 +25,8 @@ REGISTRY = "${AWS::AccountId}.dkr.ecr.${AWS::Region}.${AWS::URLSuffix}"
 IMPORT_UPLOAD_HANDLER = "lambdas.import_upload.handler"
 NIGHTLY_EXPORT_HANDLER = "lambdas.nightly_export.handler"
 AUTOSCALER_HANDLER = "autoscaler.lambda_handler.handler"
+#: A pool on Lambda runs its jobs with this handler, from the worker image.
+POOL_HANDLER = "worker.lambda_pool.handler"
 #: Flower's OAuth sign-in handlers (FLOWER_AUTH_PROVIDER).
 OAUTH_PROVIDERS = ("flower.views.auth.GoogleAuth2LoginHandler",
                    "flower.views.auth.GithubLoginHandler",
@@ -52,6 +57,11 @@ def service_name(pool: str) -> str:
 def function_name(short: str) -> str:
     """A Lambda function's name."""
     return "${QueuePrefix}" + short
+
+
+def pool_short(pool: str) -> str:
+    """The short name of a Lambda pool's function (named as its ECS service would be)."""
+    return "worker-" + pool
 
 
 def arn(service: str, resource: str) -> dict:

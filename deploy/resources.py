@@ -11,10 +11,9 @@ from broker.monitoring import EXCHANGE_OF, topic_name
 from core import queues
 from core.settings import WORKLOADS
 from core.wake import wake_queue_name
-from deploy import alarms, dashboard, ecs, functions, iam
+from deploy import alarms, dashboard, ecs, functions, iam, pools
 from deploy.cfn import att, if_, load_balancer_url, ref, sub
-from deploy.names import (BUCKET_NAME, IMPORTS_PREFIX, dead_letter_id, queue_id,
-                          visibility_parameter)
+from deploy.names import BUCKET_NAME, IMPORTS_PREFIX, dead_letter_id, queue_id
 
 #: The wake queue as ``core.provision`` creates it.
 WAKE_ATTRIBUTES = {"MessageRetentionPeriod": 300, "VisibilityTimeout": 30}
@@ -43,7 +42,7 @@ def messaging() -> dict:
         }}
         out[queue_id(w)] = {"Type": "AWS::SQS::Queue", "Properties": {
             "QueueName": sub("${QueuePrefix}" + w),
-            "VisibilityTimeout": ref(visibility_parameter(w)),
+            "VisibilityTimeout": pools.visibility(w),
             "MessageRetentionPeriod": queues.TASK_RETENTION_SECONDS,
             "RedrivePolicy": {"deadLetterTargetArn": att(dead_letter_id(w), "Arn"),
                               "maxReceiveCount": ref("MaxReceiveCount")},

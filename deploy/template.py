@@ -16,7 +16,7 @@ from pathlib import Path
 
 import yaml
 
-from deploy import names, resources
+from deploy import names, pools, resources
 from deploy.cfn import load_balancer_url, sub
 from deploy.dashboard import DASHBOARD_NAME
 from deploy.names import OAUTH_PROVIDERS
@@ -28,8 +28,9 @@ HEADER = """\
 # deploy/resources.py: edit those and regenerate (a test compares them).
 #
 # The whole system in one stack: SQS queues with dead-letter queues, the wake
-# queue, the SNS topics of Flower's fanout, the files bucket, ECS (a service per
-# worker pool at 0, the web app and Flower behind a load balancer), the
+# queue, the SNS topics of Flower's fanout, the files bucket, the worker pools
+# (each a Lambda function fed by its queue, or an ECS service at 0 that the
+# autoscaler scales), the web app and Flower behind a load balancer, the
 # autoscaler Lambda on a 1-minute schedule and the wake queue, the import and
 # nightly-export Lambdas, and a CloudWatch dashboard of the metrics they emit.
 # Deploy with deploy/deploy.sh (README, "Deploy to AWS").
@@ -145,10 +146,14 @@ def parameters() -> dict:
                             "Description": "tag of the web image the migration task runs: "
                                            "a release migrates first, then rolls the services"}
     for workload, seconds in names.VISIBILITY.items():
+        on_lambda = (f" while its pool runs on ECS (on Lambda: "
+                     f"{pools.lambda_visibility(workload)})"
+                     if workload in pools.lambda_pools() else "")
         p[names.visibility_parameter(workload)] = {
             "Type": "Number", "Default": seconds, "MinValue": 5, "MaxValue": 43200,
             "Description": f"QUEUE_VISIBILITY_{workload.upper()}: visibility timeout (s) of "
-                           f"the {workload} queue"}
+                           f"the {workload} queue{on_lambda}"}
+    p.update(pools.parameters())
     return p
 
 
@@ -228,6 +233,7 @@ def build() -> dict:
             "UseOAuth": {"Fn::Not": [{"Fn::Equals": [{"Ref": "FlowerAuth"}, ""]}]},
             "HasRedirectUri": {"Fn::Not": [{"Fn::Equals": [{"Ref": "FlowerOAuthRedirectUri"}, ""]}]},
             "HasWebOrigin": {"Fn::Not": [{"Fn::Equals": [{"Ref": "WebOrigin"}, ""]}]},
+            **pools.conditions(),
         },
         "Rules": rules(),
         "Resources": resources.all_resources(),

@@ -4,6 +4,9 @@
 #   docker build -f docker/worker.Dockerfile -t jobsys-worker .
 # ECS runs it with a stop timeout of 120 s (a worker finishes its task on
 # SIGTERM) and `python -m worker.health` as the container health check.
+# A pool on Lambda runs the same image as a function (deploy/template.yaml sets
+# its command): entry point `python -m awslambdaric`, command
+# `worker.lambda_pool.handler`.
 
 FROM python:3.11-slim-bookworm AS build
 # Compilers only here, in case a package has no wheel for the target platform.
@@ -22,6 +25,7 @@ RUN apt-get update \
 COPY --from=build /opt/venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH \
     LOG_FORMAT=json \
+    PYTHONPATH=/app \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1
 WORKDIR /app

@@ -21,6 +21,7 @@ from core import queues
 from core.provision import apply as provision
 from core.settings import DEFAULT_VISIBILITY, WORKLOADS, Settings
 from core.wake import wake_queue_name
+from deploy import pools
 from deploy.resources import KOMBU_TOPIC_TAGS
 from tests.support.deployed import Stack, create_stack
 from tests.support.stack import created
@@ -72,12 +73,23 @@ def attributes(sqs, name: str) -> dict:
     return sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
 
 
+#: The pools the stack runs on Lambda by default, and on ECS.
+ON_LAMBDA = [w for w in WORKLOADS if pools.DEFAULT_RUNTIME[w] == "lambda"]
+ON_ECS = [w for w in WORKLOADS if w not in ON_LAMBDA]
+
+
+def visibility(workload: str) -> int:
+    """A queue's visibility timeout in the stack: its pool's function's on Lambda."""
+    return pools.lambda_visibility(workload) if workload in ON_LAMBDA \
+        else DEFAULT_VISIBILITY[workload]
+
+
 def test_each_queue_redrives_to_its_dead_letter_queue(stack):
     sqs = stack.client("sqs")
     for w in WORKLOADS:
         queue = attributes(sqs, f"{stack.prefix}{w}")
         dlq = attributes(sqs, f"{stack.prefix}{w}-dlq")
-        assert int(queue["VisibilityTimeout"]) == DEFAULT_VISIBILITY[w]
+        assert int(queue["VisibilityTimeout"]) == visibility(w)
         redrive = json.loads(queue["RedrivePolicy"])
         assert redrive["deadLetterTargetArn"] == dlq["QueueArn"]
         assert int(redrive["maxReceiveCount"]) == 5
@@ -85,7 +97,8 @@ def test_each_queue_redrives_to_its_dead_letter_queue(stack):
 
 
 def test_queues_match_what_core_provision_creates(stack):
-    """The stack and `python -m core.provision` (the local setup) make the same queues."""
+    """The stack and `python -m core.provision` (the local setup) make the same queues,
+    but for the visibility timeout of a pool on Lambda, which its function's sets."""
     sqs = stack.client("sqs")
     local = Settings(aws_endpoint_url=stack.endpoint, aws_region=REGION,
                      queue_prefix=f"p{uuid.uuid4().hex[:6]}-", bucket=f"p{uuid.uuid4().hex[:6]}")
@@ -95,6 +108,8 @@ def test_queues_match_what_core_provision_creates(stack):
     for suffix in suffixes:
         ours = attributes(sqs, stack.prefix + suffix)
         theirs = attributes(sqs, local.queue_prefix + suffix)
+        if suffix in ON_LAMBDA:
+            theirs["VisibilityTimeout"] = str(visibility(suffix))
         assert {k: ours.get(k) for k in keys} == {k: theirs.get(k) for k in keys}, suffix
         if "RedrivePolicy" in theirs:
             assert json.loads(ours["RedrivePolicy"])["maxReceiveCount"] == \
@@ -147,10 +162,10 @@ def test_the_autoscaler_runs_every_minute_and_on_wake_signals(stack):
     assert [m["EventSourceArn"] for m in mappings["EventSourceMappings"]] == [wake_arn]
 
 
-def test_a_service_per_pool_starts_at_zero_with_graceful_workers(stack):
+def test_a_service_per_pool_on_ecs_starts_at_zero_with_graceful_workers(stack):
     ecs = stack.client("ecs")
     cluster = stack.outputs["ClusterName"]
-    names = [f"{stack.prefix}worker-{w}" for w in WORKLOADS]
+    names = [f"{stack.prefix}worker-{w}" for w in ON_ECS]
     described = ecs.describe_services(cluster=cluster, services=names)["services"]
     assert sorted(s["serviceName"] for s in described) == sorted(names)
     for service in described:
@@ -169,6 +184,25 @@ def test_a_service_per_pool_starts_at_zero_with_graceful_workers(stack):
         assert (settings.mail_transport, settings.mail_from) == ("ses", "jobs@example.com")
 
 
+def test_a_pool_on_lambda_is_a_function_of_the_worker_image_fed_by_its_queue(stack):
+    lam, sqs = stack.client("lambda"), stack.client("sqs")
+    listed = stack.client("ecs").list_services(cluster=stack.outputs["ClusterName"])
+    assert not [arn for arn in listed["serviceArns"] if arn.rsplit("-", 1)[-1] in ON_LAMBDA]
+    for pool in ON_LAMBDA:
+        config = lam.get_function(FunctionName=f"{stack.prefix}worker-{pool}")["Configuration"]
+        # moto keeps no package type or image command: the unit tests check those.
+        assert config["Timeout"] == pools.function_timeout(pool)
+        # moto hands back a Number parameter's value as a number.
+        settings = Settings.from_env({k: str(v) for k, v in
+                                      config["Environment"]["Variables"].items()})
+        assert settings.worker_queues == (pool,) and settings.queue_prefix == stack.prefix
+        assert settings.visibility_timeouts[pool] == visibility(pool)
+        (mapping,) = lam.list_event_source_mappings(
+            FunctionName=f"{stack.prefix}worker-{pool}")["EventSourceMappings"]
+        assert mapping["EventSourceArn"] == attributes(sqs, stack.prefix + pool)["QueueArn"]
+        assert mapping["BatchSize"] == 1
+
+
 def test_the_autoscaler_lambda_wakes_a_pool_of_the_stack(stack, monkeypatch):
     """The autoscaler's handler, with the environment the stack gives its Lambda, scales
     the stack's ECS service when a message reaches the stack's queue."""
@@ -180,21 +214,22 @@ def test_the_autoscaler_lambda_wakes_a_pool_of_the_stack(stack, monkeypatch):
         monkeypatch.setenv(key, str(value))
     monkeypatch.setenv("AWS_ENDPOINT_URL", stack.endpoint)
     monkeypatch.setenv("AWS_REGION", REGION)
-    monkeypatch.setenv("POOL_PDF_COOLDOWN", "0")
+    monkeypatch.setenv("POOL_EXPORTS_COOLDOWN", "0")
 
+    # The pools on Lambda are their event sources' to scale.
     idle = {r["pool"]: r for r in handler({}, None)}
-    assert set(idle) == set(WORKLOADS) and all(r["desired"] == 0 for r in idle.values())
+    assert set(idle) == set(ON_ECS) and all(r["desired"] == 0 for r in idle.values())
 
-    sqs.send_message(QueueUrl=sqs.get_queue_url(QueueName=f"{stack.prefix}pdf")["QueueUrl"],
+    sqs.send_message(QueueUrl=sqs.get_queue_url(QueueName=f"{stack.prefix}exports")["QueueUrl"],
                      MessageBody="{}")
     woken = {r["pool"]: r for r in handler({}, None)}
-    assert woken["pdf"]["desired"] == 1 and woken["pdf"]["applied"] is True
+    assert woken["exports"]["desired"] == 1 and woken["exports"]["applied"] is True
     (service,) = ecs.describe_services(cluster=stack.outputs["ClusterName"],
-                                       services=[f"{stack.prefix}worker-pdf"])["services"]
+                                       services=[f"{stack.prefix}worker-exports"])["services"]
     assert service["desiredCount"] == 1
     state = stack.client("s3").get_object(Bucket=stack.outputs["BucketName"],
                                           Key="autoscaler/state.json")
-    assert json.loads(state["Body"].read())["pools"]["pdf"]["last_scale_out"] is not None
+    assert json.loads(state["Body"].read())["pools"]["exports"]["last_scale_out"] is not None
 
 
 def flower_container(stack: Stack) -> dict:

@@ -17,9 +17,16 @@ WORKERS = sorted(n for n in of_type("AWS::ECS::TaskDefinition")
                  if n.endswith("WorkerTaskDefinition"))
 
 
-@pytest.mark.parametrize("task_definition", WORKERS)
-def test_workers_send_mail_through_ses_from_mail_from(task_definition):
-    env = environment(task_definition)
+POOL_FUNCTIONS = sorted(n for n in of_type("AWS::Lambda::Function") if n.endswith("PoolFunction"))
+
+
+def variables(function: str) -> dict:
+    return of_type("AWS::Lambda::Function")[function]["Properties"]["Environment"]["Variables"]
+
+
+@pytest.mark.parametrize("env", [environment(n) for n in WORKERS] +
+                         [variables(n) for n in POOL_FUNCTIONS], ids=WORKERS + POOL_FUNCTIONS)
+def test_workers_send_mail_through_ses_from_mail_from(env):
     assert env["MAIL_FROM"] == {"Ref": "MailFrom"}
     plain = {k: str(value(v, GIVEN)) for k, v in env.items()
              if isinstance(value(v, GIVEN), (str, int))}
@@ -48,15 +55,21 @@ def test_sender_identity_takes_a_domain_or_an_address(identity):
     assert re.fullmatch(PARAMETERS["SenderIdentity"]["AllowedPattern"], identity)
 
 
-def test_only_the_worker_may_send_email_and_only_as_mail_from():
+def test_only_workers_whose_jobs_mail_may_send_email_and_only_as_mail_from():
+    from core import kinds
     senders = {role: s for role in of_type("AWS::IAM::Role") for s in statements(role)
                if any(a.startswith("ses:") for a in listed(s["Action"]))}
-    assert list(senders) == ["WorkerTaskRole"]
-    (statement,) = [s for s in statements("WorkerTaskRole") if s.get("Sid") == "SendMail"]
-    assert listed(statement["Action"]) == ["ses:SendEmail"]
-    assert statement["Resource"]["Fn::Sub"].endswith(
-        ":ses:${AWS::Region}:${AWS::AccountId}:identity/${SenderIdentity}")
-    assert statement["Condition"] == {"StringEquals": {"ses:FromAddress": {"Ref": "MailFrom"}}}
+    mailing_pools = {k.workload for k in kinds.KINDS.values() if k.name in NOTIFY_KINDS}
+    lambda_pools = {n.removesuffix("PoolFunction").lower() for n in POOL_FUNCTIONS}
+    assert sorted(senders) == sorted(["WorkerTaskRole"] + [
+        f"{p.capitalize()}PoolFunctionRole" for p in mailing_pools & lambda_pools])
+    for statement in senders.values():
+        assert statement["Sid"] == "SendMail"
+        assert listed(statement["Action"]) == ["ses:SendEmail"]
+        assert statement["Resource"]["Fn::Sub"].endswith(
+            ":ses:${AWS::Region}:${AWS::AccountId}:identity/${SenderIdentity}")
+        assert statement["Condition"] == {
+            "StringEquals": {"ses:FromAddress": {"Ref": "MailFrom"}}}
 
 
 class RecordingSesV2:

@@ -102,7 +102,7 @@ def test_the_lambda_handlers_are_the_ones_the_project_declares():
     handlers = {f["Properties"]["ImageConfig"]["Command"][0]
                 for f in of_type("AWS::Lambda::Function").values()}
     assert handlers == {"autoscaler.lambda_handler.handler", "lambdas.import_upload.handler",
-                        "lambdas.nightly_export.handler"}
+                        "lambdas.nightly_export.handler", "worker.lambda_pool.handler"}
     assert {h: images.problem_with_handler(h) for h in handlers} == dict.fromkeys(handlers)
 
 
@@ -116,11 +116,15 @@ def test_workers_stop_gracefully_report_health_and_log():
         assert {s["Name"] for s in container["Secrets"]} == {"DATABASE_URL"}
 
 
-def test_one_service_per_pool_starting_at_zero():
+def test_a_service_per_pool_on_ecs_starting_at_zero():
+    from tests.support.stack import created
     services = of_type("AWS::ECS::Service")
     pools = {n: s for n, s in services.items() if n.endswith("WorkerService")}
     assert sorted(pools) == sorted(f"{w.capitalize()}WorkerService" for w in WORKLOADS)
     assert {s["Properties"]["DesiredCount"] for s in pools.values()} == {0}
+    on_ecs = {f"{w.capitalize()}PoolRuntime": "ecs" for w in ("default", "pdf", "imports")}
+    assert {n for n in pools if created(n, {})} == {"ExportsWorkerService"}
+    assert {n for n in pools if created(n, on_ecs)} == set(pools)
 
 
 def test_the_nightly_export_runs_at_two_in_tokyo():
@@ -210,9 +214,7 @@ def test_the_worker_may_use_its_queues_topics_files_mail_and_own_protection_only
             assert keys == [f"/{prefix}*" for prefix in filekeys.ALL]
 
 
-@pytest.mark.parametrize("role", ["WebTaskRole", "FlowerTaskRole", "AutoscalerRole",
-                                  "ImportUploadRole", "NightlyExportRole", "SchedulerRole",
-                                  "ExecutionRole", "WorkerTaskRole"])
+@pytest.mark.parametrize("role", sorted(of_type("AWS::IAM::Role")))
 def test_no_role_may_do_everything(role):
     for s in statements(role):
         acts = {s["Action"]} if isinstance(s["Action"], str) else set(s["Action"])
@@ -228,10 +230,17 @@ def test_the_web_app_sends_and_receives_only_dead_letters():
         [f"{w.capitalize()}DeadLetterQueue" for w in WORKLOADS], "the operator page's redrive"
 
 
-def test_the_autoscaler_changes_only_the_worker_services():
-    (ecs,) = [s for s in statements("AutoscalerRole") if "ecs:UpdateService" in s["Action"]]
-    assert [r["Fn::Sub"].rsplit("/", 1)[-1] for r in ecs["Resource"]] == \
-        [f"${{QueuePrefix}}worker-{w}" for w in WORKLOADS]
+@pytest.mark.parametrize("runtimes, pools", [
+    ({}, ["exports"]),
+    ({"DefaultPoolRuntime": "ecs", "PdfPoolRuntime": "ecs", "ImportsPoolRuntime": "ecs"},
+     WORKLOADS)])
+def test_the_autoscaler_changes_only_the_services_of_pools_on_ecs(runtimes, pools):
+    from tests.support.stack import value
+    granted = {s["Sid"]: value(s, runtimes)["Resource"] for s in statements("AutoscalerRole")}
+    assert [r["Fn::Sub"].rsplit("/", 1)[-1] for r in granted["WorkerServices"]] == \
+        [f"${{QueuePrefix}}worker-{w}" for w in pools]
+    assert [r["Fn::GetAtt"][0] for r in granted["QueueDepths"]] == \
+        [f"{w.capitalize()}Queue" for w in pools]
 
 
 # --- what a role may do to a queue, decided as IAM matches resources -------------------

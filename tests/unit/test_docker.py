@@ -148,6 +148,19 @@ def test_image_requirements_pin_what_requirements_txt_pins(path):
             if project.get(name) != version} == {}
 
 
+def test_every_image_a_function_runs_through_the_runtime_interface_client_installs_it():
+    from tests.support.stack import of_type
+    runs = {}
+    for name, function in of_type("AWS::Lambda::Function").items():
+        props = function["Properties"]
+        if "awslambdaric" in props.get("ImageConfig", {}).get("EntryPoint", []):
+            runs[name] = props["Code"]["ImageUri"]["Fn::Sub"].rsplit("/", 1)[-1].split(":")[0]
+    assert set(runs.values()) == {"web", "worker"}
+    for name, image in runs.items():
+        assert "awslambdaric" in requirement_names(DOCKER / "requirements" / f"{image}.txt")
+        assert "awslambdaric" in read_lock(DOCKER / "requirements" / f"{image}.lock"), name
+
+
 def test_the_web_image_does_not_carry_the_renderer():
     assert "weasyprint" not in requirement_names(DOCKER / "requirements" / "web.txt")
 
@@ -233,7 +246,7 @@ ENTRY_MODULES = {
     "web.Dockerfile": {"webapp", "lambdas.import_upload", "lambdas.nightly_export",
                        "broker.sqs_fanout"},
     "worker.Dockerfile": {"worker.__main__", "worker.health", "autoscaler.__main__",
-                          "broker.sqs_fanout", *TASK_MODULES},
+                          "worker.lambda_pool", "broker.sqs_fanout", *TASK_MODULES},
     "flower.Dockerfile": {"worker.flower", "broker.sqs_fanout"},
     "autoscaler.Dockerfile": {"autoscaler.lambda_handler"},
 }
