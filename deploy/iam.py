@@ -46,11 +46,6 @@ def task_queues() -> list[dict]:
     return [att(queue_id(p), "Arn") for p in POOLS]
 
 
-def ecs_pools(item) -> list:
-    """``item(pool)`` for each pool, left out while the pool runs on Lambda."""
-    return [pools.when_on_ecs(p, item(p)) for p in POOLS]
-
-
 def dead_letter_queues() -> list[dict]:
     return [att(dead_letter_id(p), "Arn") for p in POOLS]
 
@@ -141,14 +136,15 @@ def roles() -> dict:
         ]}),
         "AutoscalerRole": role("lambda.amazonaws.com", {"autoscaler": [
             lambda_logs("autoscaler"),
-            # A pool on Lambda is scaled by its event source, never by a round.
-            statement(["sqs:GetQueueUrl", "sqs:GetQueueAttributes"],
-                      ecs_pools(lambda p: att(queue_id(p), "Arn")), "QueueDepths"),
+            # Every pool's, whatever runs it: a pool on Lambda has no service to change,
+            # and a list whose items depend on conditions reaches IAM with nulls in moto.
+            statement(["sqs:GetQueueUrl", "sqs:GetQueueAttributes"], task_queues(),
+                      "QueueDepths"),
             statement(["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"],
                       att("WakeQueue", "Arn"), "WakeSignals"),
             statement(["ecs:DescribeServices", "ecs:UpdateService"],
-                      ecs_pools(lambda p: arn("ecs", "service/" + CLUSTER_NAME + "/" +
-                                              service_name(p))), "WorkerServices"),
+                      [arn("ecs", "service/" + CLUSTER_NAME + "/" + service_name(p))
+                       for p in POOLS], "WorkerServices"),
             statement(["s3:GetObject", "s3:PutObject"], bucket_arn(STATE_KEY), "State"),
         ]}),
         "ImportUploadRole": role("lambda.amazonaws.com", {"import-upload": [

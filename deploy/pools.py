@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from autoscaler.config import LAMBDA_CONCURRENCY, LAMBDA_MAX_SECONDS
 from core import kinds
-from deploy.cfn import NO_VALUE, camel, if_, ref
+from deploy.cfn import camel, if_, ref
 from deploy.names import POOLS, visibility_parameter
 
 #: Lambda ends an invocation at its timeout: a pool's longest job plus this, which covers
@@ -91,11 +91,6 @@ def on_lambda_in_aws(pool: str) -> str:
 def runtime(pool: str):
     """POOL_<NAME>_RUNTIME: ``ecs`` or ``lambda``."""
     return ref(runtime_parameter(pool)) if pool in lambda_pools() else "ecs"
-
-
-def when_on_ecs(pool: str, value):
-    """``value`` while the pool runs on ECS, else nothing (a list item left out)."""
-    return if_(on_lambda(pool), NO_VALUE, value) if pool in lambda_pools() else value
 
 
 def ecs_condition(pool: str) -> dict:
