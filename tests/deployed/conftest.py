@@ -1,12 +1,14 @@
 """The stack as deployed: every process started as AWS would start it, under its own role.
 
 The template is created in the emulator; then the migration task, the web app,
-Flower and one worker per pool run as subprocesses with exactly the command and
+Flower and one worker per pool on ECS run as subprocesses with exactly the command and
 environment their task definitions declare (secrets fetched from the emulator's
 Secrets Manager, where the test stored test values), and the Lambdas' handlers run
-with exactly their functions' environment. What the test adds is what AWS itself
-would provide: the endpoint (the IAM gate in front of the emulator), credentials
-of the process's role, and a local port to listen on instead of ECS's.
+with exactly their functions' environment: a pool on Lambda in a warm process fed by
+its queue as its event source mapping would feed it (``tests.support.event_source``).
+What the test adds is what AWS itself would provide: the endpoint (the IAM gate in
+front of the emulator), credentials of the process's role, a local port to listen on
+instead of ECS's, and Lambda's runtime and pollers.
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ import requests
 from core.settings import WORKLOADS
 from stack import services
 from tests.support import deployed
+from tests.support.event_source import EventSource, WarmFunction
 from tests.support.iam_gate import Evaluator, Gate, Principal
 
 ROOT = deployed.ROOT
@@ -41,6 +44,8 @@ class Deployed:
     logs: Path
     processes: dict[str, deployed.Process] = field(default_factory=dict)
     children: list = field(default_factory=list)
+    #: The event source of each pool on Lambda, by pool.
+    event_sources: dict[str, EventSource] = field(default_factory=dict)
     web: str = ""
     flower: str = ""
 
@@ -72,11 +77,33 @@ class Deployed:
         result = subprocess.run(
             [sys.executable, "-m", "tests.support.lambda_run", process.handler],
             input=json.dumps(event), capture_output=True, text=True, timeout=120, cwd=ROOT,
-            env=self.env(process, **deployed.lambda_runtime_env(self.stack, function)))
+            env=self.env(process, **deployed.lambda_runtime_env(self.stack, process)))
         assert result.returncode == 0, f"{function} failed:\n{result.stderr[-3000:]}"
         return json.loads(result.stdout.strip().splitlines()[-1])
 
+    def feed(self, pool: str) -> EventSource:
+        """The event source mapping of a pool on Lambda, polling its queue for its function."""
+        process = self.processes[f"worker-{pool}"]
+        mapping = deployed.event_source_mapping(self.stack, process.name)
+        # The emulator would invoke the function itself (in Docker) on every send, taking
+        # a receive of the message; this event source stands in for its mapping.
+        self.stack.client("lambda").update_event_source_mapping(UUID=mapping["UUID"],
+                                                                Enabled=False)
+        env = self.env(process, **deployed.lambda_runtime_env(self.stack, process))
+        function = WarmFunction(process.handler, env, process.timeout,
+                                self.logs / f"{process.name}.log", str(ROOT))
+        source = EventSource(mapping["EventSourceArn"].rsplit(":", 1)[-1],
+                             mapping["BatchSize"], function, env, self.gate.endpoint,
+                             deployed.REGION)
+        self.event_sources[pool] = source.start()
+        return source
+
+    def on_lambda(self, pool: str) -> bool:
+        return self.processes[f"worker-{pool}"].handler is not None
+
     def stop(self) -> None:
+        for source in self.event_sources.values():
+            source.stop()
         for child in self.children:
             child.stop(timeout=20)
 
@@ -88,7 +115,7 @@ def describe(stack: deployed.Stack) -> dict[str, deployed.Process]:
              "web": deployed.service_process(stack, "web"),
              "flower": deployed.service_process(stack, "flower")}
     for pool in WORKLOADS:
-        found[f"worker-{pool}"] = deployed.service_process(stack, f"worker-{pool}")
+        found[f"worker-{pool}"] = deployed.pool_process(stack, pool)
     for function in ("autoscaler", "import-upload", "nightly-export"):
         found[function] = deployed.function_process(stack, function)
     return found
@@ -163,6 +190,9 @@ def boot(running: Deployed) -> None:
                                             "--address=127.0.0.1"])
     workers = []
     for pool in WORKLOADS:
+        if running.on_lambda(pool):
+            running.feed(pool)
+            continue
         command = running.processes[f"worker-{pool}"].command
         python = sys.executable if command[0] == "python" else f"{BIN}/{command[0]}"
         workers.append(running.start(f"worker-{pool}", [python, *command[1:]]))

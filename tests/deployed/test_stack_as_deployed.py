@@ -18,6 +18,7 @@ import requests
 
 from core import lifecycle
 from core.settings import WORKLOADS
+from deploy import pools
 from tasks.imports import samples
 from tests.deployed.conftest import OPERATOR, SENDER
 from tests.support import deployed
@@ -81,16 +82,29 @@ def follow(api, url: str) -> requests.Response:
     return requests.get(answer.headers["Location"], timeout=30)
 
 
-@pytest.mark.parametrize("function", ["autoscaler", "import-upload", "nightly-export"])
+def ecs_pools(live_stack) -> list[str]:
+    return [w for w in WORKLOADS if not live_stack.on_lambda(w)]
+
+
+@pytest.mark.parametrize("function", ["autoscaler", "import-upload", "nightly-export",
+                                      *(f"worker-{p}" for p in pools.lambda_pools())])
 def test_each_functions_environment_fits_lambdas_4_kb(live_stack, function):
     """Lambda refuses a function whose variables (with the secret resolved into them) pass 4 KB."""
-    env = live_stack.processes[function].environment
+    process = live_stack.processes[function]
+    assert process.handler, f"{function} is not a Lambda function in this stack"
+    env = process.environment
     assert sum(len(k.encode()) + len(v.encode()) for k, v in env.items()) <= 4096, env
 
 
 def test_a_canary_runs_on_the_default_pool(live_stack, api):
     job = finished(live_stack, api, submit(live_stack, api, "canary", {}))
     assert job["status"] == "succeeded", job
+    if live_stack.on_lambda("default"):
+        # Run by the pool's function, one message per invocation, its outcome reported.
+        assert job["worker"].startswith(f"lambda:{live_stack.stack.prefix}worker-default"), job
+        ran = live_stack.event_sources["default"].invocations
+        assert ran and all(len(i.event["Records"]) == 1 and i.error is None and
+                           i.answer == {"batchItemFailures": []} for i in ran), ran
 
 
 def test_the_pipeline_check_runs_for_an_operator_and_nobody_else(live_stack, api):
@@ -207,21 +221,24 @@ def test_the_autoscaler_rounds_from_its_schedule_and_its_wake_queue(live_stack, 
     for m in messages:
         poller.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
     decided = {d["pool"]: d for d in decisions}
-    assert set(decided) == set(WORKLOADS)
+    # A pool on Lambda is its event source's to scale.
+    assert set(decided) == set(ecs_pools(live_stack))
+    pool = ecs_pools(live_stack)[0]
     services = ecs.describe_services(cluster=stack.outputs["ClusterName"],
-                                     services=[stack.prefix + "worker-default"])["services"]
+                                     services=[f"{stack.prefix}worker-{pool}"])["services"]
     # What the round decided reached ECS under the autoscaler's role.
-    assert services[0]["desiredCount"] == decided["default"]["desired"], decided["default"]
+    assert services[0]["desiredCount"] == decided[pool]["desired"], decided[pool]
 
 
-def test_a_message_no_worker_can_run_goes_to_its_dead_letter_queue_by_the_workers_role(
-        live_stack):
+@pytest.mark.parametrize("pool", ["default", "exports"])
+def test_a_message_no_worker_can_run_goes_to_its_dead_letter_queue_by_its_pools_role(
+        live_stack, pool):
     stack = live_stack.stack
     sqs = stack.client("sqs")
     mark = f"not a task message {datetime.now(timezone.utc).isoformat()}"
-    sqs.send_message(QueueUrl=sqs.get_queue_url(QueueName=stack.prefix + "default")["QueueUrl"],
+    sqs.send_message(QueueUrl=sqs.get_queue_url(QueueName=stack.prefix + pool)["QueueUrl"],
                      MessageBody=mark)
-    dead = sqs.get_queue_url(QueueName=stack.prefix + "default-dlq")["QueueUrl"]
+    dead = sqs.get_queue_url(QueueName=f"{stack.prefix}{pool}-dlq")["QueueUrl"]
 
     def moved():
         found = sqs.receive_message(QueueUrl=dead, MaxNumberOfMessages=10, WaitTimeSeconds=1,
@@ -252,20 +269,21 @@ def test_the_operator_page_reads_dead_letters_and_decisions_and_redrives(live_st
     assert redrive.status_code in (302, 303), redrive.text[-2000:]
 
 
-def test_flower_shows_every_pool_behind_its_sign_in(live_stack):
+def test_flower_shows_every_pool_on_ecs_behind_its_sign_in(live_stack):
     flower = live_stack.processes["flower"]
     user, password = flower.environment["FLOWER_BASIC_AUTH"].split(":", 1)
     assert requests.get(live_stack.flower + "/api/workers", timeout=10).status_code == 401
+    on_ecs = ecs_pools(live_stack)
 
     def online():
         found = requests.get(live_stack.flower + "/api/workers?status=1", auth=(user, password),
                              timeout=30).json()
-        return found if sum(found.values()) >= 4 else None
-    deployed.wait_for(online, 60, "Flower to hear the four workers")
+        return found if sum(found.values()) >= len(on_ecs) else None
+    deployed.wait_for(online, 60, "Flower to hear the workers")
     workers = requests.get(live_stack.flower + "/api/workers?refresh=1", auth=(user, password),
                            timeout=60).json()
     queues = {q["name"] for w in workers.values() for q in w.get("active_queues") or []}
-    assert set(WORKLOADS) <= queues, workers
+    assert set(on_ecs) <= queues, workers
 
 
 #: Statements no process of this tier can exercise, and why.

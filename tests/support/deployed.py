@@ -17,6 +17,7 @@ import boto3
 import yaml
 
 from core.settings import Settings
+from deploy.cfn import camel
 from stack.services import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -108,6 +109,9 @@ class Process:
     command: list[str] = field(default_factory=list)
     handler: str | None = None
     policies: tuple = ()
+    #: A Lambda function's timeout (s) and memory (MiB).
+    timeout: float | None = None
+    memory: int | None = None
 
 
 def role_policies(stack: Stack, role_arn: str | None) -> tuple:
@@ -183,7 +187,22 @@ def function_process(stack: Stack, short: str) -> Process:
     image = config.get("ImageConfigResponse", {}).get("ImageConfig", {})
     handler = (image.get("Command") or [None])[0] or _template_handler(short)
     return Process(short, config["Role"], env, handler=handler,
-                   policies=role_policies(stack, config["Role"]))
+                   policies=role_policies(stack, config["Role"]),
+                   timeout=float(config["Timeout"]), memory=int(config["MemorySize"]))
+
+
+def pool_process(stack: Stack, pool: str) -> Process:
+    """A worker pool's process: its ECS service's task, or its Lambda function."""
+    if f"{camel(pool)}WorkerService" in stack.created:
+        return service_process(stack, f"worker-{pool}")
+    return function_process(stack, f"worker-{pool}")
+
+
+def event_source_mapping(stack: Stack, short: str) -> dict:
+    """The one SQS event source mapping of a function, as Lambda holds it."""
+    (mapping,) = stack.client("lambda").list_event_source_mappings(
+        FunctionName=stack.prefix + short)["EventSourceMappings"]
+    return mapping
 
 
 def _template_handler(short: str) -> str:
@@ -195,11 +214,17 @@ def _template_handler(short: str) -> str:
     raise LookupError(f"no function {short} in the template")
 
 
-def lambda_runtime_env(stack: Stack, function: str) -> dict:
-    """What the Lambda runtime itself sets for a function (besides its credentials)."""
+def lambda_runtime_env(stack: Stack, function: Process) -> dict:
+    """What the Lambda runtime itself sets for a function (besides its credentials), and
+    its timeout, which Lambda keeps to itself and ``tests.support.lambda_run`` reads."""
+    name = stack.prefix + function.name
     return {"AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION,
-            "AWS_LAMBDA_FUNCTION_NAME": stack.prefix + function,
-            "AWS_EXECUTION_ENV": "AWS_Lambda_Image", "LAMBDA_TASK_ROOT": str(ROOT)}
+            "AWS_LAMBDA_FUNCTION_NAME": name, "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory),
+            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{name}",
+            "AWS_LAMBDA_LOG_STREAM_NAME": "2026/12/03/[$LATEST]0123456789abcdef",
+            "AWS_EXECUTION_ENV": "AWS_Lambda_Image", "LAMBDA_TASK_ROOT": str(ROOT),
+            "AWS_LAMBDA_FUNCTION_TIMEOUT": f"{function.timeout:g}"}
 
 
 def schedule_inputs() -> dict[str, str]:
