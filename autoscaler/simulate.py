@@ -60,11 +60,11 @@ def as_json(result: Result, source: str) -> dict:
 def report(result: Result, description: str = "") -> str:
     """The figures as a small text table."""
     lines = [description] if description else []
-    lines.append(f"{'pool':<10}{'tasks':>7}{'used':>9}{'ideal':>9}{'ratio':>7}"
+    lines.append(f"{'pool':<10}{'runs on':>8}{'tasks':>7}{'used':>9}{'ideal':>9}{'ratio':>7}"
                  f"{'starting':>10}{'idle':>7}{'peak':>6}{'wait p50':>10}{'wait p95':>10}{'wait max':>10}")
     for name, f in result.pools.items():
         ratio = f"{f['used'] / f['ideal']:.2f}" if f["ideal"] else "-"
-        lines.append(f"{name:<10}{f['tasks']:>7}{f['used']:>9}{f['ideal']:>9}{ratio:>7}"
+        lines.append(f"{name:<10}{f['runtime']:>8}{f['tasks']:>7}{f['used']:>9}{f['ideal']:>9}{ratio:>7}"
                      f"{f['starting']:>10}{f['idle']:>7}{f['peak_workers']:>6}{f['wait_p50']:>9.0f}s{f['wait_p95']:>9.0f}s"
                      f"{f['wait_max']:>9.0f}s")
     t = result.totals
