@@ -42,6 +42,7 @@ from autoscaler import costs, trace as traces
 from autoscaler.config import load
 from autoscaler.rounds import decisions_in
 from autoscaler.sim import simulate
+from autoscaler.simulate import compare
 from bench.harness import AUTH, RESULTS, ROOT, child_env, percentile, start_base, \
     start_child, start_web
 from core import lifecycle
@@ -199,6 +200,14 @@ def simulation(paths=None) -> dict:
     return out
 
 
+def plot_burst(path: Path) -> None:
+    """The example day's PDF burst today and as deployed (docs/autoscaler.md)."""
+    data = json.loads((ROOT / "autoscaler" / "traces" / "example.json").read_text())
+    runs = {"today: ECS workers, sized by backlog": _simulate(data, *VARIANTS["today"]),
+            "as deployed: the pool on Lambda": _simulate(data, *VARIANTS["as_deployed"])}
+    compare(runs, "pdf", str(path), title="The 500-document burst of the example day")
+
+
 def _simulate(data: dict, env: dict, assignments: list[str]):
     copy = json.loads(json.dumps(data))
     for assignment in assignments:
@@ -299,7 +308,11 @@ def main(argv=None) -> int:
                         help="only the simulated traces (seconds, no services); the live "
                              "figures already in --out are kept")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--plot", type=Path, help="also draw the example day's PDF burst, "
+                        "today and as deployed, to this PNG")
     args = parser.parse_args(argv)
+    if args.plot:
+        plot_burst(args.plot)
     if args.sim_only:
         result = json.loads(args.out.read_text()) if args.out.exists() else {
             "benchmark": "bench/autoscale.py"}
