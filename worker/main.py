@@ -1,4 +1,5 @@
-"""Start a Celery worker wired for SQS: the keeper, the dead-letter sweep, warm pool."""
+"""Start a Celery worker wired for SQS: the keeper, the dead-letter sweep, warm pool,
+reports to the autoscaler."""
 from __future__ import annotations
 
 import logging
@@ -8,7 +9,7 @@ import socket
 
 from celery import signals
 
-from core import aws, logs, queues
+from core import aws, logs, queues, reports, wake
 from core.errors import ConfigurationError
 from core.periodic import Periodic
 from core.settings import Settings
@@ -16,6 +17,7 @@ from store import db, jobstore
 from tasks import deadletter
 from tasks.app import create_worker_celery, task_modules
 from tasks.pdf.preflight import check_worker as pdf_preflight
+from tasks.runtime import JobTask
 from worker import protection
 from worker.keeper import VisibilityKeeper
 from worker.request import KeptRequest
@@ -45,9 +47,12 @@ def build(settings: Settings):
     KeptRequest.on_worker_lost = staticmethod(
         lambda job_id, reason: jobstore.as_uuid(job_id) and in_session(
             jobstore.release, jobstore.as_uuid(job_id), reason))
+    reporter = _reporter(settings, sqs)
     celery.loader.import_default_modules()
     for task in celery.tasks.values():
         task.Request = KeptRequest
+        if isinstance(task, JobTask):
+            task.reporter = reporter
     _dead_letter_what_cannot_run(celery)
 
     dlq_urls = queues.dead_letter_urls(settings, sqs, settings.worker_queues)
@@ -67,6 +72,7 @@ def build(settings: Settings):
         sweeper.start()
         if idle_exit:
             idle_exit.start()
+        reporter.ready(settings.worker_queues)
 
     @signals.worker_process_init.connect(weak=False)
     def _fresh_connections(**_):
@@ -79,7 +85,21 @@ def build(settings: Settings):
         if idle_exit:
             idle_exit.stop()
 
+    @signals.worker_process_shutdown.connect(weak=False)  # a pool child
+    @signals.worker_shutdown.connect(weak=False)  # the main process, its tasks done
+    def _last_reports(**_):
+        reporter.close()
+
     return celery, keeper
+
+
+def _reporter(settings: Settings, sqs) -> reports.Reporter:
+    """Reports to the autoscaler on its wake queue; none without one."""
+    url = wake.find_queue(sqs, settings.queue_prefix,
+                          without="this worker sends the autoscaler no reports")
+    if url is None:
+        return reports.Reporter()
+    return reports.SqsReporter(lambda: aws.client(settings, "sqs"), url)
 
 
 def _dead_letter_what_cannot_run(celery) -> None:
