@@ -48,3 +48,8 @@ def test_a_lambda_second_at_one_gigabyte_costs_about_1_2_worker_seconds():
     assert costs.DEFAULT.lambda_seconds(1, 1024) == pytest.approx(1.216, abs=0.001)
     assert costs.DEFAULT.lambda_seconds(0, 1024, requests=1_000_000) == pytest.approx(
         0.20 / costs.DEFAULT.worker_second)
+
+
+def test_a_ready_sent_before_the_ask_leaves_the_measurement_open():
+    state = PoolState(asked_at=100.0, startup=40.0)
+    assert estimates.ready(state, 90.0) == state
