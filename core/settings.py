@@ -137,6 +137,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("worker_concurrency", "WORKER_CONCURRENCY", INTEGER, 2,
             "task processes per worker", low=1, high=256),
     Setting("worker_queues", "WORKER_QUEUES", NAMES, WORKLOADS, "queues a worker consumes"),
+    Setting("lambda_concurrency", "LAMBDA_CONCURRENCY", INTEGER, 2,
+            "invocations `python -m worker.lambda_pool` (the local stand-in for a Lambda "
+            "pool's event source) runs at once", low=1, high=1000),
     listed("WORKER_NAME", "`worker-<pid>`", "the worker's node name (`<name>@<host>`)"),
     Setting("dlq_sweep_interval", "DLQ_SWEEP_INTERVAL", NUMBER, 30.0,
             "seconds between a worker's sweeps of its dead-letter queues", low=0.2),
