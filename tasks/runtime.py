@@ -9,6 +9,9 @@ nothing twice; a job lost with its worker goes back to the queue on a fresh
 message, ``tasks.lost``) and maps errors to outcomes: ``JobFailed`` fails the job,
 transient errors are retried with backoff, ``JobCancelled`` cancels it,
 ``JobDeferred`` waits in the queue, anything unexpected fails it.
+
+Each task call has a deadline (``tasks.deadlines``): ``JobContext.check_cancelled``
+raises ``RanTooLong`` past it, which fails the job with nothing half-written.
 """
 from __future__ import annotations
 
@@ -28,12 +31,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from core import lifecycle, logs, metrics, reports
 from core.backoff import retry_delay
+from core.deadline import Deadline
 from core.errors import JobCancelled, JobDeferred, JobFailed, TransientJobError
 from core.settings import Settings
 from service.submit import confirm
 from store import jobstore, outbox
 from store.models import Job
-from tasks import lost, notify
+from tasks import deadlines, lost, notify
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +62,7 @@ class TaskRun:
     sessions: sessionmaker
     session: Session
     job_id: uuid.UUID | None
+    deadline: Deadline | None = None  # when the call must stop
     ended: Job | None = None      # this run ended the job
     found_ended: Job | None = None  # the job had ended before this run
     claimed: bool = False         # this run claimed the job (and ran its body)
@@ -99,7 +104,8 @@ class JobTask(Task):
     def __call__(self, *args, **kwargs):
         raw = kwargs.get("job_id", args[0] if args else None)
         with self.sessions() as db:
-            run = TaskRun(self.settings, self.sessions, db, jobstore.as_uuid(raw))
+            run = TaskRun(self.settings, self.sessions, db, jobstore.as_uuid(raw),
+                          deadline=deadlines.of_task(self, self.settings))
             token = _run.set(run)
             # Every line of this call carries them; claim() adds the kind and attempt.
             fields = logs.bind(job_id=run.job_id, task_id=self.request.id)
@@ -175,6 +181,7 @@ class JobContext:
     worker: str
     session: Session
     result: dict = field(default_factory=dict)
+    deadline: Deadline | None = None
 
     @property
     def params(self) -> dict:
@@ -187,7 +194,9 @@ class JobContext:
         self.session.commit()
 
     def check_cancelled(self) -> None:
-        """Raise ``JobCancelled`` if the owner asked the job to stop."""
+        """Raise ``RanTooLong`` past the job's deadline, ``JobCancelled`` if the owner asked
+        the job to stop."""
+        deadlines.check(self.deadline)
         cancelled = jobstore.cancel_requested(self.session, self.job.id)
         self.session.commit()
         if cancelled:
@@ -247,7 +256,8 @@ def run_job(task, raw_id: str, body) -> None:
     if job is None:
         return
     run = current()
-    ctx = JobContext(job=job, attempt=job.attempts, worker=worker_name(task), session=run.session)
+    ctx = JobContext(job=job, attempt=job.attempts, worker=worker_name(task), session=run.session,
+                     deadline=run.deadline)
     log.info("job %s (%s) started, attempt %d, on %s", job.id, job.kind, ctx.attempt, ctx.worker)
     try:
         result = body(ctx)

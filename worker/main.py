@@ -30,15 +30,9 @@ def build(settings: Settings):
     sqs = aws.client(settings, "sqs")
     urls = queues.resolve_urls(settings, sqs)
     celery = create_worker_celery(settings, urls, include=task_modules(settings.worker_queues))
-    sessions = db.sessions(settings.require_database())
-
-    def in_session(fn, *args):
-        with db.unit_of_work(sessions) as session:
-            return fn(session, *args)
-
-    keeper = VisibilityKeeper(
-        sqs, renew_jobs=lambda ids: in_session(jobstore.touch, ids),
-        interval=min(settings.visibility_timeouts[w] for w in settings.worker_queues) / 3,
+    in_session = units_of_work(settings)
+    keeper = keeper_for(
+        settings, sqs, in_session,
         protection=protection.for_environment(os.environ.get("ECS_AGENT_URI"),
                                               settings.worker_protection_minutes),
         health_file=settings.worker_health_file)
@@ -100,6 +94,26 @@ def _reporter(settings: Settings, sqs) -> reports.Reporter:
     if url is None:
         return reports.Reporter()
     return reports.SqsReporter(lambda: aws.client(settings, "sqs"), url)
+
+
+def units_of_work(settings: Settings):
+    """``in_session(fn, *args)``: ``fn(session, *args)`` in one unit of work (committed)."""
+    sessions = db.sessions(settings.require_database())
+
+    def in_session(fn, *args):
+        with db.unit_of_work(sessions) as session:
+            return fn(session, *args)
+
+    return in_session
+
+
+def keeper_for(settings: Settings, sqs, in_session, **options) -> VisibilityKeeper:
+    """The keeper of a worker of ``WORKER_QUEUES``: it beats every third of their shortest
+    visibility timeout, renewing the claims of the jobs it holds."""
+    return VisibilityKeeper(
+        sqs, renew_jobs=lambda ids: in_session(jobstore.touch, ids),
+        interval=min(settings.visibility_timeouts[w] for w in settings.worker_queues) / 3,
+        **options)
 
 
 def _dead_letter_what_cannot_run(celery) -> None:
