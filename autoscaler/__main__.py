@@ -3,7 +3,7 @@
 Reads the same settings as the Lambda (docs/autoscaler.md); in local mode it
 starts and stops ``python -m worker`` processes and stops them all when it ends.
 Wake signals on ``<QUEUE_PREFIX>wake.fifo``, when that queue exists, make it
-decide at once.
+decide at once; workers' reports on it are folded into the next round.
 """
 from __future__ import annotations
 
@@ -62,7 +62,7 @@ def _listen_for_wakes(sqs, prefix: str, loop: LocalLoop) -> None:
     except ClientError:
         log.info("no wake queue %s: deciding every interval only", name)
         return
-    listener = SqsWakeListener(sqs, url, lambda workloads: loop.wake(), wait_seconds=5)
+    listener = SqsWakeListener(sqs, url, loop.wake, wait_seconds=5)
     threading.Thread(target=listener.run, args=(loop.stopped,), name="autoscaler-wake",
                      daemon=True).start()
 

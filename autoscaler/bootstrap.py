@@ -56,7 +56,8 @@ def build(config: Config, clients: Clients, environ: Mapping[str, str] | None = 
         Pool(name=p.name, policy=p.policy,
              queues=tuple(config.queue_name(q) for q in p.queues),
              scaler=make_scaler(config, p, clients, environ or {}, log_dir, cwd),
-             seeds=Estimates(service=p.service_seconds, startup=p.startup_seconds))
+             seeds=Estimates(service=p.service_seconds, startup=p.startup_seconds),
+             workloads=p.queues)
         for p in config.pools if not p.on_lambda)
     return Autoscaler(pools=pools,
                       depth=SqsQueueDepth(clients.sqs),

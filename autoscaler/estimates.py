@@ -44,7 +44,9 @@ def ready(state: PoolState, now: float) -> PoolState:
     if state.asked_at is None:
         return state
     took = now - state.asked_at
-    if not 0 <= took <= LONGEST_STARTUP:
+    if took < 0:  # a worker of an earlier ask: the one being timed is still to come
+        return state
+    if took > LONGEST_STARTUP:
         return replace(state, asked_at=None)
     return replace(state, startup=round(moved(state.startup, took), 3), asked_at=None)
 

@@ -1,7 +1,8 @@
 """The Lambda entry point: one round over every pool per invocation.
 
 Triggered by an EventBridge schedule (every minute) and by the wake queue's SQS
-event source (within seconds of a job being queued); both run the same round.
+event source (within seconds of a job being queued); both run the same round, and
+the workers' reports in an SQS event are folded into it.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from autoscaler.bootstrap import build, make_clients
 from autoscaler.config import Config, load
 from autoscaler.errors import ConfigurationError
 from autoscaler.loop import run_once
+from autoscaler.wake import signals_in_event
 
 
 def handler(event, context) -> list[dict]:
@@ -19,7 +21,7 @@ def handler(event, context) -> list[dict]:
     config = lambda_config(os.environ)
     logformat.configure(config.log_format)
     autoscaler = build(config, make_clients(config), emit=print)
-    return run_once(autoscaler)
+    return run_once(autoscaler, signals=signals_in_event(event))
 
 
 def lambda_config(environ) -> Config:

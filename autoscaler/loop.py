@@ -1,19 +1,22 @@
-"""The local loop: a round every ``interval`` seconds, or at once when woken."""
+"""The local loop: a round every ``interval`` seconds, or at once when woken; the workers'
+reports received meanwhile are folded into the next round."""
 from __future__ import annotations
 
 import logging
 import threading
 import time
-from typing import Callable
+from typing import Callable, Iterable
 
 from autoscaler.rounds import Autoscaler, run_round
+from autoscaler.wake import WAKE, Signal
 
 log = logging.getLogger("autoscaler")
 
 
-def run_once(autoscaler: Autoscaler, clock: Callable[[], float] = time.time) -> list[dict]:
-    """One round over every pool now; returns the decision records."""
-    return run_round(autoscaler, clock())
+def run_once(autoscaler: Autoscaler, clock: Callable[[], float] = time.time,
+             signals: Iterable[Signal] = ()) -> list[dict]:
+    """One round over every pool now, ``signals`` folded in; returns the decision records."""
+    return run_round(autoscaler, clock(), signals)
 
 
 class LocalLoop:
@@ -25,10 +28,17 @@ class LocalLoop:
         self.woken = threading.Event()
         self.stopped = threading.Event()
         self.rounds = 0
+        self._signals: list[Signal] = []
+        self._lock = threading.Lock()
 
-    def wake(self) -> None:
-        """Decide now instead of at the end of the interval (a producer enqueued work)."""
-        self.woken.set()
+    def wake(self, signals: Iterable[Signal] = ()) -> None:
+        """Hand ``signals`` to the next round; decide now instead of at the end of the
+        interval unless they are only workers' reports (no wake)."""
+        signals = list(signals)
+        with self._lock:
+            self._signals.extend(signals)
+        if not signals or any(s.kind == WAKE for s in signals):
+            self.woken.set()
 
     def stop(self) -> None:
         """End ``run`` after the round in progress."""
@@ -39,10 +49,14 @@ class LocalLoop:
         """Rounds until ``stop()``; a failing round is logged and the loop goes on."""
         while not self.stopped.is_set():
             self.woken.clear()
+            with self._lock:
+                signals, self._signals = self._signals, []
             try:
-                run_once(self.autoscaler, self.clock)
+                run_once(self.autoscaler, self.clock, signals)
             except Exception:
                 log.exception("autoscaling round failed; trying again in %gs", self.interval)
+                with self._lock:  # the next round learns from them instead
+                    self._signals[:0] = signals
             self.rounds += 1
             self.woken.wait(self.interval)
 

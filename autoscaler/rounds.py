@@ -1,4 +1,5 @@
-"""One autoscaling round: read every pool's numbers, decide, apply, log one line each.
+"""One autoscaling round: fold in the workers' reports, read every pool's numbers, decide,
+apply, log one line each.
 
 The Lambda handler and the local loop both run this; only how they are
 triggered differs.
@@ -8,13 +9,14 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Iterable
 
 from autoscaler import estimates
 from autoscaler.decide import Decision, Depths, Estimates, Policy, PoolState, decide
 from autoscaler.queues import QueueDepth
 from autoscaler.scalers import WorkerScaler
 from autoscaler.state import StateStore, remember
+from autoscaler.wake import READY, REPORT, Signal
 from core.metrics import pool_decided, write as write_emf
 
 log = logging.getLogger("autoscaler")
@@ -64,6 +66,13 @@ class Pool:
     scaler: WorkerScaler
     #: Estimates to weigh until the pool has learned its own (autoscaler.estimates).
     seeds: Estimates = Estimates()
+    #: The workloads whose signals (wakes, workers' reports) are the pool's; () means the
+    #: one named like the pool.
+    workloads: tuple[str, ...] = ()
+
+    def serves(self, workload: str) -> bool:
+        """Whether ``workload``'s queue is one of the pool's."""
+        return workload in (self.workloads or (self.name,))
 
 
 @dataclass(frozen=True)
@@ -80,17 +89,21 @@ class Autoscaler:
     write_metrics: Callable[[dict], None] = field(default=write_emf)
 
 
-def run_round(autoscaler: Autoscaler, now: float) -> list[dict]:
-    """Decide for every pool at ``now`` and apply unless dry-run; returns the log records."""
+def run_round(autoscaler: Autoscaler, now: float, signals: Iterable[Signal] = ()) -> list[dict]:
+    """Fold ``signals`` (workers' readies and reports) into their pools' states, decide for
+    every pool at ``now`` and apply unless dry-run; returns the log records."""
     states, recent = autoscaler.store.load_all()
+    signals = list(signals)
     records = []
     for pool in autoscaler.pools:
-        state = states.get(pool.name, PoolState())
+        state = learned(states.get(pool.name, PoolState()), pool, signals, now)
+        states[pool.name] = state
         try:
-            decision, depths = _decide_pool(pool, autoscaler.depth, state, now)
+            decision, depths, used = _decide_pool(pool, autoscaler.depth, state, now)
             applied = _apply(pool, decision, autoscaler.dry_run)
             states[pool.name] = decision.state
-            record = decision_record(pool.name, depths, decision, autoscaler.dry_run, applied)
+            record = decision_record(pool.name, depths, decision, autoscaler.dry_run, applied,
+                                     used)
             _measure(autoscaler, record, decision.backlog, now)
         except Exception as exc:  # one broken pool must not stop the others
             log.debug("pool %s failed", pool.name, exc_info=True)
@@ -108,11 +121,24 @@ def _measure(autoscaler: Autoscaler, record: dict, backlog: int, now: float) -> 
                                               now))
 
 
+def learned(state: PoolState, pool: Pool, signals: Iterable[Signal], now: float) -> PoolState:
+    """``state`` once the pool's workers' reports and readies are folded in, oldest first
+    (a signal of unknown time counts as sent at ``now``)."""
+    mine = sorted((s for s in signals if pool.serves(s.workload)),
+                  key=lambda s: now if s.at is None else s.at)
+    for signal in mine:
+        if signal.kind == REPORT:
+            state = estimates.served(state, signal.service_seconds, signal.jobs)
+        elif signal.kind == READY:
+            state = estimates.ready(state, now if signal.at is None else signal.at)
+    return state
+
+
 def _decide_pool(pool: Pool, depth: QueueDepth, state: PoolState,
-                 now: float) -> tuple[Decision, Depths]:
+                 now: float) -> tuple[Decision, Depths, Estimates]:
     depths = sum((depth.depths(queue) for queue in pool.queues), Depths())
-    learned = estimates.current(state, pool.seeds.service, pool.seeds.startup)
-    return decide(depths, pool.scaler.current(), pool.policy, now, state, learned), depths
+    used = estimates.current(state, pool.seeds.service, pool.seeds.startup)
+    return decide(depths, pool.scaler.current(), pool.policy, now, state, used), depths, used
 
 
 def _apply(pool: Pool, decision: Decision, dry_run: bool) -> bool:
@@ -123,9 +149,14 @@ def _apply(pool: Pool, decision: Decision, dry_run: bool) -> bool:
 
 
 def decision_record(pool: str, depths: Depths, decision: Decision, dry_run: bool,
-                    applied: bool) -> dict:
-    """The structured log record of one decision."""
-    return {"pool": pool, "visible": depths.visible, "in_flight": depths.in_flight,
-            "delayed": depths.delayed, "current": decision.current,
-            "desired": decision.desired, "reason": decision.reason, "dry_run": dry_run,
-            "applied": applied}
+                    applied: bool, used: Estimates = Estimates()) -> dict:
+    """The structured log record of one decision, with the estimates it weighed
+    (``service_s``, ``startup_s``) where there were any."""
+    record = {"pool": pool, "visible": depths.visible, "in_flight": depths.in_flight,
+              "delayed": depths.delayed, "current": decision.current,
+              "desired": decision.desired, "reason": decision.reason, "dry_run": dry_run,
+              "applied": applied}
+    for key, seconds in (("service_s", used.service), ("startup_s", used.startup)):
+        if seconds > 0:
+            record[key] = seconds
+    return record

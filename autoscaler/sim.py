@@ -1,13 +1,18 @@
 """Replays a trace through ``decide`` in simulated time, with a simple worker model.
 
-Each pool's worker needs ``startup`` seconds before it takes tasks, runs up to
+An ECS pool's worker needs ``startup`` seconds before it takes tasks, runs up to
 ``concurrency`` tasks at once, and counts as used from the moment it is asked
 for until it stops. A decision runs every ``interval`` seconds, and
 ``wake_latency`` seconds after work arrives (the wake signal). Scale-in removes
 idle workers first (newest first, like ECS with scale-in protection on busy
 tasks); a busy worker asked to stop finishes its tasks and then leaves. With
 ``idle_exit`` set (ECS RunTask mode) decisions only start workers, and a worker
-leaves once it has been idle that long.
+leaves once it has been idle that long. The pool learns its estimates as the
+autoscaler does (``autoscaler.estimates``): a start-up when a worker it asked
+for is ready, a service time when a task ends.
+
+A Lambda pool (``autoscaler.lambdasim``) is fed by its event source instead.
+Figures are in worker-seconds (``autoscaler.costs``).
 """
 from __future__ import annotations
 
@@ -15,19 +20,11 @@ import math
 from collections import deque
 from dataclasses import dataclass, field
 
-from autoscaler.decide import Depths, PoolState, decide
+from autoscaler import estimates
+from autoscaler.decide import Depths, Estimates, PoolState, decide
+from autoscaler.lambdasim import LambdaRun
+from autoscaler.simseries import Series, waits as wait_figures
 from autoscaler.trace import Arrival, SimPool, Trace
-
-
-@dataclass
-class Series:
-    """Samples of one pool over time: backlog, desired, running (incl. starting) and ready workers."""
-
-    t: list[float] = field(default_factory=list)
-    backlog: list[int] = field(default_factory=list)
-    desired: list[int] = field(default_factory=list)
-    running: list[int] = field(default_factory=list)
-    ready: list[int] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -43,9 +40,10 @@ class Result:
 @dataclass
 class _Worker:
     ready_at: float
-    tasks: list[float] = field(default_factory=list)  # end times
+    tasks: list[tuple[float, float]] = field(default_factory=list)  # (end, duration)
     stopping: bool = False
     free_since: float = 0.0
+    reported: bool = False  # its "ready" has been folded into the estimates
 
 
 class _PoolRun:
@@ -53,7 +51,7 @@ class _PoolRun:
 
     def __init__(self, pool: SimPool, arrivals: list[Arrival], idle_exit: float | None = None):
         self.pool, self.idle_exit = pool, idle_exit
-        self.pending = deque(sorted(_expand(arrivals)))
+        self.pending = deque(_expand(arrivals))
         self.queue: deque[tuple[float, float]] = deque()  # (enqueued at, duration)
         self.workers: list[_Worker] = []
         self.state, self.desired, self.wake_at = PoolState(), 0, None
@@ -99,8 +97,13 @@ class _PoolRun:
 
     def _finish(self, t) -> None:
         for worker in self.workers:
+            if not worker.reported and worker.ready_at <= t:
+                worker.reported = True
+                self.state = estimates.ready(self.state, t)
             if worker.tasks:
-                worker.tasks = [end for end in worker.tasks if end > t]
+                for _, duration in (task for task in worker.tasks if task[0] <= t):
+                    self.state = estimates.served(self.state, duration, 1)
+                worker.tasks = [task for task in worker.tasks if task[0] > t]
                 worker.free_since = t
         self.workers = [w for w in self.workers if not (w.stopping and not w.tasks)
                         and not self._idle_out(w, t)]
@@ -115,7 +118,7 @@ class _PoolRun:
         while self.queue and free:
             worker = min(free, key=lambda w: len(w.tasks))  # consumers share the queue
             enqueued, duration = self.queue.popleft()
-            worker.tasks.append(t + duration)
+            worker.tasks.append((t + duration, duration))
             self.waits.append(t - enqueued)
             if len(worker.tasks) >= self.pool.concurrency:
                 free.remove(worker)
@@ -123,7 +126,9 @@ class _PoolRun:
     def _decide(self, t) -> None:
         active = [w for w in self.workers if not w.stopping]
         depths = Depths(visible=len(self.queue), in_flight=self.running())
-        decision = decide(depths, len(active), self.pool.policy, t, self.state)
+        learned = (estimates.current(self.state, 0.0, self.pool.startup)
+                   if self.pool.estimates else Estimates())
+        decision = decide(depths, len(active), self.pool.policy, t, self.state, learned)
         self.state, self.desired = decision.state, decision.desired
         self.decisions += 1
         self.changes += decision.changes
@@ -139,18 +144,19 @@ class _PoolRun:
                 self.workers.remove(worker)
 
     def figures(self) -> dict:
-        waits = sorted(self.waits)
-        return {"tasks": len(waits), "task_seconds": round(self.task_seconds),
+        return {"runtime": "ecs", "tasks": len(self.waits), "task_seconds": round(self.task_seconds),
                 "used": round(self.used), "ideal": round(self.ideal),
                 "starting": round(self.starting), "idle": round(self.idle_time),
-                "wait_p50": _percentile(waits, 50), "wait_p95": _percentile(waits, 95),
-                "wait_max": round(waits[-1], 1) if waits else 0, "peak_workers": self.peak,
-                "decisions": self.decisions, "scale_changes": self.changes}
+                **wait_figures(self.waits), "peak_workers": self.peak,
+                "decisions": self.decisions, "scale_changes": self.changes,
+                "service_estimate": self.state.service, "startup_estimate": self.state.startup}
 
 
 def simulate(trace: Trace, step: float = 1.0, sample_every: float = 10.0) -> Result:
     """Run ``trace`` until its duration has passed and every pool is back to idle."""
-    runs = [_PoolRun(p, [a for a in trace.arrivals if a.pool == p.name], trace.idle_exit)
+    runs = [LambdaRun(p, _expand([a for a in trace.arrivals if a.pool == p.name]))
+            if p.runtime == "lambda" else
+            _PoolRun(p, [a for a in trace.arrivals if a.pool == p.name], trace.idle_exit)
             for p in trace.pools]
     every, samples = max(1, round(trace.interval / step)), max(1, round(sample_every / step))
     limit = trace.duration + 86400  # a trace that never drains still ends
@@ -185,11 +191,5 @@ def totals(trace: Trace, pools: dict[str, dict], span: float) -> dict:
 
 
 def _expand(arrivals: list[Arrival]) -> list[tuple[float, float]]:
-    return [(a.at + a.spread * i / a.count, a.duration)
-            for a in arrivals for i in range(a.count)]
-
-
-def _percentile(ordered: list[float], pct: float) -> float:
-    if not ordered:
-        return 0
-    return round(ordered[min(len(ordered) - 1, math.ceil(pct / 100 * len(ordered)) - 1)], 1)
+    return sorted((a.at + a.spread * i / a.count, a.duration)
+                  for a in arrivals for i in range(a.count))

@@ -60,11 +60,11 @@ def as_json(result: Result, source: str) -> dict:
 def report(result: Result, description: str = "") -> str:
     """The figures as a small text table."""
     lines = [description] if description else []
-    lines.append(f"{'pool':<10}{'tasks':>7}{'used':>9}{'ideal':>9}{'ratio':>7}"
+    lines.append(f"{'pool':<10}{'runs on':>8}{'tasks':>7}{'used':>9}{'ideal':>9}{'ratio':>7}"
                  f"{'starting':>10}{'idle':>7}{'peak':>6}{'wait p50':>10}{'wait p95':>10}{'wait max':>10}")
     for name, f in result.pools.items():
         ratio = f"{f['used'] / f['ideal']:.2f}" if f["ideal"] else "-"
-        lines.append(f"{name:<10}{f['tasks']:>7}{f['used']:>9}{f['ideal']:>9}{ratio:>7}"
+        lines.append(f"{name:<10}{f['runtime']:>8}{f['tasks']:>7}{f['used']:>9}{f['ideal']:>9}{ratio:>7}"
                      f"{f['starting']:>10}{f['idle']:>7}{f['peak_workers']:>6}{f['wait_p50']:>9.0f}s{f['wait_p95']:>9.0f}s"
                      f"{f['wait_max']:>9.0f}s")
     t = result.totals
@@ -108,23 +108,49 @@ def plot(result: Result, path: str, title: str = "") -> None:
     plt.close(fig)
 
 
+def compare(runs: dict[str, Result], pool: str, path: str, title: str = "") -> None:
+    """A PNG of one pool's busiest stretch under each run, side by side on one scale."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+    fig, axes = plt.subplots(1, len(runs), figsize=(7.5 * len(runs), 3.6), squeeze=False)
+    window = busiest(next(iter(runs.values())).series[pool])  # one stretch for every run
+    for ax, (label, result) in zip(axes[0], runs.items()):
+        s, f = result.series[pool], result.pools[pool]
+        _panel(ax, s, *window, lambda_pool=f["runtime"] == "lambda")
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda h, _: _clock(h, 8)))
+        ax.xaxis.set_major_locator(MaxNLocator(6))
+        ax.set_ylabel("messages")
+        ax.set_title(f"{label}\n{pool} on {f['runtime']}: cost {f['used']} worker-s "
+                     f"(ideal {f['ideal']}), p95 wait {f['wait_p95']:.0f}s", fontsize=9)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
 def _clock(hours: float, width: int) -> str:
     seconds = round(hours * 3600)
     text = f"{seconds // 3600 % 24:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
     return text[:width]
 
 
-def _panel(ax, s, lo: int, hi: int) -> None:
+def _panel(ax, s, lo: int, hi: int, lambda_pool: bool = False) -> None:
     hours = [t / 3600 for t in s.t[lo:hi]]
     ax.set_xlim(hours[0] if hours else 0, hours[-1] if hours else 1)
     ax.fill_between(hours, s.backlog[lo:hi], step="post", alpha=0.25, color="tab:blue",
                     label="backlog (messages)")
     workers = ax.twinx()
-    workers.step(hours, s.desired[lo:hi], where="post", color="tab:orange", label="desired")
+    names = (("invocations running", "environments (idle ones warm, unbilled)", None)
+             if lambda_pool else ("desired", "workers (starting too)", "workers ready"))
+    workers.step(hours, s.desired[lo:hi], where="post", color="tab:orange", label=names[0])
     workers.step(hours, s.running[lo:hi], where="post", color="tab:green", linestyle="--",
-                 label="workers (starting too)")
-    workers.step(hours, s.ready[lo:hi], where="post", color="tab:purple", linestyle=":",
-                 label="workers ready")
+                 label=names[1])
+    if names[2]:
+        workers.step(hours, s.ready[lo:hi], where="post", color="tab:purple", linestyle=":",
+                     label=names[2])
     workers.set_ylim(bottom=0, top=max(s.running[lo:hi] + s.desired[lo:hi] + [1]) * 1.15)
     workers.set_ylabel("workers")
     handles = ax.get_legend_handles_labels()[0] + workers.get_legend_handles_labels()[0]

@@ -9,14 +9,18 @@ import json
 from dataclasses import dataclass, fields, replace
 from typing import Any, Mapping
 
-from autoscaler.config import Config
+from autoscaler.config import RUNTIMES, Config, PoolConfig
 from autoscaler.decide import Policy
 from autoscaler.errors import AutoscalerError
 
 TRACE_KEYS = {"description", "duration", "decision_interval", "wake_latency", "idle_exit",
               "worker", "pools", "arrivals"}
-POLICY_KEYS = {f.name for f in fields(Policy)}
+POLICY_KEYS = {f.name for f in fields(Policy)} - {"concurrency"}
 WORKER_KEYS = {"startup", "concurrency"}
+#: How a pool is run: ``runtime`` (ecs or lambda), whether decide() weighs estimates
+#: (``estimates``; off is the backlog rule alone), and a Lambda pool's model.
+RUN_KEYS = {"runtime", "estimates", "lambda_concurrency", "lambda_memory", "cold_start",
+            "init", "warm_for"}
 
 
 class TraceError(AutoscalerError):
@@ -32,6 +36,16 @@ class SimPool:
     policy: Policy
     startup: float = 40.0
     concurrency: int = 2
+    runtime: str = "ecs"
+    estimates: bool = True
+    #: A Lambda pool: MaximumConcurrency, memory (MiB), the wait of a cold start, the
+    #: part of it that is billed (the function's init), and how long an idle
+    #: environment stays warm (AWS promises none; 5 minutes is a cautious reading).
+    lambda_concurrency: int = 4
+    lambda_memory: int = 1024
+    cold_start: float = 4.0
+    init: float = 2.0
+    warm_for: float = 300.0
 
 
 @dataclass(frozen=True)
@@ -115,9 +129,9 @@ def _assign(nodes: list, keys: list[str], value) -> None:
 
 
 def _pools(described, base: Config | None, worker: Mapping) -> tuple[SimPool, ...]:
-    found = {p.name: SimPool(p.name, p.queues, p.policy) for p in (base.pools if base else ())}
+    found = {p.name: _from_config(p) for p in (base.pools if base else ())}
     for name, spec in _known(described, None, "pools").items():
-        spec = _known(spec, POLICY_KEYS | WORKER_KEYS | {"queues"}, f"pools.{name}")
+        spec = _known(spec, POLICY_KEYS | WORKER_KEYS | RUN_KEYS | {"queues"}, f"pools.{name}")
         pool = found.get(name, SimPool(name, (name,), Policy()))
         changes = {k: v for k, v in spec.items() if k in POLICY_KEYS}
         if not all(isinstance(v, (int, float)) for v in changes.values()):
@@ -125,12 +139,25 @@ def _pools(described, base: Config | None, worker: Mapping) -> tuple[SimPool, ..
         policy = replace(pool.policy, **changes)
         if not (policy.target > 0 and 0 <= policy.min <= policy.max):
             raise TraceError(f"pools.{name}: need target > 0 and 0 <= min <= max")
-        found[name] = replace(pool, queues=tuple(spec.get("queues", pool.queues)), policy=policy)
+        if spec.get("runtime", pool.runtime) not in RUNTIMES:
+            raise TraceError(f"pools.{name}: runtime must be one of {', '.join(RUNTIMES)}")
+        run = {k: v for k, v in spec.items() if k in RUN_KEYS}
+        found[name] = replace(pool, queues=tuple(spec.get("queues", pool.queues)), policy=policy,
+                              **run)
     if not found:
         raise TraceError("the trace names no pools")
-    return tuple(replace(p, startup=float(_pick("startup", p.name, described, worker, 40.0)),
-                         concurrency=int(_pick("concurrency", p.name, described, worker, 2)))
-                 for p in found.values())
+    pools = []
+    for p in found.values():
+        concurrency = int(_pick("concurrency", p.name, described, worker, 2))
+        pools.append(replace(p, startup=float(_pick("startup", p.name, described, worker, 40.0)),
+                             concurrency=concurrency,
+                             policy=replace(p.policy, concurrency=concurrency)))
+    return tuple(pools)
+
+
+def _from_config(pool: PoolConfig) -> SimPool:
+    return SimPool(pool.name, pool.queues, pool.policy, runtime=pool.runtime,
+                   lambda_concurrency=pool.lambda_concurrency, lambda_memory=pool.lambda_memory)
 
 
 def _pick(key: str, pool: str, described: Mapping, worker: Mapping, default):

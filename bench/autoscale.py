@@ -38,10 +38,11 @@ from pathlib import Path
 import requests
 from sqlalchemy import create_engine, text
 
-from autoscaler import trace as traces
+from autoscaler import costs, trace as traces
 from autoscaler.config import load
 from autoscaler.rounds import decisions_in
 from autoscaler.sim import simulate
+from autoscaler.simulate import compare
 from bench.harness import AUTH, RESULTS, ROOT, child_env, percentile, start_base, \
     start_child, start_web
 from core import lifecycle
@@ -52,7 +53,23 @@ DEFAULT_OUT = RESULTS / "autoscale.json"
 COOLDOWN = 20
 INTERVAL = 5
 POOL_MAX = 2  # two cores: more workers per pool only compete for them
-EXAMPLE_TRACE = ROOT / "autoscaler" / "traces" / "example.json"
+TRACES = sorted((ROOT / "autoscaler" / "traces").glob("*.json"))
+#: The stack's defaults (deploy/): the pools on Lambda and their MaximumConcurrency;
+#: the exports pool on ECS, sized weighing its Fargate start-up.
+AS_DEPLOYED = {"POOL_DEFAULT_RUNTIME": "lambda", "POOL_PDF_RUNTIME": "lambda",
+               "POOL_IMPORTS_RUNTIME": "lambda", "POOL_DEFAULT_LAMBDA_CONCURRENCY": "4",
+               "POOL_PDF_LAMBDA_CONCURRENCY": "20", "POOL_IMPORTS_LAMBDA_CONCURRENCY": "4",
+               "POOL_EXPORTS_STARTUP_SECONDS": "40"}
+#: Today's policy: every pool on ECS, sized by its backlog alone.
+VARIANTS = {
+    "today": ({}, ['pools.*.runtime="ecs"', "pools.*.estimates=false"]),
+    "as_deployed": (AS_DEPLOYED, []),
+    "ecs_cost_aware": ({}, ['pools.*.runtime="ecs"', "pools.*.drain=300"]),
+}
+COST_GOAL = 1.2
+WAIT_GOAL = 1.1
+POOL_FIGURES = ("runtime", "tasks", "used", "ideal", "starting", "idle", "wait_p50",
+                "wait_p95", "wait_max", "peak_workers", "cold_starts")
 
 
 class Autoscaled:
@@ -169,22 +186,53 @@ def burst(system: Autoscaled, canaries: int, documents: int) -> dict:
     }
 
 
-def simulation() -> dict:
-    """The example day as deployed by default, and with fast start-ups and short rounds."""
-    data = json.loads(EXAMPLE_TRACE.read_text())
-    variants = {"as deployed (40 s start-up, 60 s rounds + wake, cooldown 60)": [],
-                "10 s start-up, 10 s rounds, cooldown 0": [
-                    "worker.startup=10", "decision_interval=10", "pools.*.cooldown=0"]}
+def simulation(paths=None) -> dict:
+    """Every trace today (every pool on ECS, sized by backlog alone) and as deployed
+    (the stack's runtimes and cost-aware sizing), with the goals checked."""
     out = {}
-    for name, assignments in variants.items():
-        copy = json.loads(json.dumps(data))
-        for assignment in assignments:
-            traces.override(copy, assignment)
-        totals = simulate(traces.parse(copy, base=load({}))).totals
-        out[name] = {k: totals[k] for k in (
-            "used", "ideal", "used_over_ideal", "always_on_one_per_pool",
-            "used_over_always_on_one_per_pool")}
+    for path in paths or TRACES:
+        data = json.loads(path.read_text())
+        runs = {name: _simulate(data, env, assignments)
+                for name, (env, assignments) in VARIANTS.items()}
+        out[path.stem] = {"description": data.get("description", ""),
+                          **{name: _figures(result) for name, result in runs.items()},
+                          "goals": goals(runs["today"], runs["as_deployed"])}
     return out
+
+
+def plot_burst(path: Path) -> None:
+    """The example day's PDF burst today and as deployed (docs/autoscaler.md)."""
+    data = json.loads((ROOT / "autoscaler" / "traces" / "example.json").read_text())
+    runs = {"today: ECS workers, sized by backlog": _simulate(data, *VARIANTS["today"]),
+            "as deployed: the pool on Lambda": _simulate(data, *VARIANTS["as_deployed"])}
+    compare(runs, "pdf", str(path), title="The 500-document burst of the example day")
+
+
+def _simulate(data: dict, env: dict, assignments: list[str]):
+    copy = json.loads(json.dumps(data))
+    for assignment in assignments:
+        traces.override(copy, assignment)
+    return simulate(traces.parse(copy, base=load(env)))
+
+
+def _figures(result) -> dict:
+    totals = result.totals
+    return {"cost": totals["used"], "ideal": totals["ideal"],
+            "cost_over_ideal": totals["used_over_ideal"],
+            "dollars": round(costs.DEFAULT.dollars(totals["used"]), 4),
+            "pools": {name: {k: f[k] for k in POOL_FIGURES if k in f}
+                      for name, f in result.pools.items() if f["tasks"]}}
+
+
+def goals(today, deployed) -> dict:
+    """Cost within COST_GOAL of the ideal; each pool's p95 wait within WAIT_GOAL of today's."""
+    ratio = deployed.totals["used_over_ideal"]
+    waits = {name: {"today": today.pools[name]["wait_p95"], "as_deployed": f["wait_p95"],
+                    "ok": f["wait_p95"] <= today.pools[name]["wait_p95"] * WAIT_GOAL}
+             for name, f in deployed.pools.items() if f["tasks"]}
+    return {"cost_over_ideal": ratio, "cost_ok": ratio <= COST_GOAL,
+            "cost_vs_today": round(deployed.totals["used"] / today.totals["used"], 3),
+            "wait_p95": waits, "met": ratio <= COST_GOAL and all(w["ok"] for w in waits.values())}
 
 
 def run(rounds: int, canaries: int, documents: int) -> dict:
@@ -217,20 +265,38 @@ def run(rounds: int, canaries: int, documents: int) -> dict:
 
 
 def show(result: dict) -> None:
-    wake, burst_ = result["wake"], result["burst"]
-    print(f"\nFrom zero, p50 over {wake['rounds']} rounds (max):")
-    for key, label in (("worker_requested", "worker requested"), ("worker_ready", "worker ready"),
-                       ("job_started", "job started")):
-        print(f"  {label:<17} {wake[f'{key}_p50']:.2f} s ({wake[f'{key}_max']:.2f} s)")
-    print(f"Burst of {burst_['canaries']} canaries + {burst_['pdf_documents']} PDFs: "
-          f"drained in {burst_['drain_seconds']} s, back to zero "
-          f"{burst_['back_to_zero_seconds']} s after the last job (cooldown "
-          f"{burst_['cooldown_seconds']} s, rounds every {burst_['decision_interval_seconds']} s); "
-          f"peak workers {burst_['peak_workers']}; {burst_['statuses']}; "
-          f"ran more than once: {burst_['ran_more_than_once']}")
-    for name, sim in result["simulation"].items():
-        print(f"Simulated day, {name}: {sim['used']} worker-s used, {sim['used_over_ideal']}x the "
-              f"ideal, {sim['used_over_always_on_one_per_pool']:.2%} of always-on")
+    wake, burst_ = result.get("wake"), result.get("burst")
+    if wake:
+        print(f"\nFrom zero, p50 over {wake['rounds']} rounds (max):")
+        for key, label in (("worker_requested", "worker requested"),
+                           ("worker_ready", "worker ready"), ("job_started", "job started")):
+            print(f"  {label:<17} {wake[f'{key}_p50']:.2f} s ({wake[f'{key}_max']:.2f} s)")
+    if burst_:
+        print(f"Burst of {burst_['canaries']} canaries + {burst_['pdf_documents']} PDFs: "
+              f"drained in {burst_['drain_seconds']} s, back to zero "
+              f"{burst_['back_to_zero_seconds']} s after the last job (cooldown "
+              f"{burst_['cooldown_seconds']} s, rounds every "
+              f"{burst_['decision_interval_seconds']} s); peak workers {burst_['peak_workers']}; "
+              f"{burst_['statuses']}; ran more than once: {burst_['ran_more_than_once']}")
+    print(simulation_table(result["simulation"]))
+
+
+def simulation_table(sim: dict) -> str:
+    """The simulated traces: cost against the ideal and p95 waits, today and as deployed."""
+    lines = [f"\nSimulated days (cost in worker-seconds; goal: cost <= {COST_GOAL}x the ideal, "
+             f"p95 wait per pool <= {WAIT_GOAL}x today's):",
+             f"{'trace':<12}{'variant':<16}{'cost':>8}{'ideal':>8}{'ratio':>7}{'$/day':>8}"
+             "  p95 wait per pool"]
+    for trace, found in sim.items():
+        for variant in VARIANTS:
+            f = found[variant]
+            waits = ", ".join(f"{p} {v['wait_p95']:.0f}s" for p, v in f["pools"].items())
+            lines.append(f"{trace:<12}{variant:<16}{f['cost']:>8}{f['ideal']:>8}"
+                         f"{f['cost_over_ideal']:>7.2f}{f['dollars']:>8.2f}  {waits}")
+        g = found["goals"]
+        lines.append(f"{'':<12}{'goals':<16}{'met' if g['met'] else 'NOT MET'}: cost "
+                     f"{g['cost_over_ideal']}x the ideal, {g['cost_vs_today']}x today's cost")
+    return "\n".join(lines)
 
 
 def main(argv=None) -> int:
@@ -238,14 +304,27 @@ def main(argv=None) -> int:
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--canaries", type=int, default=200)
     parser.add_argument("--documents", type=int, default=100)
+    parser.add_argument("--sim-only", action="store_true",
+                        help="only the simulated traces (seconds, no services); the live "
+                             "figures already in --out are kept")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--plot", type=Path, help="also draw the example day's PDF burst, "
+                        "today and as deployed, to this PNG")
     args = parser.parse_args(argv)
-    result = run(args.rounds, args.canaries, args.documents)
+    if args.plot:
+        plot_burst(args.plot)
+    if args.sim_only:
+        result = json.loads(args.out.read_text()) if args.out.exists() else {
+            "benchmark": "bench/autoscale.py"}
+        result.update(simulated_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                      simulation=simulation())
+    else:
+        result = run(args.rounds, args.canaries, args.documents)
     show(result)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"\nWrote {args.out}")
-    return 0
+    return 0 if all(found["goals"]["met"] for found in result["simulation"].values()) else 1
 
 
 if __name__ == "__main__":

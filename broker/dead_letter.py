@@ -37,8 +37,9 @@ class DeadLetterMover:
                                         ["QueueUrl"] if arn else None)
         return self._targets[queue_url]
 
-    def move(self, sqs, queue: str, queue_url: str, message: dict, reason: str) -> None:
-        """Dead-letter ``message`` of ``queue`` for ``reason``; logs one line saying where it went."""
+    def move(self, sqs, queue: str, queue_url: str, message: dict, reason: str) -> bool:
+        """Dead-letter ``message`` of ``queue`` for ``reason``; logs one line saying where it
+        went. Whether it reached the dead-letter queue (False: it stays in ``queue``)."""
         ident = message.get("MessageId", "?")
         what = f"malformed message {ident} on {queue} ({reason})"
         try:
@@ -47,20 +48,21 @@ class DeadLetterMover:
                 log.error("%s: %s has no dead-letter queue, so the message stays there and "
                           "comes back after its visibility timeout (give the queue a redrive "
                           "policy)", what, queue)
-                return
+                return False
             sqs.send_message(QueueUrl=dead, MessageBody=bytes_to_str(message["Body"]),
                              MessageAttributes=poison.attributes(reason, queue, ident))
         except (ClientError, BotoCoreError) as exc:
             log.error("%s: could not copy it to the dead-letter queue (%s); left in %s, "
                       "where SQS dead-letters it after its receive limit", what, exc, queue)
-            return
+            return False
         try:
             sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
         except (ClientError, BotoCoreError) as exc:
             log.error("%s: copied to %s but not deleted from %s (%s); it will be received "
                       "and moved again", what, _name(dead), queue, exc)
-            return
+            return True
         log.error("%s: moved to %s", what, _name(dead))
+        return True
 
 
 def _name(url: str) -> str:
@@ -118,6 +120,14 @@ class DeadLetteringChannel(SQS.Channel):
             else:
                 self.dead_letters.move(self.sqs(name), name, queue_url, message, reason)
         return runnable
+
+    def delivered(self, sqs_message: dict, queue_url: str, routing_key: str):
+        """``sqs_message`` (as ReceiveMessage returns it) of ``queue_url`` as the kombu message
+        a consumer of this channel would get: for a message an event source hands over."""
+        payload = self._message_to_python(sqs_message, _name(queue_url), queue_url)
+        # As a worker consuming the queue sees it: a retry reads these to find its queue.
+        payload["properties"]["delivery_info"].update(exchange="", routing_key=routing_key)
+        return self.Message(payload, channel=self)
 
     def dead_letter(self, message, reason: str) -> None:
         """Dead-letter a delivered message that Celery refuses to run, and let go of it."""

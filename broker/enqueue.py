@@ -53,10 +53,6 @@ class CeleryEnqueuer(Enqueuer):
 
 
 def _waker(settings: Settings, sqs) -> wake.Waker:
-    name = wake.wake_queue_name(settings.queue_prefix)
-    try:
-        return wake.SqsWaker(sqs, sqs.get_queue_url(QueueName=name)["QueueUrl"])
-    except ClientError:
-        log.warning("no wake queue %s: idle workers wake on the autoscaler's schedule only "
-                    "(create it with `python -m core.provision`)", name)
-        return wake.MemoryWaker()
+    url = wake.find_queue(sqs, settings.queue_prefix,
+                          without="idle workers wake on the autoscaler's schedule only")
+    return wake.MemoryWaker() if url is None else wake.SqsWaker(sqs, url)

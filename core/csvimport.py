@@ -29,6 +29,10 @@ MAX_PROBLEMS = 10_000
 # spreadsheet's row is far shorter; a longer record is a file that is no CSV export or
 # a quote never closed. Memory and the work on a value stay bounded by it.
 MAX_RECORD_CHARS = 1 << 20
+# The longest an import may run: it reads, checks and loads the whole file in one task
+# and one transaction, so it cannot hand half of itself on. Below AWS Lambda's 900 s,
+# leaving a minute for the final upsert (not interrupted) and recording the outcome.
+MAX_RUN_SECONDS = 840
 _FILENAME = re.compile(r"[^\w.\-]+")
 
 

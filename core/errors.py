@@ -27,6 +27,10 @@ class JobFailed(JobSystemError):
     """A job cannot succeed; retrying will not help (bad input, missing data)."""
 
 
+class RanTooLong(JobFailed):
+    """A job ran past the most its kind may run; the message says how long and what to do."""
+
+
 class TransientJobError(JobSystemError):
     """A job hit a passing problem (a timeout, a busy service); retry later."""
 

@@ -137,6 +137,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("worker_concurrency", "WORKER_CONCURRENCY", INTEGER, 2,
             "task processes per worker", low=1, high=256),
     Setting("worker_queues", "WORKER_QUEUES", NAMES, WORKLOADS, "queues a worker consumes"),
+    Setting("lambda_concurrency", "LAMBDA_CONCURRENCY", INTEGER, 2,
+            "invocations `python -m worker.lambda_pool` (the local stand-in for a Lambda "
+            "pool's event source) runs at once", low=1, high=1000),
     listed("WORKER_NAME", "`worker-<pid>`", "the worker's node name (`<name>@<host>`)"),
     Setting("dlq_sweep_interval", "DLQ_SWEEP_INTERVAL", NUMBER, 30.0,
             "seconds between a worker's sweeps of its dead-letter queues", low=0.2),
@@ -199,6 +202,11 @@ SETTINGS: tuple[Setting, ...] = (
             "problems an import's error report lists; once it holds as many and more rows "
             "are bad than the import's `max_bad_rows` allows, the import stops reading and "
             "fails naming the line", low=1, high=csvimport.MAX_BAD_ROWS),
+    Setting("import_max_run_seconds", "IMPORT_MAX_RUN_SECONDS", INTEGER,
+            csvimport.MAX_RUN_SECONDS,
+            "the longest an import may run (s); a longer one fails having written nothing. "
+            "At most 900 where the imports pool runs on AWS Lambda (a worker Lambda refuses "
+            "to start otherwise)", low=1),
     Setting("import_direct_max_bytes", "IMPORT_DIRECT_MAX_BYTES", INTEGER, 5 << 20,
             "largest CSV that `POST /api/imports/direct` accepts", low=1),
     Setting("import_upload_seconds", "IMPORT_UPLOAD_SECONDS", INTEGER, 900,

@@ -10,9 +10,14 @@ most one wake per workload per slot reaches the queue.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from typing import Callable
+
+from botocore.exceptions import ClientError
+
+log = logging.getLogger(__name__)
 
 WAKE_SLOT_SECONDS = 10
 
@@ -25,6 +30,24 @@ def wake_queue_name(prefix: str) -> str:
 def dedup_id(workload: str, now: float, slot: float = WAKE_SLOT_SECONDS) -> str:
     """One id per workload per time slot: SQS drops repeats within five minutes."""
     return f"{workload}-{int(now // slot)}"
+
+
+def find_queue(sqs, prefix: str, without: str) -> str | None:
+    """The wake queue's URL; None when it does not exist or this role may not see it,
+    with a warning saying what goes ``without`` it."""
+    name = wake_queue_name(prefix)
+    try:
+        return sqs.get_queue_url(QueueName=name)["QueueUrl"]
+    except ClientError:
+        log.warning("no wake queue %s: %s (create it with `python -m core.provision`)",
+                    name, without)
+        return None
+
+
+def send(sqs, queue_url: str, workload: str, dedup: str, body: dict) -> None:
+    """One message on the wake queue, in its workload's message group."""
+    sqs.send_message(QueueUrl=queue_url, MessageGroupId=workload,
+                     MessageDeduplicationId=dedup, MessageBody=json.dumps(body))
 
 
 class Waker:
@@ -59,6 +82,4 @@ class SqsWaker(Waker):
             if self._sent.get(workload) == key:
                 return
             self._sent[workload] = key
-        self.sqs.send_message(QueueUrl=self.queue_url, MessageGroupId=workload,
-                              MessageDeduplicationId=key,
-                              MessageBody=json.dumps({"wake": workload}))
+        send(self.sqs, self.queue_url, workload, key, {"wake": workload})

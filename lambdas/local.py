@@ -8,32 +8,28 @@ from __future__ import annotations
 
 import json
 import logging
-import signal
 import sys
-import threading
 
 from core import aws, logs, provision
 from core.settings import Settings
+from core.sqspoll import Poller
 from lambdas import import_upload
 
 log = logging.getLogger("lambdas.local")
 
 
+def poller(settings: Settings, sqs, wait: int = 10) -> Poller:
+    """The loop that hands each upload notification to ``import_upload.handler``."""
+    def handle(url: str, message: dict) -> bool:
+        import_upload.handler(json.loads(message["Body"]), None, settings=settings)
+        return True
+
+    return Poller(sqs, handle, wait=wait)
+
+
 def run_once(settings: Settings, sqs, url: str, wait: int = 10) -> int:
-    """Handle the messages of one receive; returns how many were handled."""
-    messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10,
-                                   WaitTimeSeconds=wait).get("Messages", [])
-    handled = 0
-    for message in messages:
-        try:
-            event = json.loads(message["Body"])
-            import_upload.handler(event, None, settings=settings)
-        except Exception:
-            log.exception("upload notification not handled; it will come back")
-            continue
-        sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
-        handled += 1
-    return handled
+    """Handle the messages of one receive; returns how many came."""
+    return poller(settings, sqs, wait).run_once(url)
 
 
 def main() -> int:
@@ -41,17 +37,12 @@ def main() -> int:
     logs.configure(settings, "import-upload")
     sqs = aws.client(settings, "sqs")
     url = sqs.get_queue_url(QueueName=provision.uploads_queue_name(settings))["QueueUrl"]
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    loop = poller(settings, sqs, wait=min(settings.sqs_wait_time_seconds, 5))
+    loop.stop_on_signals()
     log.info("waiting for upload notifications on %s", url)
-    try:
-        while not stop.is_set():
-            run_once(settings, sqs, url, wait=min(settings.sqs_wait_time_seconds, 5))
-    except KeyboardInterrupt:
-        pass
+    loop.run([url])
     return 0
 
 
 if __name__ == "__main__":
     sys.exit(main())
-

@@ -1,11 +1,12 @@
 """Run the whole system on this machine and show it working.
 
 Starts the SQS/SNS/S3 emulator, PostgreSQL (DATABASE_URL, else one of its own),
-applies migrations, creates the queues and bucket, then starts the web app,
-the autoscaler (which starts and stops worker processes as work arrives and
-leaves; every pool begins at zero) and Flower, submits canary jobs through the
-API and shows them wake a worker and finish. Ctrl-C stops every process it
-started.
+applies migrations, creates the queues and bucket, then starts the web app, the
+pools as the stack deploys them (``POOL_RUNTIMES``: a Lambda pool is served by
+``python -m worker.lambda_pool``, the local stand-in of its event source; an ECS
+pool by worker processes the autoscaler starts and stops as work arrives and
+leaves, from zero) and Flower, submits canary jobs and real work through the API
+and shows which path each job took. Ctrl-C stops every process it started.
 """
 from __future__ import annotations
 
@@ -20,16 +21,20 @@ from pathlib import Path
 
 import requests
 
+from autoscaler import config as pools_config
+from autoscaler.errors import ConfigurationError as PoolsConfigurationError
 from autoscaler.rounds import decisions_in
-from core import aws, provision
+from core import aws, kinds, provision
+from core.errors import ConfigurationError
 from core.settings import Settings
-from stack import accounts, services
+from stack import accounts, demo, services
 
 ROOT = Path(__file__).resolve().parent.parent
 STATE = Path(os.environ.get("RUN_DIR", ROOT / ".run"))
-# The demo's calls to the API, as the local user ``demo`` (its token is set at start).
-HTTP = requests.Session()
 log = logging.getLogger("stack")
+#: Where each pool runs, as the AWS stack deploys it; each can be changed from the environment.
+POOL_RUNTIMES = {"POOL_DEFAULT_RUNTIME": "lambda", "POOL_PDF_RUNTIME": "lambda",
+                 "POOL_IMPORTS_RUNTIME": "lambda", "POOL_EXPORTS_RUNTIME": "ecs"}
 
 
 def _port(name: str, default: int) -> int:
@@ -75,8 +80,10 @@ class Stack:
 
     def stop(self) -> None:
         for child in reversed(self.children):
-            # The autoscaler stops its workers first (each may finish a task).
-            child.stop(timeout=75 if child.name == "autoscaler" else 30)
+            # The autoscaler stops its workers first (each may finish a task), and a
+            # Lambda pool's loop finishes its invocations.
+            busy = child.name == "autoscaler" or child.name.startswith("lambda-")
+            child.stop(timeout=75 if busy else 30)
         self.children.clear()
         if self.postgres is not None:
             self.postgres.stop()
@@ -101,7 +108,7 @@ def start(stack: Stack, args) -> dict:
                               SECRET_KEY=_secret_key(), COOKIE_SECURE="off",
                               FLOWER_URL=os.environ.get("FLOWER_URL") or flower)
     local = accounts.ensure(database_url, STATE / "accounts.json")
-    HTTP.headers["Authorization"] = f"Bearer {local['token']}"
+    demo.HTTP.headers["Authorization"] = f"Bearer {local['token']}"
     settings = Settings.from_env(env)
     # The autoscaler keeps its state and last decisions where the operator page reads them.
     env.setdefault("AUTOSCALER_STATE_BUCKET", settings.bucket)
@@ -109,19 +116,17 @@ def start(stack: Stack, args) -> dict:
     print(f"  queues       {', '.join(settings.queue_name(w) for w in settings.worker_queues)}"
           " (+ dead-letter queues)")
     start_schedules(stack, env)
+    pools = start_pools(stack, env, settings)
     stack.spawn("web", [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{web_port}",
                         "--workers", "2", "--threads", "4", "--access-logfile", "-",
                         "webapp:create_app()"], env)
-    stack.spawn("autoscaler", [sys.executable, "-m", "autoscaler",
-                               "--log-dir", str(stack.logs / "workers")],
-                dict(env, AUTOSCALER_MODE="local"))
     start_upload_notifications(stack, env)
     flower_auth = os.environ.get("FLOWER_BASIC_AUTH") or f"admin:{secrets.token_urlsafe(9)}"
     stack.spawn("flower", [sys.executable, "-m", "celery", "--app", "worker.flower:app", "flower",
                            "--address=127.0.0.1", f"--port={flower_port}",
                            f"--basic-auth={flower_auth}"], env)
-    _wait_up(stack, web)
-    return {"web": web, "flower": flower, "flower_auth": flower_auth,
+    _wait_up(stack, web, any(not p.on_lambda for p in pools.pools))
+    return {"web": web, "flower": flower, "flower_auth": flower_auth, "pools": pools,
             "autoscaler_log": stack.logs / "autoscaler.log", "passwords": local["passwords"],
             "token": local["token"]}
 
@@ -138,6 +143,33 @@ def _secret_key() -> str:
     return path.read_text().strip()
 
 
+def start_pools(stack: Stack, env: dict, settings: Settings) -> pools_config.Config:
+    """The autoscaler for the ECS pools, and ``python -m worker.lambda_pool`` for each Lambda
+    pool on its queues; returns the pools' configuration."""
+    for name, runtime in POOL_RUNTIMES.items():
+        env.setdefault(name, runtime)
+    try:
+        config = pools_config.load(env)
+        for pool in (p for p in config.pools if p.on_lambda):
+            kinds.check_fits(pool.queues, pools_config.LAMBDA_MAX_SECONDS, "AWS Lambda",
+                             settings, pool=pool.name)
+    except (ConfigurationError, PoolsConfigurationError) as exc:
+        raise SystemExit(f"the pools cannot run as configured: {exc}") from None
+    stack.spawn("autoscaler", [sys.executable, "-m", "autoscaler",
+                               "--log-dir", str(stack.logs / "workers")],
+                dict(env, AUTOSCALER_MODE="local"))
+    for pool in (p for p in config.pools if p.on_lambda):
+        stack.spawn(f"lambda-{pool.name}", [sys.executable, "-m", "worker.lambda_pool"],
+                    dict(env, WORKER_QUEUES=",".join(pool.queues),
+                         LAMBDA_CONCURRENCY=str(pool.lambda_concurrency)))
+    for pool in config.pools:
+        how = ("Lambda: python -m worker.lambda_pool, up to "
+               f"{pool.lambda_concurrency} at once" if pool.on_lambda
+               else "ECS: worker processes the autoscaler starts from zero")
+        print(f"  pool {pool.name:<8}(queues {', '.join(pool.queues)}) on {how}")
+    return config
+
+
 def start_upload_notifications(stack: Stack, env: dict) -> services.Child:
     """The local stand-in for S3 → Lambda: uploads under imports/ start their import."""
     return stack.spawn("uploads", [sys.executable, "-m", "lambdas.local"], env)
@@ -150,12 +182,13 @@ def start_schedules(stack: Stack, env: dict) -> None:
     print(f"  schedules    python -m lambdas.scheduler; e-mails as .eml files in {env['MAIL_DIR']}")
 
 
-def _wait_up(stack: Stack, web: str) -> None:
+def _wait_up(stack: Stack, web: str, autoscaled: bool) -> None:
     def ready():
         for child in stack.children:
             if not child.alive():
                 raise services.ChildExited(f"{child.name} exited; its log says:\n{child.tail()}")
-        return requests.get(f"{web}/healthz", timeout=1).ok and decisions(stack)
+        return requests.get(f"{web}/healthz", timeout=1).ok and (decisions(stack) or
+                                                                 not autoscaled)
 
     services.wait_for(ready, 90, "the web app and the autoscaler", interval=0.2)
 
@@ -167,96 +200,6 @@ def decisions(stack: Stack) -> list[dict]:
             decisions_in(log_path.read_text(errors="replace").splitlines())]
 
 
-def demo(stack: Stack, web: str, count: int) -> None:
-    """Submit canary jobs through the API and show them wake a worker and finish."""
-    if count <= 0:
-        return
-    seen = len(decisions(stack))
-    print(f"\nSubmitting {count} canary jobs (POST {web}/api/jobs); the workers are at zero:")
-    began_all = time.perf_counter()
-    ids = []
-    for _ in range(count):
-        began = time.perf_counter()
-        response = HTTP.post(f"{web}/api/jobs", json={"kind": "canary", "params": {}},
-                                 timeout=10)
-        response.raise_for_status()
-        ids.append(response.json()["id"])
-        print(f"  {response.status_code} {response.headers['Location']} "
-              f"in {(time.perf_counter() - began) * 1000:.0f} ms")
-    woke = services.wait_for(
-        lambda: next((d for d in decisions(stack)[seen:] if d.get("applied")), None),
-        60, "the autoscaler to start a worker")
-    print(f"  autoscaler, {time.perf_counter() - began_all:.1f} s after the first job: "
-          f"pool {woke['pool']} {woke['current']} -> {woke['desired']} ({woke['reason']})")
-    for job_id in ids:
-        job = services.wait_for(lambda: _finished(web, job_id), 60, f"canary {job_id}")
-        result = job.get("result") or {}
-        print(f"  {job_id} {job['status']}: queue wait {result.get('queue_wait_ms')} ms, "
-              f"ran on {result.get('worker')}")
-
-
-def _finished(web: str, job_id: str):
-    job = HTTP.get(f"{web}/api/jobs/{job_id}", timeout=5).json()
-    return job if job["status"] not in ("queued", "running") else None
-
-
-def demo_work(web: str) -> None:
-    """Real work through the API: a CSV import, an export of what it loaded, a PDF batch.
-
-    Each job's pool is at zero, so the autoscaler wakes it first (its decisions are
-    in the autoscaler's log).
-    """
-    from tasks.imports.samples import customers_csv
-    from tasks.pdf.samples import statement
-
-    print("\nReal work through the API (each pool wakes from zero):")
-    answer = HTTP.post(f"{web}/api/imports/direct",
-                           params={"dataset": "customers", "filename": "demo-customers.csv"},
-                           data=customers_csv(200), headers={"Content-Type": "text/csv"},
-                           timeout=30)
-    job = _follow(web, answer, "import of 200 customers (POST /api/imports/direct)")
-    if job["status"] == "succeeded":
-        answer = HTTP.post(f"{web}/api/jobs", timeout=30, json={
-            "kind": "export", "params": {"dataset": "customers", "encoding": "utf-8-sig"}})
-        job = _follow(web, answer, "export of the customers table (POST /api/jobs)")
-        if job["status"] == "succeeded":
-            print(f"    download: {web}/api/jobs/{job['id']}/download")
-    answer = HTTP.post(f"{web}/api/jobs", timeout=30, json={
-        "kind": "pdf_batch",
-        "params": {"template": "statement", "rows": [statement(n) for n in range(10)]}})
-    job = _follow(web, answer, "10 Japanese statements as PDFs (POST /api/jobs)")
-    if job["status"] in ("succeeded", "partially_failed"):
-        print(f"    documents: {web}/api/jobs/{job['id']}/documents   "
-              f"ZIP: {web}/api/jobs/{job['id']}/archive")
-    print("  E-mails about these jobs are in the mail folder printed above.")
-
-
-def _follow(web: str, answer: requests.Response, what: str) -> dict:
-    """Print a job's progress until it ends; returns the finished job."""
-    if answer.status_code != 202:
-        print(f"  {what}: {answer.status_code} {answer.text[:300]}")
-        return {"status": "refused"}
-    job_id = answer.json()["id"]
-    print(f"  {what}: {job_id}")
-    began, shown = time.perf_counter(), None
-    deadline = began + 180
-    while time.perf_counter() < deadline:
-        job = HTTP.get(f"{web}/api/jobs/{job_id}", timeout=5).json()
-        progress = job["progress"]
-        state = (job["status"], progress["done"], progress["failed"], progress["total"])
-        if state != shown:
-            shown = state
-            print(f"    {time.perf_counter() - began:5.1f} s  {job['status']:<16} "
-                  f"done {progress['done']} / failed {progress['failed']} / total {progress['total']}")
-        if job["status"] not in ("queued", "running"):
-            if job.get("error"):
-                print(f"    error: {job['error']}")
-            return job
-        time.sleep(0.5)
-    print(f"    still {shown[0]} after 180 s; see the logs")
-    return {"status": "unfinished"}
-
-
 def banner(urls: dict) -> None:
     print(f"""
 The system is up.
@@ -266,7 +209,8 @@ The system is up.
   health    {urls['web']}/healthz/pipeline   (operators: runs a canary end to end)
   Flower    {urls['flower']}          (user:password {urls['flower_auth']})
   operators {urls['web']}/operator/   (queues, worker pools, dead letters; sign in as admin)
-  workers   started and stopped by the autoscaler; its decisions: {urls['autoscaler_log']}
+  workers   ECS pools: started and stopped by the autoscaler; its decisions: {urls['autoscaler_log']}
+            Lambda pools: python -m worker.lambda_pool each; logs: {STATE / 'logs'}/lambda-<pool>.log
 Try:
   curl -s -X POST {urls['web']}/api/jobs -H 'Content-Type: application/json' \\
        -H 'Authorization: Bearer {urls['token']}' \\
@@ -287,9 +231,9 @@ def main(argv=None) -> int:
     stack = Stack()
     try:
         urls = start(stack, args)
-        demo(stack, urls["web"], args.demo_jobs)
+        demo.canaries(lambda: decisions(stack), urls["web"], args.demo_jobs, urls["pools"])
         if args.demo_jobs:
-            demo_work(urls["web"])
+            demo.work(urls["web"], urls["pools"])
         banner(urls)
         while not args.exit_after_demo:
             _watch(stack)

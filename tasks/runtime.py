@@ -9,6 +9,9 @@ nothing twice; a job lost with its worker goes back to the queue on a fresh
 message, ``tasks.lost``) and maps errors to outcomes: ``JobFailed`` fails the job,
 transient errors are retried with backoff, ``JobCancelled`` cancels it,
 ``JobDeferred`` waits in the queue, anything unexpected fails it.
+
+Each task call has a deadline (``tasks.deadlines``): ``JobContext.check_cancelled``
+raises ``RanTooLong`` past it, which fails the job with nothing half-written.
 """
 from __future__ import annotations
 
@@ -26,14 +29,15 @@ from celery import Task, shared_task
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session, sessionmaker
 
-from core import lifecycle, logs, metrics
+from core import lifecycle, logs, metrics, reports
 from core.backoff import retry_delay
+from core.deadline import Deadline
 from core.errors import JobCancelled, JobDeferred, JobFailed, TransientJobError
 from core.settings import Settings
 from service.submit import confirm
 from store import jobstore, outbox
 from store.models import Job
-from tasks import lost, notify
+from tasks import deadlines, lost, notify
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +62,10 @@ class TaskRun:
     sessions: sessionmaker
     session: Session
     job_id: uuid.UUID | None
+    deadline: Deadline | None = None  # when the call must stop
     ended: Job | None = None      # this run ended the job
     found_ended: Job | None = None  # the job had ended before this run
+    claimed: bool = False         # this run claimed the job (and ran its body)
 
     def end(self, job: Job | None) -> Job | None:
         """Note that this run ended ``job`` (a store's returned row; None if it did not)."""
@@ -92,17 +98,20 @@ class JobTask(Task):
     throws = (JobEndedFailed,)
     settings: Settings | None = None
     sessions: sessionmaker | None = None
+    #: Where the run times of ended jobs go; the worker (worker.main) wires the autoscaler's.
+    reporter: reports.Reporter = reports.Reporter()
 
     def __call__(self, *args, **kwargs):
         raw = kwargs.get("job_id", args[0] if args else None)
         with self.sessions() as db:
-            run = TaskRun(self.settings, self.sessions, db, jobstore.as_uuid(raw))
+            run = TaskRun(self.settings, self.sessions, db, jobstore.as_uuid(raw),
+                          deadline=deadlines.of_task(self, self.settings))
             token = _run.set(run)
             # Every line of this call carries them; claim() adds the kind and attempt.
             fields = logs.bind(job_id=run.job_id, task_id=self.request.id)
             try:
                 result = self.run(*args, **kwargs)
-                _after(run, self.request.delivery_info)
+                _after(run, self.request.delivery_info, self.reporter)
             except DATABASE_LOST as exc:
                 raise self._after_database_lost(db, exc) from exc
             finally:
@@ -125,15 +134,17 @@ class JobTask(Task):
                           throw=False)
 
 
-def _after(run: TaskRun, delivery_info: dict | None) -> None:
-    """Measure a job this run ended; e-mail about a job that ended (once, whoever ended
-    it); FAILURE if this run failed it."""
+def _after(run: TaskRun, delivery_info: dict | None, reporter: reports.Reporter) -> None:
+    """Measure and report a job this run ended; e-mail about a job that ended (once,
+    whoever ended it); FAILURE if this run failed it."""
     job = run.ended or run.found_ended
     if job is None:
         return
     run.session.commit()
     if run.ended is not None and run.settings.metrics == "emf":
         _measure(run.ended, run.settings, delivery_info)
+    if run.ended is not None and run.claimed:
+        _report(run.ended, delivery_info, reporter)
     notify.job_ended(run.session, job, run.settings)
     if run.ended is not None and run.ended.status == lifecycle.FAILED:
         raise JobEndedFailed(run.ended.error or "the job failed")
@@ -141,10 +152,24 @@ def _after(run: TaskRun, delivery_info: dict | None) -> None:
 
 def _measure(job: Job, settings: Settings, delivery_info: dict | None) -> None:
     """One EMF line on stdout: the job's queue wait, run time and outcome."""
-    queue = (delivery_info or {}).get("routing_key") or "default"
     metrics.write(metrics.job_ended(
-        settings.metrics_namespace, job.kind, queue, job.status, job.created_at,
-        job.started_at, job.finished_at, time.time(), {"JobId": str(job.id)}))
+        settings.metrics_namespace, job.kind, workload_of(delivery_info), job.status,
+        job.created_at, job.started_at, job.finished_at, time.time(), {"JobId": str(job.id)}))
+
+
+def _report(job: Job, delivery_info: dict | None, reporter: reports.Reporter) -> None:
+    """Hand the run time of a job that ran once to the reporter (the autoscaler's service
+    estimate): a retried or deferred job's row spans its waits as well."""
+    if job.attempts != 1 or job.started_at is None or job.finished_at is None:
+        return
+    seconds = (job.finished_at - job.started_at).total_seconds()
+    if seconds >= 0:
+        reporter.ended(workload_of(delivery_info), seconds)
+
+
+def workload_of(delivery_info: dict | None) -> str:
+    """The workload whose queue a task's message came from."""
+    return (delivery_info or {}).get("routing_key") or "default"
 
 
 @dataclass
@@ -156,6 +181,7 @@ class JobContext:
     worker: str
     session: Session
     result: dict = field(default_factory=dict)
+    deadline: Deadline | None = None
 
     @property
     def params(self) -> dict:
@@ -168,7 +194,9 @@ class JobContext:
         self.session.commit()
 
     def check_cancelled(self) -> None:
-        """Raise ``JobCancelled`` if the owner asked the job to stop."""
+        """Raise ``RanTooLong`` past the job's deadline, ``JobCancelled`` if the owner asked
+        the job to stop."""
+        deadlines.check(self.deadline)
         cancelled = jobstore.cancel_requested(self.session, self.job.id)
         self.session.commit()
         if cancelled:
@@ -188,8 +216,8 @@ def job_task(name: str) -> Callable:
 
 def stale_after(settings: Settings, delivery_info: dict | None) -> float:
     """Seconds after which a running job's claim counts as abandoned."""
-    workload = (delivery_info or {}).get("routing_key") or "default"
-    timeout = settings.visibility_timeouts.get(workload, settings.visibility_timeouts["default"])
+    timeout = settings.visibility_timeouts.get(workload_of(delivery_info),
+                                               settings.visibility_timeouts["default"])
     return timeout * 2 / 3
 
 
@@ -206,6 +234,7 @@ def claim(task, raw_id) -> Job | None:
         return None
     stale = stale_after(run.settings, task.request.delivery_info)
     got = jobstore.claim(run.session, run.job_id, worker_name(task), stale)
+    run.claimed = got.claimed
     if got.job is not None:
         logs.bind(kind=got.job.kind, attempt=got.job.attempts if got.claimed else None)
     if not got.claimed and got.job is not None and got.job.cancel_requested_at is not None:
@@ -227,7 +256,8 @@ def run_job(task, raw_id: str, body) -> None:
     if job is None:
         return
     run = current()
-    ctx = JobContext(job=job, attempt=job.attempts, worker=worker_name(task), session=run.session)
+    ctx = JobContext(job=job, attempt=job.attempts, worker=worker_name(task), session=run.session,
+                     deadline=run.deadline)
     log.info("job %s (%s) started, attempt %d, on %s", job.id, job.kind, ctx.attempt, ctx.worker)
     try:
         result = body(ctx)

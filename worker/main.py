@@ -1,4 +1,5 @@
-"""Start a Celery worker wired for SQS: the keeper, the dead-letter sweep, warm pool."""
+"""Start a Celery worker wired for SQS: the keeper, the dead-letter sweep, warm pool,
+reports to the autoscaler."""
 from __future__ import annotations
 
 import logging
@@ -8,7 +9,7 @@ import socket
 
 from celery import signals
 
-from core import aws, logs, queues
+from core import aws, logs, queues, reports, wake
 from core.errors import ConfigurationError
 from core.periodic import Periodic
 from core.settings import Settings
@@ -16,6 +17,7 @@ from store import db, jobstore
 from tasks import deadletter
 from tasks.app import create_worker_celery, task_modules
 from tasks.pdf.preflight import check_worker as pdf_preflight
+from tasks.runtime import JobTask
 from worker import protection
 from worker.keeper import VisibilityKeeper
 from worker.request import KeptRequest
@@ -28,15 +30,9 @@ def build(settings: Settings):
     sqs = aws.client(settings, "sqs")
     urls = queues.resolve_urls(settings, sqs)
     celery = create_worker_celery(settings, urls, include=task_modules(settings.worker_queues))
-    sessions = db.sessions(settings.require_database())
-
-    def in_session(fn, *args):
-        with db.unit_of_work(sessions) as session:
-            return fn(session, *args)
-
-    keeper = VisibilityKeeper(
-        sqs, renew_jobs=lambda ids: in_session(jobstore.touch, ids),
-        interval=min(settings.visibility_timeouts[w] for w in settings.worker_queues) / 3,
+    in_session = units_of_work(settings)
+    keeper = keeper_for(
+        settings, sqs, in_session,
         protection=protection.for_environment(os.environ.get("ECS_AGENT_URI"),
                                               settings.worker_protection_minutes),
         health_file=settings.worker_health_file)
@@ -45,9 +41,12 @@ def build(settings: Settings):
     KeptRequest.on_worker_lost = staticmethod(
         lambda job_id, reason: jobstore.as_uuid(job_id) and in_session(
             jobstore.release, jobstore.as_uuid(job_id), reason))
+    reporter = _reporter(settings, sqs)
     celery.loader.import_default_modules()
     for task in celery.tasks.values():
         task.Request = KeptRequest
+        if isinstance(task, JobTask):
+            task.reporter = reporter
     _dead_letter_what_cannot_run(celery)
 
     dlq_urls = queues.dead_letter_urls(settings, sqs, settings.worker_queues)
@@ -67,6 +66,7 @@ def build(settings: Settings):
         sweeper.start()
         if idle_exit:
             idle_exit.start()
+        reporter.ready(settings.worker_queues)
 
     @signals.worker_process_init.connect(weak=False)
     def _fresh_connections(**_):
@@ -79,7 +79,41 @@ def build(settings: Settings):
         if idle_exit:
             idle_exit.stop()
 
+    @signals.worker_process_shutdown.connect(weak=False)  # a pool child
+    @signals.worker_shutdown.connect(weak=False)  # the main process, its tasks done
+    def _last_reports(**_):
+        reporter.close()
+
     return celery, keeper
+
+
+def _reporter(settings: Settings, sqs) -> reports.Reporter:
+    """Reports to the autoscaler on its wake queue; none without one."""
+    url = wake.find_queue(sqs, settings.queue_prefix,
+                          without="this worker sends the autoscaler no reports")
+    if url is None:
+        return reports.Reporter()
+    return reports.SqsReporter(lambda: aws.client(settings, "sqs"), url)
+
+
+def units_of_work(settings: Settings):
+    """``in_session(fn, *args)``: ``fn(session, *args)`` in one unit of work (committed)."""
+    sessions = db.sessions(settings.require_database())
+
+    def in_session(fn, *args):
+        with db.unit_of_work(sessions) as session:
+            return fn(session, *args)
+
+    return in_session
+
+
+def keeper_for(settings: Settings, sqs, in_session, **options) -> VisibilityKeeper:
+    """The keeper of a worker of ``WORKER_QUEUES``: it beats every third of their shortest
+    visibility timeout, renewing the claims of the jobs it holds."""
+    return VisibilityKeeper(
+        sqs, renew_jobs=lambda ids: in_session(jobstore.touch, ids),
+        interval=min(settings.visibility_timeouts[w] for w in settings.worker_queues) / 3,
+        **options)
 
 
 def _dead_letter_what_cannot_run(celery) -> None:

@@ -31,6 +31,8 @@ from tasks.runtime import worker_name as _worker
 
 log = logging.getLogger(__name__)
 STORAGE_ERRORS = (ClientError, BotoCoreError, ConnectionError, TimeoutError, TransientJobError)
+#: The share of its deadline a chunk renders for before it hands the rest on.
+RENDER_SHARE = 0.5
 
 
 def _settings() -> Settings:
@@ -134,7 +136,15 @@ def render_chunk(self, job_id: str, first: int, end: int, failures: int = 0) -> 
     bucket = _cluster_bucket(settings)
     pending = batchstore.pending_in(session, job.id, first, end)
     session.commit()
+    deadline = runtime.current().deadline
     for doc in pending:
+        if deadline is not None and deadline.passed(RENDER_SHARE):
+            # The rest goes on in a fresh run: the ZIP, built after the chunk that
+            # settles the last document, has the other share of this one.
+            log.info("chunk %s[%d:%d]: out of rendering time; the rest goes on in a new "
+                     "message", job_id, first, end)
+            raise self.retry(args=[job_id, first, end, failures], countdown=0,
+                             max_retries=None)
         grant = bucket.take() if bucket else Grant(True, at=datetime.now(timezone.utc))
         if not grant.granted:
             # Hand the message back instead of holding a worker slot while waiting.

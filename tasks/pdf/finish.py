@@ -5,10 +5,11 @@ from __future__ import annotations
 import logging
 
 from core import lifecycle, pdfbatch
+from core.errors import RanTooLong
 from core.settings import Settings
 from store import batchstore
 from store.models import Job
-from tasks import runtime, storage
+from tasks import deadlines, runtime, storage
 from tasks.pdf import archive
 
 log = logging.getLogger(__name__)
@@ -25,6 +26,13 @@ def after_chunk(job_id, settings: Settings) -> None:
     job = session.get(Job, job_id, populate_existing=True)
     try:
         figures = _archive(session, job, settings) if job.done else None
+    except RanTooLong as exc:
+        session.rollback()
+        runtime.current().end(batchstore.finish(
+            session, job_id, lifecycle.FAILED, result=_result(job, None),
+            error=f"the ZIP of its {job.done} documents was not built: {exc}"))
+        session.commit()
+        return
     except BaseException:
         batchstore.release_archive(session, job_id)
         session.commit()
@@ -40,7 +48,9 @@ def _archive(session, job: Job, settings: Settings) -> dict:
     key = pdfbatch.archive_key(str(job.id))
     members = ((pdfbatch.file_name(seq, recipient), source)
                for seq, recipient, source in batchstore.done_documents(session, job.id))
-    figures = archive.build(storage.client(settings, "s3"), settings.bucket, key, members)
+    deadline = runtime.current().deadline
+    figures = archive.build(storage.client(settings, "s3"), settings.bucket, key, members,
+                            check=lambda: deadlines.check(deadline))
     session.commit()  # ends the streaming read
     return {"key": key, **figures}
 

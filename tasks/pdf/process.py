@@ -1,6 +1,6 @@
 """What a PDF worker process keeps between tasks: a warm renderer.
 
-Built once per pool process, on first use (after the fork: fontconfig state
+Built once per pool process (per thread), on first use (after the fork: fontconfig state
 should not be shared across it; AWS clients are ``tasks.storage``'s). A worker
 that takes PDF work also renders one sample per pool process at start, so the first real
 document does not pay ~1 s for fonts, and applies the per-worker rate limit.
@@ -8,6 +8,7 @@ document does not pay ~1 s for fonts, and applies the per-worker rate limit.
 from __future__ import annotations
 
 import logging
+import threading
 
 from celery import signals
 
@@ -20,15 +21,17 @@ from tasks.pdf.render import Renderer
 log = logging.getLogger(__name__)
 RENDER_TASK = "pdf.render_chunk"
 
-_renderer: Renderer | None = None
+# One per thread: a worker's pool process has one, the local Lambda stand-in
+# (worker.lambda_pool) runs invocations on threads, and WeasyPrint's objects are not
+# for sharing between threads.
+_local = threading.local()
 
 
 def renderer() -> Renderer:
-    """This process's renderer."""
-    global _renderer
-    if _renderer is None:
-        _renderer = Renderer()
-    return _renderer
+    """This thread's renderer."""
+    if getattr(_local, "renderer", None) is None:
+        _local.renderer = Renderer()
+    return _local.renderer
 
 
 def chunk_rate_limit(settings: Settings) -> str | None:

@@ -1,5 +1,6 @@
 """The autoscaler's AWS adapters against a real moto server over HTTP."""
 import json
+import time
 import uuid
 
 import boto3
@@ -131,7 +132,8 @@ def test_state_store_round_trips_the_pools_state_in_a_bucket(aws):
     assert store.load() == states
     assert store.recent() == decisions
     assert json.loads(s3.get_object(Bucket=bucket, Key="autoscaler/state.json")["Body"].read())[
-        "pools"]["pdf"] == {"last_busy": 10.0, "last_scale_out": 5.0}
+        "pools"]["pdf"] == {"last_busy": 10.0, "last_scale_out": 5.0, "service": 0.0,
+                            "service_count": 0, "startup": 0.0, "asked_at": None}
 
 
 def test_state_store_names_a_missing_bucket(aws):
@@ -139,17 +141,21 @@ def test_state_store_names_a_missing_bucket(aws):
         S3StateStore(aws("s3"), unique("ghost-"), "state.json").load()
 
 
-def test_wake_listener_hands_over_workloads_and_deletes_their_messages(aws):
+def test_wake_listener_hands_over_signals_and_deletes_their_messages(aws):
     sqs = aws("sqs")
     url = sqs.create_queue(QueueName=unique("w-") + "wake.fifo",
                            Attributes={"FifoQueue": "true"})["QueueUrl"]
-    for workload in ("pdf", "imports", "pdf"):
-        sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"wake": workload}),
-                         MessageGroupId=workload, MessageDeduplicationId=unique(workload))
-    woken = []
-    listener = SqsWakeListener(sqs, url, woken.append, wait_seconds=0)
+    for body in ({"wake": "pdf"}, {"wake": "imports"}, {"ready": "pdf"}):
+        sqs.send_message(QueueUrl=url, MessageBody=json.dumps(body),
+                         MessageGroupId=body.get("wake", "pdf"),
+                         MessageDeduplicationId=unique("m"))
+    handed = []
+    listener = SqsWakeListener(sqs, url, handed.append, wait_seconds=0)
     got = listener.poll() + listener.poll()
-    assert sorted(set(got)) == ["imports", "pdf"] and woken
+    assert sorted((s.kind, s.workload) for s in got) == [
+        ("ready", "pdf"), ("wake", "imports"), ("wake", "pdf")]
+    assert handed and all(time.time() - 60 < s.at <= time.time() + 1 for s in got), \
+        "each signal carries when it was sent"
     attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
     assert (attributes["ApproximateNumberOfMessages"],
             attributes["ApproximateNumberOfMessagesNotVisible"]) == ("0", "0")
@@ -198,3 +204,30 @@ def test_a_wake_event_from_the_sqs_trigger_runs_a_round_and_leaves_the_task_mess
     attributes = aws("sqs").get_queue_attributes(
         QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]
     assert attributes["ApproximateNumberOfMessages"] == "1", "the task is still there for a worker"
+
+
+def test_the_lambda_folds_the_workers_reports_in_its_sqs_event_into_the_state_in_s3(
+        aws, moto_endpoint, cluster, service, monkeypatch):
+    prefix, bucket = unique("t") + "-", unique("state-")
+    aws("s3").create_bucket(Bucket=bucket)
+    aws("sqs").create_queue(QueueName=f"{prefix}pdf")
+    for name, value in {"AUTOSCALER_MODE": "ecs-service", "AUTOSCALER_POOLS": "pdf",
+                        "POOL_PDF_SERVICE": service, "AUTOSCALER_CLUSTER": cluster,
+                        "AUTOSCALER_STATE_BUCKET": bucket, "QUEUE_PREFIX": prefix,
+                        "AWS_ENDPOINT_URL": moto_endpoint, "AWS_REGION": REGION}.items():
+        monkeypatch.setenv(name, value)
+    store = S3StateStore(aws("s3"), bucket, "autoscaler/state.json")
+    asked = time.time() - 30
+    store.save({"pdf": PoolState(asked_at=asked)})
+    sent = str(int((asked + 25) * 1000))
+    event = {"Records": [
+        {"body": json.dumps({"ready": "pdf"}), "attributes": {"SentTimestamp": sent}},
+        {"body": json.dumps({"report": "pdf", "service_seconds": 4.5, "jobs": 2}),
+         "attributes": {"SentTimestamp": sent}}]}
+
+    [record] = lambda_handler.handler(event, None)
+
+    learned = store.load()["pdf"]
+    assert (learned.service, learned.service_count, learned.asked_at) == (4.5, 2, None)
+    assert abs(learned.startup - 25) < 0.01
+    assert (record["service_s"], record["startup_s"]) == (4.5, learned.startup)

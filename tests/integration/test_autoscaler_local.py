@@ -1,10 +1,11 @@
-"""Local mode: worker processes started and stopped on this machine, and the loop
-driving them from a real queue on the moto server."""
+"""Local mode: worker processes started and stopped on this machine, the loop
+driving them from a real queue on the moto server, and what real workers report to it."""
 import os
 import shlex
 import signal
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -15,10 +16,15 @@ from autoscaler.decide import Policy
 from autoscaler.local import LocalProcessScaler
 from autoscaler.loop import run_once
 from autoscaler.queues import SqsQueueDepth
-from autoscaler.rounds import Autoscaler, Pool
+from autoscaler.rounds import Autoscaler, Pool, run_round
+from autoscaler.scalers import MemoryWorkerScaler
 from autoscaler.state import MemoryStateStore
+from autoscaler.wake import READY, REPORT, SqsWakeListener
+from core import lifecycle
+from core.wake import wake_queue_name
 from stack import services
 from stack.services import wait_for
+from tests.support.jobs import Sender, create, wait_status
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -169,3 +175,32 @@ def test_python_m_autoscaler_wakes_on_a_wake_signal_and_stops_its_workers_on_sig
         assert (tmp_path / f"{pid}.term").exists(), "its worker was stopped with SIGTERM"
     finally:
         loop.stop()
+
+
+def test_a_real_worker_reports_ready_and_its_jobs_run_time_and_a_round_learns_both(
+        app, settings, queue_urls, sqs, engine, start_worker):
+    wake_url = queue_urls[wake_queue_name(settings.queue_prefix)]
+    pool = Pool("default", Policy(), (settings.queue_name("default"),), MemoryWorkerScaler(),
+                workloads=("default",))
+    autoscaler = Autoscaler(pools=(pool,), depth=SqsQueueDepth(sqs), store=MemoryStateStore(),
+                            emit=lambda line: None)
+    job_id = create(app, "canary", {"sleep_seconds": 0.3})
+    Sender(settings, queue_urls).send("canary.run", job_id)
+    [woke] = run_round(autoscaler, time.time())
+    assert woke["desired"] == 1, "the round asks for the worker started next"
+
+    start_worker(WORKER_QUEUES="default")
+    done = wait_status(engine, job_id, lifecycle.SUCCEEDED)
+    received = []
+    listener = SqsWakeListener(sqs, wake_url, received.extend, wait_seconds=1)
+    wait_for(lambda: listener.poll() is not None and {READY, REPORT} <= {s.kind for s in received},
+             60, "the worker's ready message and its job's report")
+    [record] = run_round(autoscaler, time.time(), received)
+
+    assert sorted((s.kind, s.workload) for s in received) == [(READY, "default"),
+                                                               (REPORT, "default")]
+    learned = autoscaler.store.load()["default"]
+    ran = (done["finished_at"] - done["started_at"]).total_seconds()
+    assert ran >= 0.3 and abs(learned.service - ran) < 0.002 and learned.service_count == 1
+    assert 0 < learned.startup < 60 and learned.asked_at is None
+    assert (record["service_s"], record["startup_s"]) == (learned.service, learned.startup)

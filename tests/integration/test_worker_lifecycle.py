@@ -3,6 +3,7 @@ exit when idle (RunTask mode), a health check ECS can call."""
 from __future__ import annotations
 
 import json
+import logging
 import signal
 import subprocess
 import sys
@@ -97,6 +98,20 @@ def test_the_health_check_passes_while_the_worker_runs_and_fails_after(
     worker.stop()
     gone = subprocess.run(check, env=env, capture_output=True, text=True)
     assert gone.returncode == 1 and "is gone" in gone.stdout
+
+
+def test_a_worker_reports_to_the_autoscaler_only_where_there_is_a_wake_queue(
+        settings, sqs, caplog):
+    from core import reports
+    from worker.main import _reporter
+
+    with caplog.at_level(logging.WARNING, logger="core.wake"):
+        none = _reporter(settings, sqs)
+    assert type(none) is reports.Reporter, "no wake queue: a reporter that sends nothing"
+    assert "sends the autoscaler no reports" in caplog.text
+    sqs.create_queue(QueueName=f"{settings.queue_prefix}wake.fifo",
+                     Attributes={"FifoQueue": "true"})
+    assert isinstance(_reporter(settings, sqs), reports.SqsReporter)
 
 
 LOADED = """

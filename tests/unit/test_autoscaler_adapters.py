@@ -1,4 +1,4 @@
-"""Adapters at their boundaries: RunTask batching, stored state, wake bodies, wiring."""
+"""Adapters at their boundaries: RunTask batching, stored state, wake-queue messages, wiring."""
 import pytest
 
 from autoscaler import bootstrap, config, state
@@ -7,7 +7,8 @@ from autoscaler.errors import AutoscalerError, ConfigurationError
 from autoscaler.local import LocalProcessScaler
 from autoscaler.scalers import EcsServiceScaler, EcsTaskScaler, awsvpc_network
 from autoscaler.state import MemoryStateStore, S3StateStore
-from autoscaler.wake import workloads_in, workloads_in_event
+from autoscaler.wake import (READY, REPORT, WAKE, Signal, signal_in, signals_in,
+                             signals_in_event, workloads_in, workloads_in_event)
 
 
 class FakeEcs:
@@ -93,6 +94,50 @@ def test_a_lambda_sqs_event_names_its_workloads_and_a_schedule_names_none():
     assert workloads_in_event({"source": "aws.events", "detail-type": "Scheduled Event"}) == []
 
 
+@pytest.mark.parametrize("body, signal", [
+    ('{"wake": "pdf"}', Signal(WAKE, "pdf")),
+    ('{"ready": "imports"}', Signal(READY, "imports")),
+    ('{"report": "pdf", "service_seconds": 2.5, "jobs": 4}', Signal(REPORT, "pdf", None, 2.5, 4)),
+    ('{"report": "pdf", "service_seconds": 3, "jobs": 1}', Signal(REPORT, "pdf", None, 3.0, 1)),
+    ('{"report": "pdf", "service_seconds": 0, "jobs": 1}', None),
+    ('{"report": "pdf", "service_seconds": -1, "jobs": 1}', None),
+    ('{"report": "pdf", "service_seconds": NaN, "jobs": 1}', None),
+    ('{"report": "pdf", "service_seconds": "2", "jobs": 1}', None),
+    ('{"report": "pdf", "service_seconds": 2, "jobs": 0}', None),
+    ('{"report": "pdf", "service_seconds": 2, "jobs": true}', None),
+    ('{"report": "pdf", "service_seconds": 2, "jobs": 1.5}', None),
+    ('{"report": "pdf"}', None),
+    ('{"ready": ""}', None),
+    ('{"ready": ["pdf"]}', None),
+    ("[]", None),
+    ("not json", None),
+])
+def test_wake_queue_bodies_are_wakes_readies_or_reports_and_malformed_ones_none(body, signal):
+    assert signal_in(body) == signal
+
+
+def test_a_received_messages_signals_carry_when_it_was_sent():
+    messages = [{"Body": '{"ready": "pdf"}', "Attributes": {"SentTimestamp": "1700000000123"}},
+                {"Body": '{"wake": "pdf"}',
+                 "Attributes": {"ApproximateFirstReceiveTimestamp": "1700000001000"}},
+                {"Body": '{"wake": "pdf"}'},
+                {"Body": "garbage", "Attributes": {"SentTimestamp": "1"}}]
+    assert [(s.kind, s.at) for s in signals_in(messages)] == [
+        (READY, 1700000000.123), (WAKE, 1700000001.0), (WAKE, None)]
+
+
+def test_a_lambda_sqs_event_carries_reports_and_readies_beside_its_wakes():
+    event = {"Records": [
+        {"body": '{"wake": "pdf"}', "attributes": {"SentTimestamp": "1000"}},
+        {"body": '{"report": "pdf", "service_seconds": 2, "jobs": 3}',
+         "attributes": {"SentTimestamp": "2000"}},
+        {"body": '{"ready": "pdf"}', "attributes": {"SentTimestamp": "3000"}}]}
+    assert signals_in_event(event) == [Signal(WAKE, "pdf", 1.0), Signal(REPORT, "pdf", 2.0, 2, 3),
+                                       Signal(READY, "pdf", 3.0)]
+    assert workloads_in_event(event) == ["pdf"]
+    assert signals_in_event({"Records": "nonsense"}) == []
+
+
 @pytest.mark.parametrize("mode, kind", [
     ("local", LocalProcessScaler),
     ("ecs-service", EcsServiceScaler),
@@ -104,6 +149,14 @@ def test_each_mode_gets_its_scaler(mode, kind):
     built = bootstrap.build(c, clients, environ={"PATH": "/bin"})
     assert {type(p.scaler) for p in built.pools} == {kind}
     assert built.pools[1].queues == ("jobsys-pdf",)
+
+
+def test_a_pool_owns_the_signals_of_the_workloads_it_serves():
+    c = config.load({"AUTOSCALER_POOLS": "bulk,pdf", "POOL_BULK_QUEUES": "imports,exports"})
+    bulk, pdf = bootstrap.build(c, bootstrap.Clients(sqs=object()), environ={}).pools
+    assert (bulk.serves("imports"), bulk.serves("exports"), bulk.serves("bulk")) == \
+        (True, True, False)
+    assert pdf.serves("pdf") and not pdf.serves("imports")
 
 
 def test_local_workers_get_the_base_environment_and_their_pools_queues():

@@ -1,4 +1,7 @@
 """Parsing the autoscaler's settings: defaults, overrides, and errors that name the variable."""
+import re
+from pathlib import Path
+
 import pytest
 
 from autoscaler import config
@@ -6,6 +9,8 @@ from autoscaler.decide import Policy
 from autoscaler.errors import ConfigurationError
 from autoscaler.lambda_handler import lambda_config
 from core.settings import WORKLOADS
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_defaults_need_no_environment():
@@ -90,3 +95,37 @@ def test_the_lambda_refuses_settings_it_cannot_work_with(env, words):
 def test_the_lambda_accepts_an_ecs_mode_with_a_state_bucket():
     c = lambda_config({"AUTOSCALER_MODE": "ecs-service", "AUTOSCALER_STATE_BUCKET": "b"})
     assert (c.mode, c.state_bucket, c.state_key) == ("ecs-service", "b", "autoscaler/state.json")
+
+
+def test_every_pool_setting_is_documented_in_the_readme_and_the_autoscaler_guide():
+    source = (ROOT / "autoscaler" / "config.py").read_text()
+    names = set(re.findall(r'key \+ "([A-Z_]+)"', source))
+    assert {"TARGET", "RUNTIME", "DRAIN_SECONDS"} <= names
+    for doc in ("README.md", "docs/autoscaler.md"):
+        text = (ROOT / doc).read_text()
+        missing = sorted(n for n in names if f"POOL_<NAME>_{n}`" not in text)
+        assert not missing, f"{doc} does not list POOL_<NAME>_{missing}"
+
+
+def test_cost_and_runtime_settings_are_read_per_pool():
+    c = config.load({"POOL_PDF_RUNTIME": "Lambda", "POOL_PDF_LAMBDA_CONCURRENCY": "20",
+                     "POOL_PDF_LAMBDA_MEMORY": "2048", "POOL_EXPORTS_DRAIN_SECONDS": "180",
+                     "POOL_EXPORTS_CONCURRENCY": "1", "POOL_EXPORTS_STARTUP_SECONDS": "40",
+                     "POOL_EXPORTS_SERVICE_SECONDS": "30", "POOL_IMPORTS_MAX": "1"})
+    pdf, exports = c.pool("pdf"), c.pool("exports")
+    assert (pdf.on_lambda, pdf.lambda_concurrency, pdf.lambda_memory) == (True, 20, 2048)
+    assert not exports.on_lambda
+    assert (exports.policy.drain, exports.policy.concurrency) == (180, 1)
+    assert (exports.startup_seconds, exports.service_seconds) == (40, 30)
+    assert c.pool("imports").lambda_concurrency == 2, "MaximumConcurrency is at least 2"
+
+
+@pytest.mark.parametrize("env, words", [
+    ({"POOL_PDF_RUNTIME": "fargate"}, "POOL_PDF_RUNTIME"),
+    ({"POOL_PDF_LAMBDA_CONCURRENCY": "1"}, "below the minimum of 2"),
+    ({"POOL_PDF_LAMBDA_CONCURRENCY": "1001"}, "above the maximum of 1000"),
+    ({"POOL_PDF_DRAIN_SECONDS": "-1"}, "POOL_PDF_DRAIN_SECONDS"),
+])
+def test_bad_cost_and_runtime_settings_name_the_variable(env, words):
+    with pytest.raises(ConfigurationError, match=re.escape(words)):
+        config.load(env)

@@ -1,7 +1,7 @@
 """The scaling decision, case by case (KEDA's SQS scaler semantics)."""
 import pytest
 
-from autoscaler.decide import Depths, Policy, PoolState, decide
+from autoscaler.decide import Depths, Estimates, Policy, PoolState, decide
 
 NOW = 10_000.0
 LONG_AGO = PoolState(last_busy=NOW - 3600, last_scale_out=NOW - 3600)
@@ -130,3 +130,54 @@ def test_state_survives_the_trip_through_a_dict():
 def test_reasons_read_as_english_for_one_message():
     decision = decide(Depths(visible=1), 2, Policy(), NOW, LONG_AGO)
     assert decision.reason == "scale in: 1 message needs 1 worker"
+
+
+# Cost-aware sizing: estimates of seconds per message (service) and per start-up.
+FARGATE = Estimates(service=6, startup=40)
+COST_CASES = [
+    # (case, depths, current, policy, estimates, state, desired, reason)
+    ("a burst starts no more workers than would each be busy for their start-up",
+     Depths(visible=100), 0, Policy(max=10), FARGATE, PoolState(), 7,
+     "wake: 100 messages on an idle pool"),
+    ("a drain objective starts the workers it needs beyond that",
+     Depths(visible=100), 1, Policy(max=10, drain=60), FARGATE, LONG_AGO, 10,
+     "scale out: 100 messages (300 worker-s) need 13 workers: drained within 60s, "
+     "capped at max 10"),
+    ("a loose objective is met with fewer workers than the start-up rule allows",
+     Depths(visible=100), 1, Policy(max=10, drain=600), FARGATE, LONG_AGO, 7,
+     "scale out: 100 messages (300 worker-s) need 7 workers: each busy at least its "
+     "40s start-up"),
+    ("an objective the running workers meet alone adds none",
+     Depths(visible=10), 1, Policy(max=10, drain=60), FARGATE, LONG_AGO, 1,
+     "steady: 1 worker for 10 messages"),
+    ("a lone short job still wakes one worker",
+     Depths(visible=1), 0, Policy(), Estimates(service=2, startup=40), PoolState(), 1,
+     "wake: 1 message on an idle pool"),
+    ("an objective shorter than a start-up falls back to the target",
+     Depths(visible=40), 1, Policy(max=10, drain=30), FARGATE, LONG_AGO, 10,
+     "scale out: 40 messages (120 worker-s) need 20 workers: drained within 30s, "
+     "capped at max 10"),
+    ("without a service estimate the target alone sizes the pool",
+     Depths(visible=100), 0, Policy(max=10), Estimates(startup=40), PoolState(), 10,
+     "wake: 100 messages on an idle pool"),
+    ("an idle worker stays only as long as a restart would cost",
+     Depths(), 2, Policy(cooldown=300), FARGATE, busy(40), 0,
+     "scale to zero: idle for 40s"),
+    ("before that it is kept",
+     Depths(), 2, Policy(cooldown=300), FARGATE, busy(25), 2,
+     "hold: cooldown 15s left before scaling in to 0"),
+]
+
+
+@pytest.mark.parametrize("case, depths, current, policy, estimates, state, desired, reason",
+                         COST_CASES, ids=[c[0] for c in COST_CASES])
+def test_cost_aware_decision(case, depths, current, policy, estimates, state, desired, reason):
+    decision = decide(depths, current, policy, NOW, state, estimates)
+    assert (decision.desired, decision.reason) == (desired, reason)
+
+
+def test_a_scale_out_notes_when_workers_were_asked_for_until_one_is_ready():
+    first = decide(Depths(visible=4), 0, Policy(), NOW, PoolState())
+    again = decide(Depths(visible=9), 2, Policy(), NOW + 30, first.state)
+    assert first.state.asked_at == NOW
+    assert again.state.asked_at == NOW, "the start-up is measured from the first ask"

@@ -14,6 +14,7 @@ from autoscaler.queues import MemoryQueueDepth
 from autoscaler.rounds import Autoscaler, Pool
 from autoscaler.scalers import MemoryWorkerScaler, WorkerScaler
 from autoscaler.state import KEEP_DECISIONS, MemoryStateStore
+from autoscaler.wake import READY, REPORT, WAKE, Signal
 from stack.services import wait_for
 
 KEYS = {"pool", "visible", "in_flight", "delayed", "current", "desired", "reason", "dry_run"}
@@ -110,6 +111,44 @@ def test_a_broken_pool_is_logged_and_the_others_still_scale():
     assert pdf.count == 1 and len(lines) == 2
 
 
+def test_a_round_folds_reports_into_the_pools_service_estimate_and_logs_it():
+    depth, pdf = MemoryQueueDepth({"q-pdf": Depths(visible=4)}), MemoryWorkerScaler()
+    scaler, lines = wire(depth, pdf=pdf, imports=MemoryWorkerScaler())
+    reports = [Signal(REPORT, "pdf", 990.0, 10.0, 2), Signal(REPORT, "pdf", 995.0, 20.0, 1),
+               Signal(REPORT, "exports", None, 99.0, 1)]
+    pdf_record, imports_record = run_once(scaler, Clock(), reports)
+    learned = scaler.store.load()["pdf"]
+    assert (learned.service, learned.service_count) == (12.0, 3)
+    assert pdf_record["service_s"] == 12.0 and "startup_s" not in pdf_record
+    assert scaler.store.load()["imports"].service == 0, "no pool serves exports"
+    assert "service_s" not in imports_record, "no estimate, no key: records stay as they were"
+
+
+def test_a_ready_worker_measures_the_start_up_from_the_round_that_asked_for_it():
+    clock = Clock()
+    scaler, _ = wire(MemoryQueueDepth({"q-pdf": Depths(visible=1)}), pdf=MemoryWorkerScaler())
+    [woke] = run_once(scaler, clock)
+    assert woke["desired"] == 1 and scaler.store.load()["pdf"].asked_at == 1000.0
+    clock.now = 1050.0
+    [record] = run_once(scaler, clock, [Signal(READY, "pdf", 1040.0), Signal(WAKE, "pdf")])
+    state = scaler.store.load()["pdf"]
+    assert (state.startup, state.asked_at) == (40.0, None)
+    assert record["startup_s"] == 40.0
+
+
+def test_a_ready_of_unknown_time_counts_as_received_at_the_rounds_time():
+    scaler, _ = wire(MemoryQueueDepth({"q-pdf": Depths(visible=1)}), pdf=MemoryWorkerScaler())
+    run_once(scaler, Clock(1000.0))
+    run_once(scaler, Clock(1030.0), [Signal(READY, "pdf")])
+    assert scaler.store.load()["pdf"].startup == 30.0
+
+
+def test_a_pool_that_fails_to_decide_still_keeps_what_its_workers_reported():
+    scaler, _ = wire(broken=BrokenScaler())
+    [record] = run_once(scaler, Clock(), [Signal(REPORT, "broken", None, 5.0, 1)])
+    assert "error" in record and scaler.store.load()["broken"].service == 5.0
+
+
 @pytest.fixture
 def looping():
     loops = []
@@ -135,6 +174,19 @@ def test_wake_makes_the_loop_decide_at_once_instead_of_after_its_interval(loopin
     depth.set("q-pdf", visible=1)
     loop.wake()
     wait_for(lambda: pdf.count == 1, 10, "a worker after the wake")
+
+
+def test_reports_wait_for_the_next_round_and_a_wake_with_them_runs_it_at_once(looping):
+    depth, pdf = MemoryQueueDepth(), MemoryWorkerScaler()
+    scaler, _ = wire(depth, pdf=pdf)
+    loop, _ = looping(scaler, interval=3600)
+    wait_for(lambda: loop.rounds == 1, 10, "the first round")
+    loop.wake([Signal(REPORT, "pdf", None, 3.0, 2)])
+    assert not loop.woken.is_set(), "a report alone is no reason to decide now"
+    depth.set("q-pdf", visible=1)
+    loop.wake([Signal(WAKE, "pdf")])
+    wait_for(lambda: loop.rounds == 2, 10, "a round after the wake")
+    assert scaler.store.load()["pdf"].service == 3.0
 
 
 def test_stop_ends_the_loop_without_waiting_for_the_interval(looping):

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from autoscaler import simulate as cli
+from autoscaler import costs, simulate as cli
 from autoscaler import trace
 from autoscaler.config import load
 from autoscaler.sim import simulate
@@ -146,3 +146,56 @@ def test_set_with_a_star_changes_every_pool():
 def test_set_without_a_value_says_how_to_write_it():
     with pytest.raises(trace.TraceError, match="expected PATH=VALUE"):
         trace.override({}, "worker.startup")
+
+
+def lambda_trace(arrivals, **pool):
+    return trace.parse({"duration": 60, "pools": {"default": {
+        "runtime": "lambda", "lambda_concurrency": 4, "cold_start": 4, "init": 2, **pool}},
+        "arrivals": arrivals})
+
+
+def test_a_lambda_pool_pays_a_cold_start_once_and_reuses_a_warm_environment():
+    result = simulate(lambda_trace([{"at": 0, "queue": "default", "duration": 10},
+                                    {"at": 100, "queue": "default", "duration": 10}]))
+    figures = result.pools["default"]
+    assert (figures["cold_starts"], figures["wait_max"]) == (1, 4)
+    assert figures["runtime"] == "lambda" and figures["idle"] == 0
+
+
+def test_an_environment_idle_longer_than_it_stays_warm_starts_cold_again():
+    result = simulate(lambda_trace([{"at": 0, "queue": "default", "duration": 10},
+                                    {"at": 400, "queue": "default", "duration": 10}],
+                                   warm_for=300))
+    assert result.pools["default"]["cold_starts"] == 2
+
+
+def test_a_lambda_pool_runs_at_most_its_maximum_concurrency():
+    result = simulate(lambda_trace([{"at": 0, "queue": "default", "count": 12, "duration": 10}]))
+    figures = result.pools["default"]
+    assert figures["peak_workers"] == 4
+    assert figures["wait_max"] == 20 + 4, "three waves of four; the first starts cold"
+
+
+def test_a_lambda_pool_bills_init_and_durations_and_its_ideal_only_durations():
+    result = simulate(lambda_trace([{"at": 0, "queue": "default", "count": 2, "duration": 100}],
+                                   lambda_memory=1024))
+    figures = result.pools["default"]
+    per_second = costs.DEFAULT.lambda_seconds(1, 1024)
+    assert figures["ideal"] == round(costs.DEFAULT.lambda_seconds(200, 1024, requests=2))
+    assert figures["used"] == round(costs.DEFAULT.lambda_seconds(204, 1024, requests=2))
+    assert figures["starting"] == round(4 * per_second)
+
+
+def test_an_ecs_pool_learns_its_service_time_and_start_up_as_it_runs():
+    result = simulate(small_trace(arrivals=[
+        {"at": 100, "queue": "pdf", "count": 4, "duration": 6}]))
+    figures = result.pools["pdf"]
+    assert (figures["service_estimate"], figures["startup_estimate"]) == (6, 40)
+
+
+@pytest.mark.parametrize("path", sorted(EXAMPLE.parent.glob("*.json")), ids=lambda p: p.stem)
+def test_every_shipped_trace_parses_and_runs_to_idle(path):
+    parsed = trace.parse(json.loads(path.read_text()), base=load({}))
+    result = simulate(parsed, step=5)
+    assert sum(f["tasks"] for f in result.pools.values()) == sum(
+        a.count for a in parsed.arrivals)
