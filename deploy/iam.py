@@ -121,6 +121,9 @@ def roles() -> dict:
             statement(["ecs:UpdateTaskProtection", "ecs:GetTaskProtection"],
                       arn("ecs", "task/" + CLUSTER_NAME + "/*"), "OwnTaskProtection"),
             send_mail(),
+            # Its readiness and its jobs' run times, which the autoscaler learns from.
+            statement(["sqs:GetQueueUrl", "sqs:SendMessage"], att("WakeQueue", "Arn"),
+                      "Reports"),
         ]}),
         "WebTaskRole": role("ecs-tasks.amazonaws.com", {"web": [
             *sender(task_queues()),
@@ -183,7 +186,9 @@ def pool_function_role(pool: str) -> dict:
     short = pool_short(pool)
     statements = [lambda_logs(short), VPC_ACCESS,
                   statement(WORKER_SQS, [att(queue_id(pool), "Arn"),
-                                         att(dead_letter_id(pool), "Arn")], "PoolQueues")]
+                                         att(dead_letter_id(pool), "Arn")], "PoolQueues"),
+                  # Its Celery app knows every task queue by URL, as a worker's does.
+                  statement("sqs:GetQueueUrl", task_queues(), "FindTaskQueues")]
     if POOL_PREFIXES[pool]:
         statements.append(statement(OBJECT_ACTIONS, data_objects(POOL_PREFIXES[pool]), "Files"))
     if pool_sends_mail(pool):

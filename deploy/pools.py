@@ -37,7 +37,7 @@ ECS_STARTUP_SECONDS = 40
 
 def longest_run(pool: str) -> float | None:
     """The longest a job of the pool may run, in seconds; None when one is unbounded."""
-    runs = [k.max_run_seconds for k in kinds.KINDS.values() if k.workload == pool]
+    runs = [kinds.max_run(k) for k in kinds.KINDS.values() if k.workload == pool]
     if not runs or any(r is None for r in runs):
         return None
     return max(runs)

@@ -162,6 +162,9 @@ def live_stack(moto_endpoint, stack_db, iam_evaluator, tmp_path_factory):
     running.processes = describe(stack)
     try:
         boot(running)
+        refused = gate.denials()
+        assert not refused, "refused as AWS would, while the stack started:\n" + \
+            "\n".join(map(str, refused))
         yield running
     finally:
         running.stop()

@@ -102,8 +102,10 @@ def test_a_canary_runs_on_the_default_pool(live_stack, api):
     if live_stack.on_lambda("default"):
         # Run by the pool's function, one message per invocation, its outcome reported.
         assert job["worker"].startswith(f"lambda:{live_stack.stack.prefix}worker-default"), job
-        ran = live_stack.event_sources["default"].invocations
-        assert ran and all(len(i.event["Records"]) == 1 and i.error is None and
+        # The job's row is done a moment before the invocation answers.
+        ran = deployed.wait_for(lambda: live_stack.event_sources["default"].invocations, 30,
+                                "the invocation to answer")
+        assert all(len(i.event["Records"]) == 1 and i.error is None and
                            i.answer == {"batchItemFailures": []} for i in ran), ran
 
 

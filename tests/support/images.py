@@ -20,9 +20,9 @@ DOCKER = ROOT / "docker"
 DOCKERFILES = sorted(DOCKER.glob("*.Dockerfile"))
 
 #: Handlers that deploy/template.yaml names before their modules are in this
-#: tree (the Lambda pools' handler). A listed handler whose module exists is
-#: checked like any other; once it exists, empty this set.
-EXPECTED_BUT_ABSENT_HANDLERS = frozenset({"worker.lambda_pool.handler"})
+#: tree. A listed handler whose module exists is checked like any other; once
+#: it exists, empty this set.
+EXPECTED_BUT_ABSENT_HANDLERS = frozenset()
 #: Paths an image copies before they are in this tree.
 EXPECTED_BUT_ABSENT_PATHS = frozenset()
 

@@ -202,7 +202,7 @@ def test_the_event_source_may_poll_and_delete_on_the_pools_queue_only(pool):
 @pytest.mark.parametrize("pool", LAMBDA_POOLS)
 def test_the_role_holds_what_the_pools_jobs_need_and_nothing_else(pool):
     by_sid = {s["Sid"]: s for s in statements(role(pool))}
-    expected = {"Logs", "VpcNetworking", "PoolQueues"}
+    expected = {"Logs", "VpcNetworking", "PoolQueues", "FindTaskQueues"}
     expected |= {"Files"} if POOL_KEYS[pool] else set()
     expected |= {"SendMail"} if any(k.workload == pool and k.name in NOTIFY_KINDS
                                     for k in kinds.KINDS.values()) else set()
@@ -210,6 +210,10 @@ def test_the_role_holds_what_the_pools_jobs_need_and_nothing_else(pool):
     assert sorted(listed(by_sid["PoolQueues"]["Action"])) == sorted(WORKER_SQS)
     assert [arn_of(r) for r in by_sid["PoolQueues"]["Resource"]] == \
         [queue(pool), queue(f"{pool}-dlq")]
+    # Its Celery app resolves every task queue's URL; it may do nothing else with theirs.
+    assert listed(by_sid["FindTaskQueues"]["Action"]) == ["sqs:GetQueueUrl"]
+    assert [arn_of(r) for r in by_sid["FindTaskQueues"]["Resource"]] == \
+        [queue(w) for w in WORKLOADS]
     assert by_sid["Logs"]["Resource"]["Fn::Sub"].endswith(
         f":log-group:/aws/lambda/${{QueuePrefix}}worker-{pool}:*")
     actions = {a for s in statements(role(pool)) for a in listed(s["Action"])}

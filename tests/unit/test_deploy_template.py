@@ -15,6 +15,7 @@ from core.settings import DEFAULT_VISIBILITY, WORKLOADS
 from deploy import template
 from tests.support import images
 from tests.support.images import ROOT
+from tests.support.stack import listed
 
 CFN_LINT = shutil.which("cfn-lint", path=str(Path(sys.executable).parent)) or shutil.which("cfn-lint")
 TEMPLATE = ROOT / "deploy" / "template.yaml"
@@ -208,7 +209,7 @@ def test_the_worker_may_use_its_queues_topics_files_mail_and_own_protection_only
             assert s["Resource"]["Fn::Sub"].endswith(":task/${QueuePrefix}cluster/*")
         if any(a.startswith("sqs:") for a in acts) and s["Resource"] != "*":
             assert all(arn_of(r).startswith(f"arn:aws:sqs:us-east-1:{ACCOUNT}:{PREFIX}")
-                       for r in s["Resource"]), s
+                       for r in listed(s["Resource"])), s
         if any(a.startswith("s3:") for a in acts):
             keys = [r["Fn::Sub"].rsplit("}", 1)[-1] for r in s["Resource"]]
             assert keys == [f"/{prefix}*" for prefix in filekeys.ALL]
@@ -321,3 +322,10 @@ def test_monitoring_name_patterns_match_exactly_the_monitoring_roles():
     for name in monitoring_queue_names() + [PREFIX + n for n in TASK_QUEUES]:
         matched = any(fnmatchcase(name, PREFIX + p) for p in SQS_NAME_PATTERNS)
         assert matched == (role_of_sqs_name(name, PREFIX) is not None), name
+
+
+def test_a_worker_sends_the_autoscaler_its_reports_and_reads_no_wake_signal():
+    assert allowed("WorkerTaskRole", "sqs:SendMessage", queue("wake.fifo"))
+    assert allowed("WorkerTaskRole", "sqs:GetQueueUrl", queue("wake.fifo"))
+    for action in ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:PurgeQueue"):
+        assert not allowed("WorkerTaskRole", action, queue("wake.fifo")), action
