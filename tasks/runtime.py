@@ -50,6 +50,10 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     TransientJobError, ConnectionError, TimeoutError, *DATABASE_LOST)
 
 
+#: The longest SQS delays a message (DelaySeconds).
+SQS_MAX_DELAY = 900
+
+
 class JobEndedFailed(Exception):
     """The task ran to its end and its job failed; the job row says why."""
 
@@ -113,7 +117,10 @@ class JobTask(Task):
                 result = self.run(*args, **kwargs)
                 _after(run, self.request.delivery_info, self.reporter)
             except DATABASE_LOST as exc:
-                raise self._after_database_lost(db, exc) from exc
+                again = self._after_database_lost(db, exc)
+                if again is exc:
+                    raise
+                raise again from exc
             finally:
                 logs.unbind(fields)
                 _run.reset(token)
@@ -128,6 +135,13 @@ class JobTask(Task):
         except DATABASE_LOST:
             pass  # the session is closed with its dead connection
         delay = math.ceil(stale_after(self.settings, self.request.delivery_info)) + 5
+        if delay > SQS_MAX_DELAY:
+            # SQS delays a message 15 minutes at most. A queue with a longer visibility
+            # timeout (a Lambda pool's) brings the message back itself once it is not
+            # deleted: the error leaves it undeleted (a partial batch failure).
+            log.warning("task %s: the database went away (%s); the message comes back "
+                        "after its visibility timeout", self.name, str(exc).splitlines()[0])
+            return exc
         log.warning("task %s: the database went away (%s); the message comes back in %ds",
                     self.name, str(exc).splitlines()[0], delay)
         return self.retry(exc=exc, countdown=0, max_retries=None, delay_seconds=delay,

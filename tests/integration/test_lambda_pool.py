@@ -221,3 +221,27 @@ def test_a_worker_lambda_refuses_a_pool_with_exports_at_start_up(function, tmp_p
                            env=env, log_dir=tmp_path, cwd=str(ROOT))
     assert child.popen.wait(60) == 2
     assert "IMPORT_MAX_RUN_SECONDS" in child.tail() and "POOL_IMPORTS_RUNTIME=ecs" in child.tail()
+
+
+@pytest.mark.parametrize("visibility, comes_back", [
+    (30, "on a new message, delayed until the claim is stale"),
+    (1800, "after its visibility timeout: SQS delays a message 15 minutes at most"),
+])
+def test_a_message_whose_database_is_gone_comes_back(
+        function, app, settings, queue_urls, sqs, visibility, comes_back):
+    handler = function(WORKER_QUEUES="default", QUEUE_VISIBILITY_DEFAULT=str(visibility),
+                       DATABASE_URL="postgresql://postgres@127.0.0.1:9/gone?connect_timeout=2")
+    job_id = create(app, "canary", {})
+    Sender(settings, queue_urls).send("canary.run", job_id)
+    record = receive(sqs, settings)
+
+    answer = handler(event(record), Context())
+    url = sqs.get_queue_url(QueueName=settings.queue_name("default"))["QueueUrl"]
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    if visibility == 30:
+        assert answer == {"batchItemFailures": []}, comes_back
+        assert attributes["ApproximateNumberOfMessagesDelayed"] == "1", comes_back
+    else:
+        assert answer == {"batchItemFailures": [{"itemIdentifier": record["messageId"]}]}, \
+            comes_back
+        assert attributes["ApproximateNumberOfMessagesDelayed"] == "0", comes_back
