@@ -46,6 +46,7 @@ from autoscaler.simulate import compare
 from bench.harness import AUTH, RESULTS, ROOT, child_env, percentile, start_base, \
     start_child, start_web
 from core import lifecycle
+from deploy import pools
 from stack import services
 from tasks.pdf import samples
 
@@ -54,12 +55,16 @@ COOLDOWN = 20
 INTERVAL = 5
 POOL_MAX = 2  # two cores: more workers per pool only compete for them
 TRACES = sorted((ROOT / "autoscaler" / "traces").glob("*.json"))
-#: The stack's defaults (deploy/): the pools on Lambda and their MaximumConcurrency;
-#: the exports pool on ECS, sized weighing its Fargate start-up.
-AS_DEPLOYED = {"POOL_DEFAULT_RUNTIME": "lambda", "POOL_PDF_RUNTIME": "lambda",
-               "POOL_IMPORTS_RUNTIME": "lambda", "POOL_DEFAULT_LAMBDA_CONCURRENCY": "4",
-               "POOL_PDF_LAMBDA_CONCURRENCY": "20", "POOL_IMPORTS_LAMBDA_CONCURRENCY": "4",
-               "POOL_EXPORTS_STARTUP_SECONDS": "40"}
+#: The stack's defaults (deploy/pools.py): which pools run on Lambda, with what memory and
+#: MaximumConcurrency, and the start-up an ECS pool's sizing is seeded with.
+AS_DEPLOYED = {
+    **{f"POOL_{p.upper()}_RUNTIME": r for p, r in pools.DEFAULT_RUNTIME.items()},
+    **{f"POOL_{p.upper()}_LAMBDA_MEMORY": str(m) for p, m in pools.DEFAULT_MEMORY.items()},
+    **{f"POOL_{p.upper()}_LAMBDA_CONCURRENCY": str(c)
+       for p, c in pools.DEFAULT_CONCURRENCY.items()},
+    **{f"POOL_{p.upper()}_STARTUP_SECONDS": str(pools.ECS_STARTUP_SECONDS)
+       for p, r in pools.DEFAULT_RUNTIME.items() if r == "ecs"},
+}
 #: Today's policy: every pool on ECS, sized by its backlog alone.
 VARIANTS = {
     "today": ({}, ['pools.*.runtime="ecs"', "pools.*.estimates=false"]),

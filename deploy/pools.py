@@ -25,12 +25,12 @@ VISIBILITY_PER_TIMEOUT = 2
 SQS_MAX_VISIBILITY = 43200
 #: Where each pool runs unless its parameter says otherwise.
 DEFAULT_RUNTIME = {"default": "lambda", "pdf": "lambda", "imports": "lambda", "exports": "ecs"}
-#: MiB of a pool's function; Lambda gives CPU in proportion (one vCPU at 1,769 MiB), and
-#: WeasyPrint renders on the CPU.
-DEFAULT_MEMORY = {"default": 1024, "pdf": 2048, "imports": 1024}
+#: MiB of a pool's function; Lambda gives CPU in proportion (one vCPU at 1,769 MiB): 1024
+#: gives each job 0.58 of one, more than the half a two-task worker gives each of its tasks.
+DEFAULT_MEMORY = {"default": 1024, "pdf": 1024, "imports": 1024}
 #: Most invocations of a pool at once (its event source's MaximumConcurrency): the
 #: cluster-wide cap that keeps the pool's load on the database bounded.
-DEFAULT_CONCURRENCY = {"default": 4, "pdf": 10, "imports": 4}
+DEFAULT_CONCURRENCY = {"default": 4, "pdf": 20, "imports": 4}
 #: Seconds a Fargate worker takes to start: the autoscaler's seed for an ECS pool.
 ECS_STARTUP_SECONDS = 40
 

@@ -27,14 +27,15 @@ from autoscaler.rounds import decisions_in
 from core import aws, kinds, provision
 from core.errors import ConfigurationError
 from core.settings import Settings
+from deploy import pools as deployed_pools
 from stack import accounts, demo, services
 
 ROOT = Path(__file__).resolve().parent.parent
 STATE = Path(os.environ.get("RUN_DIR", ROOT / ".run"))
 log = logging.getLogger("stack")
 #: Where each pool runs, as the AWS stack deploys it; each can be changed from the environment.
-POOL_RUNTIMES = {"POOL_DEFAULT_RUNTIME": "lambda", "POOL_PDF_RUNTIME": "lambda",
-                 "POOL_IMPORTS_RUNTIME": "lambda", "POOL_EXPORTS_RUNTIME": "ecs"}
+POOL_RUNTIMES = {f"POOL_{pool.upper()}_RUNTIME": runtime
+                 for pool, runtime in deployed_pools.DEFAULT_RUNTIME.items()}
 
 
 def _port(name: str, default: int) -> int:

@@ -93,7 +93,7 @@ def test_the_timeout_is_the_longest_job_of_the_pool_and_a_margin_within_15_minut
 
 def test_the_pdf_pool_gets_more_memory_for_the_renderers_cpu():
     memory = {p: PARAMETERS[f"{p.capitalize()}PoolLambdaMemory"]["Default"] for p in LAMBDA_POOLS}
-    assert memory == {"default": 1024, "pdf": 2048, "imports": 1024}
+    assert memory == {"default": 1024, "pdf": 1024, "imports": 1024}
 
 
 @pytest.mark.parametrize("pool", LAMBDA_POOLS)
@@ -155,7 +155,7 @@ def test_the_event_source_feeds_one_job_per_invocation_within_the_pools_concurre
 
 def test_concurrency_defaults_protect_the_database():
     assert {p: PARAMETERS[f"{p.capitalize()}PoolLambdaConcurrency"]["Default"]
-            for p in LAMBDA_POOLS} == {"default": 4, "pdf": 10, "imports": 4}
+            for p in LAMBDA_POOLS} == {"default": 4, "pdf": 20, "imports": 4}
 
 
 # --- the function's role --------------------------------------------------------------
