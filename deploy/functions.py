@@ -104,7 +104,9 @@ def pool_resources(pool: str) -> dict:
     the workers' settings, its log group, and the event source that feeds it its queue
     one job per invocation."""
     short, condition = pool_short(pool), {"Condition": pools.on_lambda(pool)}
-    environment = {**ecs.worker_env(pool, "lambda"), "DATABASE_URL": DATABASE_URL}
+    environment = {**ecs.worker_env(pool, "lambda"), "DATABASE_URL": DATABASE_URL,
+                   # Only /tmp is writable on Lambda: fontconfig keeps its cache there.
+                   "XDG_CACHE_HOME": "/tmp/.cache"}
     return {
         pool_function_id(pool): {**condition, **function(
             short, "worker", iam.pool_role_id(pool), pools.function_timeout(pool),

@@ -91,7 +91,7 @@ def test_the_timeout_is_the_longest_job_of_the_pool_and_a_margin_within_15_minut
     assert function(pool)["Timeout"] == longest + pools.TIMEOUT_MARGIN <= 900
 
 
-def test_the_pdf_pool_gets_more_memory_for_the_renderers_cpu():
+def test_every_pool_function_gets_a_gigabyte_more_cpu_a_job_than_a_worker_gives_a_task():
     memory = {p: PARAMETERS[f"{p.capitalize()}PoolLambdaMemory"]["Default"] for p in LAMBDA_POOLS}
     assert memory == {"default": 1024, "pdf": 1024, "imports": 1024}
 
@@ -101,9 +101,11 @@ def test_the_function_has_the_workers_settings_and_its_secret_resolved(pool):
     ecs = value(environment(f"{pool.capitalize()}WorkerTaskDefinition"), {})
     own = f"QUEUE_VISIBILITY_{pool.upper()}"
     variables = value(function(pool)["Environment"]["Variables"], {})
-    assert {k: v for k, v in variables.items() if k not in (own, "DATABASE_URL")} == \
+    assert {k: v for k, v in variables.items()
+            if k not in (own, "DATABASE_URL", "XDG_CACHE_HOME")} == \
         {k: v for k, v in ecs.items() if k not in (own, "AWS_REGION", "WORKER_CONCURRENCY")}
     assert variables["WORKER_QUEUES"] == pool
+    assert variables["XDG_CACHE_HOME"].startswith("/tmp/"), "only /tmp is writable on Lambda"
     assert (variables["LOG_FORMAT"], variables["METRICS"]) == ("json", "emf")
     assert variables["DATABASE_URL"] == {
         "Fn::Sub": "{{resolve:secretsmanager:${DatabaseUrlSecretArn}:SecretString}}"}
