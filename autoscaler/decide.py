@@ -141,11 +141,14 @@ def size(backlog: int, current: int, policy: Policy, estimates: Estimates) -> Si
         return Sizing(by_target, f"{_n(backlog, 'message')} {verb} {_n(by_target, 'worker')}")
     work = backlog * estimates.service / policy.concurrency  # worker-seconds
     worth = max(1, math.floor(work / estimates.startup))
-    objective = _for_objective(work, current, estimates.startup, policy.drain, by_target)
-    workers = max(objective, min(by_target, worth))
-    why = (f"{_n(backlog, 'message')} ({work:.0f} worker-s) {verb} {_n(workers, 'worker')}: ")
-    if objective >= min(by_target, worth) and policy.drain:
-        why += f"drained within {policy.drain:.0f}s"
+    objective, reachable = _for_objective(work, current, estimates, policy, by_target)
+    # A message runs on one slot: more workers than slots for every message help no one.
+    workers = min(max(objective, min(by_target, worth)),
+                  max(current, math.ceil(backlog / policy.concurrency)))
+    why = f"{_n(backlog, 'message')} ({work:.0f} worker-s) {verb} {_n(workers, 'worker')}: "
+    if policy.drain and objective >= min(by_target, worth):
+        why += (f"drained within {policy.drain:.0f}s" if reachable else
+                f"a {policy.drain:.0f}s drain is out of reach, target {policy.target:g} a worker")
     elif worth < by_target:
         why += f"each busy at least its {estimates.startup:.0f}s start-up"
     else:
@@ -153,17 +156,18 @@ def size(backlog: int, current: int, policy: Policy, estimates: Estimates) -> Si
     return Sizing(workers, why)
 
 
-def _for_objective(work: float, current: int, startup: float, drain: float,
-                   fallback: int) -> int:
-    """The fewest workers that do ``work`` within ``drain`` seconds (0: no objective);
-    the ``current`` ones work from now, new ones after their start-up."""
+def _for_objective(work: float, current: int, estimates: Estimates, policy: Policy,
+                   fallback: int) -> tuple[int, bool]:
+    """The fewest workers that do ``work`` within the drain objective (0: none), and whether
+    it can be met; the ``current`` ones work from now, new ones after their start-up."""
+    drain = policy.drain
     if not drain:
-        return 0
+        return 0, True
     if work <= current * drain:
-        return math.ceil(work / drain)
-    if drain <= startup:  # a new worker cannot help in time: as many as the target says
-        return fallback
-    return current + math.ceil((work - current * drain) / (drain - startup))
+        return math.ceil(work / drain), True
+    if drain - estimates.startup < estimates.service:
+        return fallback, False  # a new worker cannot finish a message in time
+    return current + math.ceil((work - current * drain) / (drain - estimates.startup)), True
 
 
 def _observe(state: PoolState, backlog: int, current: int, now: float) -> PoolState:

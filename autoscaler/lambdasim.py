@@ -2,7 +2,9 @@
 
 The event source mapping takes one message per invocation (BatchSize 1). It scales
 as AWS documents for SQS: five concurrent invocations at first, then up to 300 more
-a minute while messages wait, never above the pool's MaximumConcurrency. A message
+a minute while messages wait, never above the pool's MaximumConcurrency. How the
+minute's 300 arrive AWS does not say: ``ramp_every`` 1 spreads them over it (five a
+second), 60 adds them all once the minute has passed (the cautious reading). A message
 goes to a warm idle environment if there is one, else a new environment starts cold:
 the message waits ``cold_start`` seconds, of which ``init`` are billed. An
 environment idle for ``warm_for`` seconds is gone. Billing is per invocation:
@@ -43,14 +45,16 @@ class LambdaRun:
         self.requests = self.cold_starts = self.peak = 0
         self.waits: list[float] = []
         self.series = Series()
+        self.now = 0.0
 
     def idle(self) -> bool:
-        return not (self.pending or self.queue or self.busy(float("inf")))
+        return not (self.pending or self.queue or self.busy(self.now))
 
     def busy(self, t: float) -> int:
         return sum(env.busy_until > t for env in self.envs)
 
     def step(self, t: float, dt: float, decision_due: bool, wake_latency: float | None) -> None:
+        self.now = t
         while self.pending and self.pending[0][0] <= t:
             self.queue.append(self.pending.popleft())
         for env in self.envs:
@@ -66,7 +70,9 @@ class LambdaRun:
             return 0
         if self.scaling_since is None:
             self.scaling_since = t
-        grown = FIRST_CONCURRENCY + int(ADDED_PER_MINUTE * (t - self.scaling_since) / 60)
+        every = self.pool.ramp_every  # 1: the minute's 300 spread over it; 60: all at its end
+        steps = int((t - self.scaling_since) // every)
+        grown = FIRST_CONCURRENCY + int(ADDED_PER_MINUTE * steps * every / 60)
         return min(self.pool.lambda_concurrency, grown)
 
     def _invoke(self, t: float) -> None:

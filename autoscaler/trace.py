@@ -20,7 +20,7 @@ WORKER_KEYS = {"startup", "concurrency"}
 #: How a pool is run: ``runtime`` (ecs or lambda), whether decide() weighs estimates
 #: (``estimates``; off is the backlog rule alone), and a Lambda pool's model.
 RUN_KEYS = {"runtime", "estimates", "lambda_concurrency", "lambda_memory", "cold_start",
-            "init", "warm_for"}
+            "init", "warm_for", "ramp_every"}
 
 
 class TraceError(AutoscalerError):
@@ -46,6 +46,8 @@ class SimPool:
     cold_start: float = 4.0
     init: float = 2.0
     warm_for: float = 300.0
+    #: Seconds between steps of the event source's scaling (lambdasim).
+    ramp_every: float = 1.0
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ def autoscaler_env() -> dict:
         out[key + "SERVICE"] = sub(service_name(p))
         out[key + "MAX"] = ref("PoolMax")
         out[key + "TARGET"] = ref("WorkerConcurrency")
+        out[key + "CONCURRENCY"] = ref("WorkerConcurrency")
         # The round leaves a pool on Lambda to its event source.
         out[key + "RUNTIME"] = pools.runtime(p)
         out[key + "STARTUP_SECONDS"] = str(pools.ECS_STARTUP_SECONDS)

@@ -155,8 +155,16 @@ COST_CASES = [
      "wake: 1 message on an idle pool"),
     ("an objective shorter than a start-up falls back to the target",
      Depths(visible=40), 1, Policy(max=10, drain=30), FARGATE, LONG_AGO, 10,
-     "scale out: 40 messages (120 worker-s) need 20 workers: drained within 30s, "
-     "capped at max 10"),
+     "scale out: 40 messages (120 worker-s) need 20 workers: a 30s drain is out of reach, "
+     "target 2 a worker, capped at max 10"),
+    ("an objective never asks for more workers than there are messages to run",
+     Depths(visible=4), 1, Policy(max=200, drain=41), Estimates(service=60, startup=40),
+     LONG_AGO, 2, "scale out: 4 messages (120 worker-s) need 2 workers: a 41s drain is out "
+     "of reach, target 2 a worker"),
+    ("one worker a message at most, however long the messages",
+     Depths(visible=3), 1, Policy(max=10, concurrency=1, target=1, drain=400),
+     Estimates(service=300, startup=40), LONG_AGO, 3,
+     "scale out: 3 messages (900 worker-s) need 3 workers: drained within 400s"),
     ("without a service estimate the target alone sizes the pool",
      Depths(visible=100), 0, Policy(max=10), Estimates(startup=40), PoolState(), 10,
      "wake: 100 messages on an idle pool"),

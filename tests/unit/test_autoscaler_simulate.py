@@ -199,3 +199,16 @@ def test_every_shipped_trace_parses_and_runs_to_idle(path):
     result = simulate(parsed, step=5)
     assert sum(f["tasks"] for f in result.pools.values()) == sum(
         a.count for a in parsed.arrivals)
+
+
+def test_the_event_source_adds_invocations_over_a_minute_or_at_its_end():
+    burst = [{"at": 0, "queue": "default", "count": 12, "duration": 100}]
+    smooth = simulate(lambda_trace(burst, lambda_concurrency=20)).pools["default"]
+    minute = simulate(lambda_trace(burst, lambda_concurrency=20, ramp_every=60)).pools["default"]
+    assert smooth["wait_max"] == 4 + 2, "five at once, then five more a second"
+    assert minute["wait_max"] == 4 + 60, "the next ones wait for the minute to pass"
+
+
+def test_a_run_lasts_until_the_last_invocation_has_ended():
+    result = simulate(lambda_trace([{"at": 50, "queue": "default", "duration": 600}]))
+    assert result.span >= 50 + 4 + 600

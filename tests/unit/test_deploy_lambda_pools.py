@@ -252,6 +252,8 @@ def test_the_autoscaler_is_told_where_each_pool_runs_and_how_long_fargate_takes(
         **{p: {"Ref": f"{p.capitalize()}PoolRuntime"} for p in LAMBDA_POOLS},
         "exports": "ecs"}
     assert {env[f"POOL_{p.upper()}_STARTUP_SECONDS"] for p in WORKLOADS} == {"40"}
+    assert all(env[f"POOL_{p.upper()}_CONCURRENCY"] == {"Ref": "WorkerConcurrency"}
+               for p in WORKLOADS), "the sizing counts a worker's tasks as the workers run them"
     from autoscaler.config import load
     resolved = {k: value(v, {}) for k, v in env.items()}
     config = load({k: str(v) for k, v in resolved.items() if isinstance(v, (str, int))})
