@@ -81,21 +81,15 @@ def report(result: Result, description: str = "") -> str:
 
 def plot(result: Result, path: str, title: str = "") -> None:
     """A PNG per pool: the whole run, and a zoom on its busiest stretch."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import FuncFormatter, MaxNLocator
-
+    plt = _pyplot()
     names = list(result.series)
     fig, axes = plt.subplots(len(names), 2, figsize=(15, 2.8 * len(names)), squeeze=False,
                              gridspec_kw={"width_ratios": [3, 2]})
-    clock = [FuncFormatter(lambda h, _, n=n: _clock(h, n)) for n in (5, 8)]
     for row, name in zip(axes, names):
         s, f = result.series[name], result.pools[name]
-        for ax, (lo, hi), fmt in zip(row, [(0, len(s.t)), busiest(s)], clock):
+        for ax, (lo, hi), width in zip(row, [(0, len(s.t)), busiest(s)], (5, 8)):
             _panel(ax, s, lo, hi)
-            ax.xaxis.set_major_formatter(fmt)
-            ax.xaxis.set_major_locator(MaxNLocator(6))
+            _clock_axis(ax, width)
         row[0].set_ylabel(f"{name}\nmessages")
         row[0].set_title(f"{name}: used {f['used']} worker-s, ideal {f['ideal']}, "
                          f"starting {f['starting']}, idle {f['idle']}", fontsize=9)
@@ -103,29 +97,40 @@ def plot(result: Result, path: str, title: str = "") -> None:
     t = result.totals
     fig.suptitle(f"{title}\nused {t['used']} worker-s = {t['used_over_ideal']}x the ideal "
                  f"({t['ideal']}); always on, one per pool: {t['always_on_one_per_pool']}")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    _save(plt, fig, path)
 
 
 def compare(runs: dict[str, Result], pool: str, path: str, title: str = "") -> None:
     """A PNG of one pool's busiest stretch under each run, side by side on one scale."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import FuncFormatter, MaxNLocator
-
+    plt = _pyplot()
     fig, axes = plt.subplots(1, len(runs), figsize=(7.5 * len(runs), 3.6), squeeze=False)
     window = busiest(next(iter(runs.values())).series[pool])  # one stretch for every run
     for ax, (label, result) in zip(axes[0], runs.items()):
         s, f = result.series[pool], result.pools[pool]
         _panel(ax, s, *window, lambda_pool=f["runtime"] == "lambda")
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda h, _: _clock(h, 8)))
-        ax.xaxis.set_major_locator(MaxNLocator(6))
+        _clock_axis(ax, 8)
         ax.set_ylabel("messages")
         ax.set_title(f"{label}\n{pool} on {f['runtime']}: cost {f['used']} worker-s "
                      f"(ideal {f['ideal']}), p95 wait {f['wait_p95']:.0f}s", fontsize=9)
     fig.suptitle(title)
+    _save(plt, fig, path)
+
+
+def _pyplot():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def _clock_axis(ax, width: int) -> None:
+    """Clock times (``HH:MM`` or ``HH:MM:SS`` by ``width``) on the x axis, six at most."""
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda hours, _: _clock(hours, width)))
+    ax.xaxis.set_major_locator(MaxNLocator(6))
+
+
+def _save(plt, fig, path: str) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

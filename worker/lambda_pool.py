@@ -38,7 +38,7 @@ from core.sqspoll import Poller
 from tasks import deadletter
 from tasks.app import create_worker_celery, task_modules
 from worker.invocation import Invoker
-from worker.main import keeper_for, pdf_preflight, units_of_work
+from worker.main import keeper_for, pdf_preflight, settings_or_none, units_of_work
 
 log = logging.getLogger("worker.lambda_pool")
 RUNTIME = "AWS Lambda"
@@ -187,11 +187,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=None,
                         help="invocations at once (default: LAMBDA_CONCURRENCY)")
     args = parser.parse_args(argv)
-    try:
-        settings = Settings.from_env()
-    except ConfigurationError as exc:
-        logs.configure(None, "worker-lambda")
-        log.error("%s", exc)
+    settings = settings_or_none("worker-lambda")
+    if settings is None:
         return 2
     try:
         here = pool("local")

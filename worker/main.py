@@ -159,12 +159,19 @@ def argv(settings: Settings, name: str | None = None) -> list[str]:
     ]
 
 
-def main() -> int:
+def settings_or_none(process: str) -> Settings | None:
+    """The settings from the environment, or None with the reason logged (exit 2)."""
     try:
-        settings = Settings.from_env()
+        return Settings.from_env()
     except ConfigurationError as exc:
-        logs.configure(None, "worker")
+        logs.configure(None, process)
         log.error("%s", exc)
+        return None
+
+
+def main() -> int:
+    settings = settings_or_none("worker")
+    if settings is None:
         return 2
     logs.configure(settings, "worker")
     try:
