@@ -114,11 +114,18 @@ def monitoring_queues(sqs, prefix: str) -> list[tuple[str, str]]:
         kwargs["NextToken"] = page["NextToken"]
 
 
-def sweep(sqs, sns, prefix: str, now: float, lease: float) -> list[str]:
+def sweep(sqs, sns, prefix: str, now: float, lease: float,
+          mine: frozenset[str] = frozenset()) -> list[str]:
     """Remove the monitoring queues whose owner stopped renewing them, then SNS
-    subscriptions left pointing at deleted queues. Returns the URLs removed."""
+    subscriptions left pointing at deleted queues. Returns the URLs removed.
+
+    The queues in ``mine`` (the sweeping process's own) are never removed: their
+    owner is alive, however late its last beat looks.
+    """
     removed = []
     for url, role in monitoring_queues(sqs, prefix):
+        if url in mine:
+            continue
         try:
             queue_tags = sqs.list_queue_tags(QueueUrl=url).get("Tags", {})
             created = float(sqs.get_queue_attributes(
@@ -195,13 +202,17 @@ class OwnedQueues:
         return True
 
     def sweep_once(self, sqs, sns, prefix: str, lease: float) -> None:
-        """Sweep the queues of dead owners, once per process and prefix."""
+        """Sweep the queues of dead owners, once per process and prefix, sparing
+        this process's own: a queue it declared a moment ago may already look
+        expired when the process stalled between creating it and sweeping."""
         with self._lock:
             if (os.getpid(), prefix) in self._swept:
                 return
             self._swept.add((os.getpid(), prefix))
+        with self._lock:
+            mine = frozenset(self._queues)
         try:
-            sweep(sqs, sns, prefix, time.time(), lease)
+            sweep(sqs, sns, prefix, time.time(), lease, mine)
         except Exception as exc:
             log.warning("could not sweep monitoring queues: %s", exc)
 

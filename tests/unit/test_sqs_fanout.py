@@ -14,8 +14,6 @@ from tests.support.monitoring import footprint as monitoring_footprint
 from core import aws
 from core.settings import Settings
 from stack.services import wait_for
-from broker import monitor_queues, monitoring, sqs_fanout
-from tests.support.monitoring import footprint as monitoring_footprint
 from broker.app import create_celery
 
 EVENTS = Exchange("celeryev", type="topic")
@@ -193,6 +191,22 @@ def test_the_sweep_removes_queues_and_subscriptions_of_dead_owners_only(settings
     assert [s["Endpoint"] for s in sns.list_subscriptions_by_topic(
         TopicArn=topic)["Subscriptions"]] == [alive[1]]
     assert sqs.get_queue_url(QueueName=settings.queue_name("default"))["QueueUrl"] == task_queue
+
+
+def test_a_process_never_sweeps_its_own_queues_however_late_their_beat(settings, sqs, sns):
+    # A process that stalls between declaring a queue and its first sweep finds
+    # its own queue's beat older than the lease; only a dead owner's queue goes.
+    now, lease = time.time(), settings.monitoring_lease_seconds
+    own, _ = _monitoring_queue(sqs, settings, "own_host-celery-pidbox", "pidbox", now - 10)
+    _monitoring_queue(sqs, settings, "dead_host-celery-pidbox", "pidbox", now - 10)
+    owned = monitor_queues.OwnedQueues()
+    owned.add(own, sqs, sns, ())
+
+    owned.sweep_once(sqs, sns, settings.queue_prefix, lease)
+
+    assert [u for u, _ in monitor_queues.monitoring_queues(sqs, settings.queue_prefix)] == [own]
+    owned.remove_all()
+    assert monitor_queues.monitoring_queues(sqs, settings.queue_prefix) == []
 
 
 def test_a_receive_that_failed_is_an_empty_receive_not_an_unrecoverable_error(connect):
