@@ -65,6 +65,8 @@ class Invoker:
     keeper: VisibilityKeeper
     hostname: str
     mover: DeadLetterMover
+    #: How many messages this invoker has moved to a dead-letter queue.
+    dead_lettered: int = 0
 
     @cached_property
     def task_names(self) -> list[str]:
@@ -87,7 +89,9 @@ class Invoker:
             except Exception as exc:  # what Celery's consumer would refuse (a bad ETA)
                 problem = f"invalid task message: {exc}"
         if problem is not None:
-            return self.mover.move(self.sqs, name, url, message, problem)
+            moved = self.mover.move(self.sqs, name, url, message, problem)
+            self.dead_lettered += moved
+            return moved
         return self._trace(request, Held(url, message["ReceiptHandle"], request.job_id(),
                                          self.settings.visibility_timeouts[workload]), deadline)
 

@@ -64,10 +64,13 @@ class Pool:
         """Stop the keeper's thread (a container never needs to; tests and the local loop do)."""
         self.invoker.keeper.stop()
 
-    def sweep_if_due(self) -> None:
+    def sweep_if_due(self, now: bool = False) -> None:
         """Sweep the dead-letter queues if ``DLQ_SWEEP_INTERVAL`` has passed since the last
-        (and no other invocation of this process sweeps them now)."""
-        if time.monotonic() < self.next_sweep or not self.sweeping.acquire(blocking=False):
+        (and no other invocation of this process sweeps them now); ``now``: at once, after
+        any sweep in progress, since it may have looked before this invocation's moves."""
+        if now:
+            self.sweeping.acquire()
+        elif time.monotonic() < self.next_sweep or not self.sweeping.acquire(blocking=False):
             return
         try:
             self.next_sweep = time.monotonic() + self.settings.dlq_sweep_interval
@@ -132,12 +135,14 @@ def reset() -> None:
 def handler(event: dict, context=None) -> dict:
     """Run each record's task; report the messages that should come back."""
     here = pool(getattr(context, "function_name", None))
-    failed = []
+    failed, moved = [], here.invoker.dead_lettered
     with logs.bound(aws_request_id=getattr(context, "aws_request_id", None)):
         for record in event.get("Records", []):
             if not here.invoker.run(record, invocation_deadline(context)):
                 failed.append(record.get("messageId"))
-        here.sweep_if_due()
+        # A message this invocation dead-lettered may name a job: fail it now, not at the
+        # pool's next invocation, which may never come.
+        here.sweep_if_due(now=here.invoker.dead_lettered > moved)
     return sqsevents.failures(failed)
 
 

@@ -185,6 +185,20 @@ def test_a_message_no_worker_can_run_goes_to_the_dead_letter_queue_at_once(
         "not JSON (nor base64 of JSON)", "unknown task 'no.such.task'"]
 
 
+def test_the_job_of_a_message_the_handler_dead_letters_fails_in_that_invocation(
+        function, app, settings, queue_urls, sqs, engine):
+    handler = function(WORKER_QUEUES="default", DLQ_SWEEP_INTERVAL="3600")
+    handler(event(), Context())  # the first invocation sweeps; the next is due in an hour
+    job_id = create(app, "canary")
+    sqs.send_message(QueueUrl=queue_urls[settings.queue_name("default")],
+                     MessageBody=task_body("no.such.task", job_id))
+
+    assert handler(event(receive(sqs, settings)), Context()) == {"batchItemFailures": []}
+    job = row(engine, job_id)
+    assert job["status"] == lifecycle.FAILED
+    assert "unknown task 'no.such.task'" in job["error"]
+
+
 def test_a_message_that_cannot_be_dead_lettered_is_reported_failed(
         function, app, settings, queue_urls, sqs):
     handler = function(WORKER_QUEUES="default")
