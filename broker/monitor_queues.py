@@ -209,7 +209,6 @@ class OwnedQueues:
             if (os.getpid(), prefix) in self._swept:
                 return
             self._swept.add((os.getpid(), prefix))
-        with self._lock:
             mine = frozenset(self._queues)
         try:
             sweep(sqs, sns, prefix, time.time(), lease, mine)
