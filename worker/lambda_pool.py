@@ -64,11 +64,11 @@ class Pool:
         """Stop the keeper's thread (a container never needs to; tests and the local loop do)."""
         self.invoker.keeper.stop()
 
-    def sweep_if_due(self, now: bool = False) -> None:
+    def sweep_if_due(self, at_once: bool = False) -> None:
         """Sweep the dead-letter queues if ``DLQ_SWEEP_INTERVAL`` has passed since the last
-        (and no other invocation of this process sweeps them now); ``now``: at once, after
+        (and no other invocation of this process sweeps them now); ``at_once``: now, after
         any sweep in progress, since it may have looked before this invocation's moves."""
-        if now:
+        if at_once:
             self.sweeping.acquire()
         elif time.monotonic() < self.next_sweep or not self.sweeping.acquire(blocking=False):
             return
@@ -142,7 +142,7 @@ def handler(event: dict, context=None) -> dict:
                 failed.append(record.get("messageId"))
         # A message this invocation dead-lettered may name a job: fail it now, not at the
         # pool's next invocation, which may never come.
-        here.sweep_if_due(now=here.invoker.dead_lettered > moved)
+        here.sweep_if_due(at_once=here.invoker.dead_lettered > moved)
     return sqsevents.failures(failed)
 
 
