@@ -104,7 +104,9 @@ def test_retry_failed_renders_only_the_failed_documents_again(live, engine, star
     response = live.post(f"/api/jobs/{job_id}/retry-failed", headers=OWNER)
 
     assert response.status_code == 202 and response.get_json()["retrying"] == 1
-    assert lifecycle.can_move(lifecycle.PARTIAL, response.get_json()["status"])
+    # The answer is the job row as it stands: queued again, or already taken by the worker.
+    assert response.get_json()["status"] in (
+        lifecycle.QUEUED, lifecycle.RUNNING, lifecycle.SUCCEEDED)
     job = wait_finished(engine, job_id, timeout=90)
     after = documents(engine, job_id)
     assert (job["status"], job["done"], job["failed"]) == (lifecycle.SUCCEEDED, 3, 0)
